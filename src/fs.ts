@@ -1,0 +1,144 @@
+/**
+ * The file system the store is given: node's `fs` module or a memfs volume's `fs`. The core never imports `node:fs`
+ * itself (DESIGN §2), so the same code runs on disk and in memory; this file narrows both to what the store uses and
+ * adds the few idioms (ENOENT as null, durable writes, lock files) every layer needs.
+ */
+
+interface FileHandleLike {
+  write(data: Uint8Array, offset?: number, length?: number, position?: number | null): Promise<unknown>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface StatsLike {
+  mtimeMs: number;
+  size: number;
+  isDirectory(): boolean;
+}
+
+/** The promise API both node's fs and memfs provide; only what the store calls. */
+export interface FsPromises {
+  readFile(path: string): Promise<Uint8Array | string>;
+  writeFile(path: string, data: Uint8Array | string): Promise<void>;
+  open(path: string, flags: string, mode?: number): Promise<FileHandleLike>;
+  rename(from: string, to: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  mkdir(path: string, options: { recursive: boolean }): Promise<unknown>;
+  readdir(path: string): Promise<unknown[]>;
+  stat(path: string): Promise<StatsLike>;
+  rmdir(path: string): Promise<void>;
+}
+
+/** What callers pass: anything with a node-compatible `promises` member (node:fs, memfs). */
+export interface FsLike {
+  promises: unknown;
+}
+
+const isMissing = (e: unknown) => (e as { code?: string })?.code === 'ENOENT';
+const isExisting = (e: unknown) => (e as { code?: string })?.code === 'EEXIST';
+
+/** The store's view of a file system: small, promise-based, ENOENT-tolerant helpers. */
+export class Files {
+  readonly p: FsPromises;
+  constructor(
+    readonly raw: FsLike,
+    /** Whether writes are fsynced before they count; off only for throw-away stores. */
+    readonly durable = true,
+  ) {
+    this.p = raw.promises as FsPromises;
+  }
+
+  async read(path: string): Promise<Uint8Array | null> {
+    try {
+      const data = await this.p.readFile(path);
+      return typeof data === 'string' ? new TextEncoder().encode(data) : data;
+    } catch (e) {
+      if (isMissing(e) || (e as { code?: string })?.code === 'ENOTDIR') return null;
+      throw e;
+    }
+  }
+
+  async readText(path: string): Promise<string | null> {
+    const data = await this.read(path);
+    return data === null ? null : new TextDecoder().decode(data);
+  }
+
+  async exists(path: string): Promise<boolean> {
+    return (await this.stat(path)) !== null;
+  }
+
+  async stat(path: string): Promise<StatsLike | null> {
+    try {
+      return await this.p.stat(path);
+    } catch (e) {
+      if (isMissing(e)) return null;
+      throw e;
+    }
+  }
+
+  async list(path: string): Promise<string[]> {
+    try {
+      return (await this.p.readdir(path)).map(String);
+    } catch (e) {
+      if (isMissing(e)) return [];
+      throw e;
+    }
+  }
+
+  mkdirp(path: string): Promise<unknown> {
+    return this.p.mkdir(path, { recursive: true });
+  }
+
+  async remove(path: string): Promise<void> {
+    try {
+      await this.p.unlink(path);
+    } catch (e) {
+      if (!isMissing(e)) throw e;
+    }
+  }
+
+  /** Writes a file's whole content through a fresh handle, fsynced when durable. `exclusive` fails if it exists. */
+  async writeNew(path: string, chunks: Uint8Array[], exclusive: boolean): Promise<void> {
+    const handle = await this.p.open(path, exclusive ? 'wx' : 'w', 0o444);
+    try {
+      for (const chunk of chunks) await handle.write(chunk, 0, chunk.length, null);
+      if (this.durable) await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /**
+   * Creates `path` with O_EXCL; false when it already exists. This is git's lock-file protocol: whoever creates
+   * `<file>.lock` owns `<file>` until the lock is renamed over it or removed.
+   */
+  async createExclusive(path: string, chunks: Uint8Array[]): Promise<boolean> {
+    try {
+      await this.writeNew(path, chunks, true);
+      return true;
+    } catch (e) {
+      if (isExisting(e)) return false;
+      throw e;
+    }
+  }
+
+  /** Makes a rename inside `dir` durable. memfs has no directory handles, and needs none. */
+  async syncDir(dir: string): Promise<void> {
+    if (!this.durable) return;
+    let handle: FileHandleLike;
+    try {
+      handle = await this.p.open(dir, 'r');
+    } catch {
+      return;
+    }
+    try {
+      await handle.sync();
+    } catch {
+      // Some file systems refuse fsync on directories; the rename is as durable as they allow.
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+export const joinPath = (...parts: string[]): string => parts.filter((p) => p !== '').join('/');

@@ -1,0 +1,35 @@
+/**
+ * gitstore: a branch-consistent configuration store whose database is a bare git repository.
+ *
+ * @example
+ * ```ts
+ * import fs from 'node:fs';
+ * import { openStore } from 'gitstore';
+ * const store = await openStore({ fs, dir: 'store.git', create: true });
+ * await store.set('vm/web1/memory', '2048');
+ * console.log(await store.getText('vm/web1/memory'));
+ * ```
+ */
+export { type Conflict, type ErrorCode, isStoreError, StoreError } from './errors.js';
+export type { FsLike } from './fs.js';
+export type { CommitInfo, Identity } from './history/commit-info.js';
+export type { Change } from './history/diff.js';
+export type { LogOptions, LogPage } from './history/log.js';
+export { checkBranchName, MAX_KEY_BYTES, normalizeKey, parseKey } from './keys.js';
+export { MERGE_CONFIG_KEY, type MergePolicy } from './merge/config.js';
+export { STRATEGY_NAMES, type StrategyName } from './merge/strategies.js';
+export { isIsoTime } from './revision.js';
+export {
+  type BatchOp,
+  type BranchInfo,
+  type ListEntry,
+  type MergeOptions,
+  type MergeResult,
+  type OpenOptions,
+  openStore,
+  type Precondition,
+  type SetResult,
+  Store,
+  type Value,
+  type WriteOptions,
+} from './store.js';

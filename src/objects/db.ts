@@ -1,0 +1,197 @@
+import git from 'isomorphic-git';
+import { notFound, StoreError } from '../errors.js';
+import type { Files } from '../fs.js';
+import { type Commit, parseCommit } from './commit.js';
+import { Lru } from './lru.js';
+import { type GitObject, hashObject, type ObjectType } from './object.js';
+import { encodeEntry, type PackEntry, readWholeEntries, writePack } from './pack.js';
+import { parseTree, type Tree } from './tree.js';
+
+/** Objects made by one batch of writes, waiting to be written together as one pack. */
+export class ObjectBatch {
+  readonly objects = new Map<string, GitObject>();
+
+  add(type: ObjectType, body: Uint8Array): string {
+    const oid = hashObject(type, body);
+    if (!this.objects.has(oid)) this.objects.set(oid, { type, body });
+    return oid;
+  }
+
+  get size(): number {
+    return this.objects.size;
+  }
+}
+
+/** How many small packs may pile up before they are merged into one. */
+const PACKS_BEFORE_CONSOLIDATION = 64;
+/** Packs above this size are left to `git gc` (they are already "big"). */
+const SMALL_PACK_BYTES = 4 << 20;
+
+/**
+ * The object database: reads through caches (parsed trees, commits, blob bytes) and isomorphic-git, which knows
+ * loose objects and packs, delta'd ones included, written by git; writes batches as packs of our own.
+ */
+export class ObjectDb {
+  private readonly cache = {};
+  private readonly trees = new Lru<string, Tree>(400_000, (t) => t.size + 1);
+  private readonly commits = new Lru<string, Commit>(100_000);
+  private readonly blobs = new Lru<string, Uint8Array>(64 << 20, (b) => b.length + 64);
+  private packsWritten = 0;
+  private consolidating: Promise<void> | null = null;
+
+  constructor(
+    private readonly files: Files,
+    private readonly gitdir: string,
+  ) {}
+
+  /** isomorphic-git takes the same node-style fs object the store was given. */
+  private get gitFs(): Parameters<typeof git.readObject>[0]['fs'] {
+    return this.files.raw as Parameters<typeof git.readObject>[0]['fs'];
+  }
+
+  private get packDir() {
+    return `${this.gitdir}/objects/pack`;
+  }
+
+  /** Reads any object; NOT_FOUND when the repository does not have it. */
+  async read(oid: string): Promise<GitObject> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = await git.readObject({
+          fs: this.gitFs,
+          gitdir: this.gitdir,
+          oid,
+          format: 'content',
+          cache: this.cache,
+        });
+        return { type: r.type as ObjectType, body: r.object as Uint8Array };
+      } catch (e) {
+        // A pack listed a moment ago may have been consolidated away: look again once before giving up.
+        if (attempt === 0) continue;
+        if ((e as { code?: string }).code === 'NotFoundError') throw notFound('object', oid);
+        throw e;
+      }
+    }
+  }
+
+  private async readTyped(oid: string, type: ObjectType): Promise<Uint8Array> {
+    const o = await this.read(oid);
+    if (o.type !== type) throw new StoreError('CORRUPT', `object ${oid} is a ${o.type}, expected a ${type}`, { oid });
+    return o.body;
+  }
+
+  async readTree(oid: string): Promise<Tree> {
+    const hit = this.trees.get(oid);
+    if (hit) return hit;
+    const tree = parseTree(await this.readTyped(oid, 'tree'));
+    this.trees.set(oid, tree);
+    return tree;
+  }
+
+  async readCommit(oid: string): Promise<Commit> {
+    const hit = this.commits.get(oid);
+    if (hit) return hit;
+    const commit = parseCommit(await this.readTyped(oid, 'commit'));
+    this.commits.set(oid, commit);
+    return commit;
+  }
+
+  async readBlob(oid: string): Promise<Uint8Array> {
+    const hit = this.blobs.get(oid);
+    if (hit) return hit;
+    const blob = await this.readTyped(oid, 'blob');
+    this.blobs.set(oid, blob);
+    return blob;
+  }
+
+  /** What kind of object `oid` is, or null when absent. */
+  async typeOf(oid: string): Promise<ObjectType | null> {
+    try {
+      return (await this.read(oid)).type;
+    } catch (e) {
+      if ((e as StoreError).code === 'NOT_FOUND') return null;
+      throw e;
+    }
+  }
+
+  /** Expands an abbreviated oid (≥ 4 hex digits); null when nothing matches, INVALID_ARGUMENT when ambiguous. */
+  async expand(prefix: string): Promise<string | null> {
+    try {
+      return await git.expandOid({ fs: this.gitFs, gitdir: this.gitdir, oid: prefix, cache: this.cache });
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === 'NotFoundError') return null;
+      if (code === 'AmbiguousError') {
+        throw new StoreError('INVALID_ARGUMENT', `${prefix} is ambiguous; give more digits`, { revision: prefix });
+      }
+      throw e;
+    }
+  }
+
+  /** Makes objects built in memory readable through the caches before (and after) they are written. */
+  remember(batch: ObjectBatch, parsedTrees: Map<string, Tree>, parsedCommits: Map<string, Commit>): void {
+    for (const [oid, tree] of parsedTrees) this.trees.set(oid, tree);
+    for (const [oid, commit] of parsedCommits) this.commits.set(oid, commit);
+    for (const [oid, o] of batch.objects) if (o.type === 'blob') this.blobs.set(oid, o.body);
+  }
+
+  /** Writes a batch durably as one pack; returns once it is safe to point a ref at its objects. */
+  async write(batch: ObjectBatch): Promise<void> {
+    if (batch.size === 0) return;
+    const entries: PackEntry[] = [];
+    for (const [oid, o] of batch.objects) entries.push(encodeEntry(oid, o));
+    await this.files.mkdirp(this.packDir);
+    await writePack(this.files, this.packDir, entries);
+    if (++this.packsWritten >= PACKS_BEFORE_CONSOLIDATION && !this.consolidating) {
+      this.packsWritten = 0;
+      this.consolidating = this.consolidate()
+        .then(() => {})
+        .finally(() => {
+          this.consolidating = null;
+        });
+    }
+  }
+
+  /** Waits for background maintenance (tests and close). */
+  async idle(): Promise<void> {
+    await this.consolidating;
+  }
+
+  /**
+   * Merges the small whole-object packs into one, so readers (ours, git's) do not search hundreds of indexes.
+   * The new pack is durable before any old one is removed, so an object is never missing from the repository.
+   */
+  async consolidate(): Promise<number> {
+    const names = (await this.files.list(this.packDir)).filter((n) => /^pack-[0-9a-f]{40}\.idx$/.test(n));
+    const merged: PackEntry[] = [];
+    const seen = new Set<string>();
+    const sources: string[] = [];
+    for (const idxName of names) {
+      const base = idxName.slice(0, -4);
+      const stat = await this.files.stat(`${this.packDir}/${base}.pack`);
+      if (!stat || stat.size > SMALL_PACK_BYTES) continue;
+      const [pack, idx] = await Promise.all([
+        this.files.read(`${this.packDir}/${base}.pack`),
+        this.files.read(`${this.packDir}/${idxName}`),
+      ]);
+      if (!pack || !idx) continue;
+      const entries = readWholeEntries(pack, idx);
+      if (!entries) continue;
+      sources.push(base);
+      for (const e of entries) {
+        if (seen.has(e.oid)) continue;
+        seen.add(e.oid);
+        merged.push(e);
+      }
+    }
+    if (sources.length < 2) return 0;
+    const kept = await writePack(this.files, this.packDir, merged);
+    for (const base of sources) {
+      if (base === kept) continue;
+      // Index first: a reader that still finds the idx also still finds its pack.
+      await this.files.remove(`${this.packDir}/${base}.idx`);
+      await this.files.remove(`${this.packDir}/${base}.pack`);
+    }
+    return sources.length;
+  }
+}

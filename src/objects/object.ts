@@ -1,0 +1,22 @@
+import { createHash } from 'node:crypto';
+
+/** The four git object types. */
+export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
+
+/** A git object in memory: its type and its body (without git's `<type> <size>\0` header). */
+export interface GitObject {
+  type: ObjectType;
+  body: Uint8Array;
+}
+
+/** The id git gives an object: SHA-1 over the header and the body. */
+export function hashObject(type: ObjectType, body: Uint8Array): string {
+  return createHash('sha1').update(`${type} ${body.length}\0`).update(body).digest('hex');
+}
+
+export const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+
+export const isOid = (s: string): boolean => /^[0-9a-f]{40}$/.test(s);
+
+export const utf8 = new TextEncoder();
+export const fromUtf8 = new TextDecoder();

@@ -1,0 +1,150 @@
+import { StoreError } from './errors.js';
+import type { Files } from './fs.js';
+import { isOid, utf8 } from './objects/object.js';
+
+/**
+ * Branch heads, read and moved the way git does: loose ref files beside `packed-refs`, and every update as a
+ * compare-and-swap under `<ref>.lock` (O_EXCL create, write, fsync, rename). Because the lock is git's own, plain
+ * git, other store processes and this one all exclude each other.
+ */
+
+export interface RefOptions {
+  /** How long to wait for someone else's lock before giving up with LOCKED. */
+  lockTimeoutMs: number;
+  /** A lock older than this is from a crashed writer (locks are held for milliseconds) and is removed. */
+  staleLockMs: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Refs {
+  constructor(
+    private readonly files: Files,
+    private readonly gitdir: string,
+    private readonly options: RefOptions,
+  ) {}
+
+  private path(ref: string) {
+    return `${this.gitdir}/${ref}`;
+  }
+
+  /** The oid a full ref name (`refs/heads/main`) points at, or null when it does not exist. */
+  async read(ref: string): Promise<string | null> {
+    const loose = await this.files.readText(this.path(ref));
+    if (loose !== null) {
+      const value = loose.trim();
+      if (value.startsWith('ref: ')) return this.read(value.slice(5));
+      if (isOid(value)) return value;
+      throw new StoreError('CORRUPT', `${this.path(ref)} does not hold an object id`, { ref });
+    }
+    return (await this.packed()).get(ref) ?? null;
+  }
+
+  /** The refs in `packed-refs` (git gc moves refs there). */
+  private async packed(): Promise<Map<string, string>> {
+    const text = await this.files.readText(this.path('packed-refs'));
+    const refs = new Map<string, string>();
+    if (text === null) return refs;
+    for (const line of text.split('\n')) {
+      if (line === '' || line.startsWith('#') || line.startsWith('^')) continue;
+      const [oid, name] = line.split(' ');
+      if (oid && name) refs.set(name, oid);
+    }
+    return refs;
+  }
+
+  /** All refs below `prefix` (e.g. `refs/heads/`) with their oids, loose ones overriding packed ones. */
+  async list(prefix: string): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    for (const [name, oid] of await this.packed()) if (name.startsWith(prefix)) found.set(name, oid);
+    const walk = async (dir: string): Promise<void> => {
+      for (const entry of await this.files.list(this.path(dir))) {
+        const name = `${dir}/${entry}`;
+        const stat = await this.files.stat(this.path(name));
+        if (!stat) continue;
+        if (stat.isDirectory()) await walk(name);
+        else if (!entry.endsWith('.lock')) {
+          const oid = await this.read(name).catch(() => null);
+          if (oid) found.set(name, oid);
+        }
+      }
+    };
+    await walk(prefix.replace(/\/$/, ''));
+    return new Map([...found].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
+  /** The branch HEAD names (`ref: refs/heads/<b>`). */
+  async headBranch(): Promise<string | null> {
+    const head = await this.files.readText(this.path('HEAD'));
+    const m = head && /^ref: refs\/heads\/(.+)$/.exec(head.trim());
+    return m ? m[1]! : null;
+  }
+
+  /**
+   * Takes `<file>.lock`, waiting for another holder to finish; LOCKED if it does not within the timeout. Returns the
+   * lock path; the caller renames it into place or removes it.
+   */
+  private async lock(file: string, content: Uint8Array): Promise<string> {
+    const lock = `${file}.lock`;
+    const started = Date.now();
+    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+      if (await this.files.createExclusive(lock, [content])) return lock;
+      const stat = await this.files.stat(lock);
+      if (stat && Date.now() - stat.mtimeMs > this.options.staleLockMs) {
+        await this.files.remove(lock);
+        continue;
+      }
+      if (Date.now() - started > this.options.lockTimeoutMs) {
+        throw new StoreError(
+          'LOCKED',
+          `${lock} exists: another process is writing, or one crashed — remove the file if no store or git process is running`,
+          { lock },
+        );
+      }
+      await sleep(wait * (0.5 + Math.random()));
+    }
+  }
+
+  /**
+   * Moves `ref` from `expected` to `next` atomically (null: absent / delete). Returns false, changing nothing, when
+   * the ref no longer holds `expected`.
+   */
+  async compareAndSwap(ref: string, expected: string | null, next: string | null): Promise<boolean> {
+    const file = this.path(ref);
+    await this.files.mkdirp(file.slice(0, file.lastIndexOf('/')));
+    const lock = await this.lock(file, utf8.encode(next ? `${next}\n` : ''));
+    let renamed = false;
+    try {
+      if ((await this.read(ref)) !== expected) return false;
+      if (next) {
+        await this.files.p.rename(lock, file);
+        renamed = true;
+        await this.files.syncDir(file.slice(0, file.lastIndexOf('/')));
+      } else {
+        await this.files.remove(file);
+        await this.removePacked(ref);
+      }
+      return true;
+    } finally {
+      if (!renamed) await this.files.remove(lock);
+    }
+  }
+
+  /** Drops `ref` from packed-refs, under packed-refs.lock, as `git branch -d` does. */
+  private async removePacked(ref: string): Promise<void> {
+    const file = this.path('packed-refs');
+    const text = await this.files.readText(file);
+    if (text === null || !text.includes(` ${ref}\n`)) return;
+    const lines = text.split('\n');
+    const kept: string[] = [];
+    for (let i = 0; i < lines.length; i++) {
+      if (lines[i]!.endsWith(` ${ref}`)) {
+        if (lines[i + 1]?.startsWith('^')) i++; // its peeled line goes with it
+        continue;
+      }
+      kept.push(lines[i]!);
+    }
+    const lock = await this.lock(file, utf8.encode(kept.join('\n')));
+    await this.files.p.rename(lock, file);
+  }
+}

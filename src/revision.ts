@@ -1,0 +1,78 @@
+import { invalidArgument, notFound } from './errors.js';
+import type { ObjectDb } from './objects/db.js';
+import { isOid } from './objects/object.js';
+
+/** What resolving a revision needs from the store. */
+export interface RevisionContext {
+  db: ObjectDb;
+  /** The head of a branch, or null when there is no such branch (or it has no commits). */
+  branchHead(name: string): Promise<string | null>;
+  /** The branch a bare time (or `HEAD`) refers to. */
+  contextBranch: string;
+}
+
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/;
+
+/** Whether a string is an ISO time (a date, or a date and time with an optional zone). */
+export const isIsoTime = (s: string): boolean => ISO_TIME.test(s) && !Number.isNaN(Date.parse(s));
+
+/**
+ * Resolves a revision to a commit id. Understood: a branch name, `HEAD`, a commit id or an abbreviation of at least
+ * four hex digits, an ISO time (the last commit at or before it on the context branch), `<branch>@{<time>}`, each
+ * optionally followed by `~N` (N first parents back) and `^N` (the N-th parent) steps, as in git.
+ */
+export async function resolveRevision(ctx: RevisionContext, rev: string): Promise<string> {
+  if (typeof rev !== 'string' || rev.trim() === '') throw invalidArgument('a revision may not be empty');
+  const m = /^([^~^]*)((?:[~^]\d*)*)$/.exec(rev.trim());
+  if (!m)
+    throw invalidArgument(
+      `cannot parse revision ${JSON.stringify(rev)}; use a branch, a commit id, branch~N or an ISO time`,
+    );
+  let oid = await resolveBase(ctx, m[1]!, rev);
+  for (const step of m[2]!.match(/[~^]\d*/g) ?? []) {
+    const n = step.length > 1 ? Number(step.slice(1)) : 1;
+    if (step[0] === '~') {
+      for (let i = 0; i < n; i++) oid = await parentOf(ctx, oid, 0, rev);
+    } else if (n > 0) {
+      oid = await parentOf(ctx, oid, n - 1, rev);
+    }
+  }
+  return oid;
+}
+
+async function parentOf(ctx: RevisionContext, oid: string, index: number, rev: string): Promise<string> {
+  const parent = (await ctx.db.readCommit(oid)).parents[index];
+  if (!parent) throw notFound('revision', rev, 'history does not go back that far');
+  return parent;
+}
+
+async function resolveBase(ctx: RevisionContext, base: string, rev: string): Promise<string> {
+  const at = /^(.*)@\{(.+)\}$/.exec(base);
+  if (at) return atTime(ctx, at[1] || ctx.contextBranch, at[2]!, rev);
+  if (isIsoTime(base)) return atTime(ctx, ctx.contextBranch, base, rev);
+  const branch = base === 'HEAD' || base === '' ? ctx.contextBranch : base;
+  const head = await ctx.branchHead(branch).catch(() => null);
+  if (head) return head;
+  if (/^[0-9a-f]{4,40}$/i.test(base)) {
+    const oid = isOid(base.toLowerCase()) ? base.toLowerCase() : await ctx.db.expand(base.toLowerCase());
+    const type = oid ? await ctx.db.typeOf(oid) : null;
+    if (type === 'commit') return oid!;
+    if (type) throw invalidArgument(`${rev} names a ${type}, not a commit`);
+  }
+  throw notFound('revision', rev, 'give a branch name, a commit id, branch~N or an ISO time');
+}
+
+/** The last commit on `branch`'s first-parent chain whose commit time is at or before `time`. */
+async function atTime(ctx: RevisionContext, branch: string, time: string, rev: string): Promise<string> {
+  const when = Date.parse(time);
+  if (Number.isNaN(when)) throw invalidArgument(`${time} is not a time; use ISO 8601, e.g. 2026-11-29T18:00:00Z`);
+  let oid = await ctx.branchHead(branch);
+  if (!oid) throw notFound('branch', branch);
+  for (;;) {
+    const commit = await ctx.db.readCommit(oid);
+    if (commit.committer.timestamp * 1000 <= when) return oid;
+    const parent = commit.parents[0];
+    if (!parent) throw notFound('revision', rev, `${branch} has no commit at or before ${time}`);
+    oid = parent;
+  }
+}

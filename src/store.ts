@@ -1,0 +1,580 @@
+import { memfs } from 'memfs';
+import { conflict, invalidArgument, notFound, preconditionFailed, StoreError, tooLarge } from './errors.js';
+import { Files, type FsLike } from './fs.js';
+import { type CommitInfo, commitInfo, type Identity } from './history/commit-info.js';
+import { type Change, diffRevisions } from './history/diff.js';
+import { type LogOptions, type LogPage, readLog } from './history/log.js';
+import { checkBranchName, normalizeKey, parseKey } from './keys.js';
+import { MERGE_CONFIG_KEY, type MergePolicy, parsePolicy, policyFromFile } from './merge/config.js';
+import { isAncestor, mergeBases } from './merge/merge-base.js';
+import type { StrategyName } from './merge/strategies.js';
+import { mergeTrees } from './merge/three-way.js';
+import type { Signature } from './objects/commit.js';
+import { type ObjectBatch, ObjectDb } from './objects/db.js';
+import { utf8 } from './objects/object.js';
+import { isTreeMode } from './objects/tree.js';
+import { Refs } from './refs.js';
+import { initRepository, isRepository, missingRepository } from './repository.js';
+import { resolveRevision } from './revision.js';
+import { lookup, TreeEditor } from './tree-editor.js';
+import { type Apply, BranchWriter, type Head, type WriteContext } from './writer.js';
+
+/** How to open a store. */
+export interface OpenOptions {
+  /** The file system: node's `fs` module, or a memfs volume's `fs`. Omit with `memory: true`. */
+  fs?: FsLike;
+  /** The bare repository's directory (default `store.git`). */
+  dir?: string;
+  /** A fresh in-memory store (memfs), for tests and throw-away work. */
+  memory?: boolean;
+  /** Create the repository when it does not exist (default false: NOT_FOUND). */
+  create?: boolean;
+  /** The default branch of a repository created here (default `main`). */
+  defaultBranch?: string;
+  /** Author of commits whose caller names none. */
+  author?: Identity;
+  /** The clock commits are dated by (default: real time). */
+  clock?: () => Date;
+  /** fsync before acknowledging (default true). Turn off only for stores you can lose. */
+  durable?: boolean;
+  /** How stale the cached head may be before a read checks the ref file again (default 10 ms). */
+  refreshMs?: number;
+  /** Largest value accepted, in bytes (default 16 MiB). */
+  maxValueBytes?: number;
+  /** How long a write waits for another process's ref lock (default 10 s). */
+  lockTimeoutMs?: number;
+  /** A ref lock older than this was left by a crashed writer and is removed (default 30 s). */
+  staleLockMs?: number;
+}
+
+/** Options every write takes. */
+export interface WriteOptions {
+  branch?: string;
+  /** A message to add below the generated first line. */
+  message?: string;
+  author?: Identity;
+}
+
+/** Compare-and-set: `ifMatch` is the blob oid the key must have; `ifNoneMatch` requires the key to be absent. */
+export interface Precondition {
+  ifMatch?: string;
+  ifNoneMatch?: boolean;
+}
+
+export type Value = Uint8Array | string;
+
+const DEFAULT_AUTHOR: Identity = { name: 'gitstore', email: 'gitstore@localhost' };
+
+const toBytes = (value: Value): Uint8Array => (typeof value === 'string' ? utf8.encode(value) : value);
+
+/** One change of a batch. */
+export type BatchOp =
+  | ({ op: 'set'; key: string; value: Value } & Precondition)
+  | ({ op: 'delete'; key: string; recursive?: boolean } & Precondition);
+
+export interface SetResult {
+  commit: string;
+  key: string;
+  oid: string;
+  created: boolean;
+}
+
+export interface ListEntry {
+  key: string;
+  type: 'value' | 'dir';
+  oid: string;
+}
+
+export interface BranchInfo {
+  name: string;
+  head: string;
+  default: boolean;
+}
+
+export interface MergeOptions extends WriteOptions {
+  /** The branch merged into (default: the default branch). */
+  into?: string;
+  /** A strategy for every key, or a policy, instead of the repository's `.store/merge.json`. */
+  strategy?: StrategyName | MergePolicy;
+  /** Move the branch to `from` without a merge commit when it has not diverged (fails otherwise). */
+  ff?: boolean;
+}
+
+export interface MergeResult {
+  /** The branch's new head. */
+  commit: string;
+  /** `merged`: a merge commit; `fast-forward`: the branch moved to `from`; `up-to-date`: nothing to do. */
+  outcome: 'merged' | 'fast-forward' | 'up-to-date';
+}
+
+interface CachedHead extends Head {
+  checkedAt: number;
+}
+
+/**
+ * A store: a bare git repository seen as branches of key → value maps. Reads come from the cached head and the
+ * object caches; writes go through one serial writer per branch (see writer.ts) and are durable when they resolve.
+ */
+export class Store {
+  readonly db: ObjectDb;
+  readonly refs: Refs;
+  private readonly writers = new Map<string, BranchWriter>();
+  private readonly heads = new Map<string, CachedHead>();
+  private readonly clock: () => Date;
+  private readonly author: Identity;
+  private readonly refreshMs: number;
+  private readonly maxValueBytes: number;
+
+  private constructor(
+    readonly files: Files,
+    readonly dir: string,
+    readonly defaultBranch: string,
+    options: OpenOptions,
+  ) {
+    this.db = new ObjectDb(files, dir);
+    this.refs = new Refs(files, dir, {
+      lockTimeoutMs: options.lockTimeoutMs ?? 10_000,
+      staleLockMs: options.staleLockMs ?? 30_000,
+    });
+    this.clock = options.clock ?? (() => new Date());
+    this.author = options.author ?? DEFAULT_AUTHOR;
+    this.refreshMs = options.refreshMs ?? 10;
+    this.maxValueBytes = options.maxValueBytes ?? 16 << 20;
+  }
+
+  /** Opens (or with `create`, creates) a store. */
+  static async open(options: OpenOptions = {}): Promise<Store> {
+    const fs = options.fs ?? (options.memory ? (memfs().fs as unknown as FsLike) : undefined);
+    if (!fs) throw invalidArgument('openStore needs an `fs` (node:fs or memfs) or `memory: true`');
+    const files = new Files(fs, options.durable ?? true);
+    const dir = (options.dir ?? (options.memory ? '/store.git' : 'store.git')).replace(/\/+$/, '') || '/';
+    if (!(await isRepository(files, dir))) {
+      if (!options.create && !options.memory) throw missingRepository(dir);
+      await initRepository(files, dir, checkBranchName(options.defaultBranch ?? 'main'));
+    }
+    const refs = new Refs(files, dir, { lockTimeoutMs: 0, staleLockMs: 0 });
+    const defaultBranch = (await refs.headBranch()) ?? 'main';
+    return new Store(files, dir, defaultBranch, options);
+  }
+
+  // ---- heads -------------------------------------------------------------------------------------------------
+
+  private refName(branch: string) {
+    return `refs/heads/${checkBranchName(branch)}`;
+  }
+
+  /** Reads a branch's head from its ref (bypassing the cache) and caches it. */
+  private async loadHead(branch: string): Promise<CachedHead> {
+    const commit = await this.refs.read(this.refName(branch));
+    const head: CachedHead = {
+      commit,
+      tree: commit ? (await this.db.readCommit(commit)).tree : null,
+      checkedAt: Date.now(),
+    };
+    this.heads.set(branch, head);
+    return head;
+  }
+
+  /** The head readers see: cached, re-checked against the ref file at most every `refreshMs`. */
+  private async head(branch: string): Promise<Head> {
+    const cached = this.heads.get(branch);
+    if (cached && Date.now() - cached.checkedAt < this.refreshMs) return cached;
+    const fresh = await this.loadHead(branch);
+    if (!fresh.commit && branch !== this.defaultBranch) {
+      throw notFound('branch', branch, `create it with \`store branch ${branch}\``);
+    }
+    return fresh;
+  }
+
+  private writer(branch: string): BranchWriter {
+    let w = this.writers.get(branch);
+    if (!w) {
+      const ref = this.refName(branch);
+      w = new BranchWriter(this.db, {
+        readHead: async () => {
+          const head = await this.loadHead(branch);
+          if (!head.commit && branch !== this.defaultBranch) {
+            throw notFound('branch', branch, `create it with \`store branch ${branch}\``);
+          }
+          return head;
+        },
+        compareAndSwap: (expected, next) => this.refs.compareAndSwap(ref, expected, next),
+        published: (head) => this.heads.set(branch, { ...head, checkedAt: Date.now() }),
+      });
+      this.writers.set(branch, w);
+    }
+    return w;
+  }
+
+  private write<T>(branch: string | undefined, apply: Apply<T>): Promise<T> {
+    return this.writer(branch ?? this.defaultBranch).submit(apply);
+  }
+
+  private signature(author: Identity | undefined): Signature {
+    const now = this.clock();
+    const who = author ?? this.author;
+    if (!who.name?.trim() || /[<>\n]/.test(who.name + who.email)) {
+      throw invalidArgument('an author needs a name, and neither name nor email may contain <, > or a newline');
+    }
+    return {
+      name: who.name,
+      email: who.email,
+      timestamp: Math.floor(now.getTime() / 1000),
+      timezoneOffset: -now.getTimezoneOffset(),
+    };
+  }
+
+  private static message(subject: string, extra?: string): string {
+    return extra?.trim() ? `${subject}\n\n${extra.trim()}\n` : `${subject}\n`;
+  }
+
+  private checkSize(key: string, bytes: Uint8Array) {
+    if (bytes.length > this.maxValueBytes) throw tooLarge(`the value of ${key}`, bytes.length, this.maxValueBytes);
+  }
+
+  // ---- reads -------------------------------------------------------------------------------------------------
+
+  /** The tree a read looks at: a branch head, or a revision when `at` is given. */
+  private async treeAt(
+    branch: string | undefined,
+    at: string | undefined,
+  ): Promise<{ commit: string | null; tree: string | null }> {
+    const b = branch ?? this.defaultBranch;
+    if (at === undefined) return this.head(b);
+    const commit = await this.resolve(at, b);
+    return { commit, tree: (await this.db.readCommit(commit)).tree };
+  }
+
+  /** The blob oid and commit of a key (NOT_FOUND when absent or a directory). */
+  async stat(key: string, options: { branch?: string; at?: string } = {}): Promise<{ oid: string; commit: string }> {
+    const segments = parseKey(key);
+    const { commit, tree } = await this.treeAt(options.branch, options.at);
+    const entry = await lookup(this.db, tree, segments);
+    if (!entry || isTreeMode(entry.mode)) {
+      throw notFound('key', segments.join('/'), entry ? 'it is a directory; list it instead' : '');
+    }
+    return { oid: entry.oid, commit: commit! };
+  }
+
+  /** A key's value as bytes. */
+  async get(key: string, options: { branch?: string; at?: string } = {}): Promise<Uint8Array> {
+    return this.db.readBlob((await this.stat(key, options)).oid);
+  }
+
+  /** A key's value as UTF-8 text. */
+  async getText(key: string, options: { branch?: string; at?: string } = {}): Promise<string> {
+    return new TextDecoder().decode(await this.get(key, options));
+  }
+
+  /** The entries below a prefix: one level, or with `recursive` every value below it. */
+  async list(
+    prefix = '',
+    options: { branch?: string; at?: string; recursive?: boolean } = {},
+  ): Promise<{ commit: string | null; entries: ListEntry[] }> {
+    const segments = parseKey(prefix, true);
+    const { commit, tree } = await this.treeAt(options.branch, options.at);
+    const entry = await lookup(this.db, tree, segments);
+    if (!entry) return { commit, entries: [] };
+    const base = segments.join('/');
+    if (!isTreeMode(entry.mode)) {
+      throw new StoreError('KEY_IS_VALUE', `${base} is a value, not a directory; get it instead`, {
+        key: base,
+        value: base,
+      });
+    }
+    const entries: ListEntry[] = [];
+    const walk = async (oid: string, at: string): Promise<void> => {
+      for (const [name, e] of [...(await this.db.readTree(oid))].sort(([a], [b]) => (a < b ? -1 : 1))) {
+        const key = at ? `${at}/${name}` : name;
+        if (!isTreeMode(e.mode)) entries.push({ key, type: 'value', oid: e.oid });
+        else if (options.recursive) await walk(e.oid, key);
+        else entries.push({ key, type: 'dir', oid: e.oid });
+      }
+    };
+    await walk(entry.oid, base);
+    return { commit, entries };
+  }
+
+  // ---- writes ------------------------------------------------------------------------------------------------
+
+  /** Sets a key; one commit `set <key>`. */
+  set(key: string, value: Value, options: WriteOptions & Precondition = {}): Promise<SetResult> {
+    const k = normalizeKey(key);
+    const bytes = toBytes(value);
+    this.checkSize(k, bytes);
+    return this.write(options.branch, async (ctx) => {
+      const editor = await TreeEditor.open(this.db, ctx.head.tree);
+      const { created, oid } = await this.applyOp(editor, ctx, { op: 'set', key: k, value: bytes, ...options });
+      const head = this.commitEdit(ctx, editor, Store.message(`set ${k}`, options.message), options.author);
+      return { head, result: { commit: head.commit!, key: k, oid: oid!, created } };
+    });
+  }
+
+  /** Deletes a key (a directory only with `recursive`); NOT_FOUND when absent. One commit `delete <key>`. */
+  delete(
+    key: string,
+    options: WriteOptions & Precondition & { recursive?: boolean } = {},
+  ): Promise<{ commit: string }> {
+    const k = normalizeKey(key);
+    return this.write(options.branch, async (ctx) => {
+      const editor = await TreeEditor.open(this.db, ctx.head.tree);
+      await this.applyOp(editor, ctx, { op: 'delete', key: k, ...options });
+      const head = this.commitEdit(ctx, editor, Store.message(`delete ${k}`, options.message), options.author);
+      return { head, result: { commit: head.commit! } };
+    });
+  }
+
+  /** Applies several changes as ONE commit `batch: N changes`; any failing op fails the whole batch. */
+  batch(ops: BatchOp[], options: WriteOptions = {}): Promise<{ commit: string }> {
+    if (!Array.isArray(ops) || ops.length === 0) throw invalidArgument('a batch needs at least one op');
+    const checked = ops.map((op, i) => {
+      if (op?.op !== 'set' && op?.op !== 'delete') throw invalidArgument(`op ${i}: "op" must be "set" or "delete"`);
+      const key = normalizeKey(op.key);
+      if (op.op === 'delete') return { ...op, key };
+      const value = toBytes(op.value);
+      this.checkSize(key, value);
+      return { ...op, key, value };
+    });
+    const subject = `batch: ${ops.length} change${ops.length === 1 ? '' : 's'}`;
+    return this.write(options.branch, async (ctx) => {
+      const editor = await TreeEditor.open(this.db, ctx.head.tree);
+      for (const op of checked) await this.applyOp(editor, ctx, op);
+      const head = this.commitEdit(ctx, editor, Store.message(subject, options.message), options.author);
+      return { head, result: { commit: head.commit! } };
+    });
+  }
+
+  private async applyOp(
+    editor: TreeEditor,
+    ctx: WriteContext,
+    op: (BatchOp & { value?: Uint8Array }) | ({ op: 'set'; key: string; value: Uint8Array } & Precondition),
+  ): Promise<{ created: boolean; oid: string | null }> {
+    const segments = op.key.split('/');
+    const existing = await editor.get(segments);
+    const current = existing && !isTreeMode(existing.mode) ? existing.oid : null;
+    if (op.ifNoneMatch && existing) throw preconditionFailed(op.key, null, current ?? 'a directory');
+    if (op.ifMatch !== undefined && op.ifMatch !== current) throw preconditionFailed(op.key, op.ifMatch, current);
+    if (op.op === 'delete') {
+      await editor.delete(segments, op.recursive ?? false);
+      return { created: false, oid: null };
+    }
+    const oid = ctx.batch.add('blob', op.value as Uint8Array);
+    await editor.set(segments, oid);
+    return { created: existing === null, oid };
+  }
+
+  private commitEdit(ctx: WriteContext, editor: TreeEditor, message: string, author?: Identity): Head {
+    const tree = editor.write(ctx.batch, ctx.trees);
+    const parents = ctx.head.commit ? [ctx.head.commit] : [];
+    return ctx.commit(tree, parents, message, this.signature(author));
+  }
+
+  // ---- branches ----------------------------------------------------------------------------------------------
+
+  /** Every branch with its head. */
+  async branches(): Promise<BranchInfo[]> {
+    const refs = await this.refs.list('refs/heads/');
+    return [...refs].map(([ref, head]) => {
+      const name = ref.slice('refs/heads/'.length);
+      return { name, head, default: name === this.defaultBranch };
+    });
+  }
+
+  /** Creates a branch at a revision (default: the default branch's head); BRANCH_EXISTS if taken. */
+  async createBranch(name: string, options: { from?: string } = {}): Promise<BranchInfo> {
+    const ref = this.refName(name);
+    const from = options.from ?? this.defaultBranch;
+    const head = await this.resolve(from);
+    if (!(await this.refs.compareAndSwap(ref, null, head))) {
+      throw new StoreError('BRANCH_EXISTS', `branch ${name} already exists; pick another name or delete it first`, {
+        branch: name,
+      });
+    }
+    this.heads.delete(name);
+    return { name, head, default: false };
+  }
+
+  /** Deletes a branch (never the default one). */
+  async deleteBranch(name: string): Promise<void> {
+    const ref = this.refName(name);
+    if (name === this.defaultBranch) {
+      throw new StoreError('FORBIDDEN', `${name} is the default branch and cannot be deleted`, { branch: name });
+    }
+    for (;;) {
+      const head = await this.refs.read(ref);
+      if (!head) throw notFound('branch', name);
+      if (await this.refs.compareAndSwap(ref, head, null)) break;
+    }
+    this.heads.delete(name);
+    this.writers.delete(name);
+  }
+
+  // ---- revisions and history ---------------------------------------------------------------------------------
+
+  /** Resolves a revision (branch, commit id or prefix, `rev~N`, `rev^N`, ISO time) to a commit id. */
+  resolve(rev: string, contextBranch = this.defaultBranch): Promise<string> {
+    return resolveRevision(
+      {
+        db: this.db,
+        contextBranch,
+        branchHead: async (name) => (await this.loadHead(checkBranchName(name))).commit,
+      },
+      rev,
+    );
+  }
+
+  /** A commit by revision. */
+  async commit(rev: string, options: { branch?: string } = {}): Promise<CommitInfo> {
+    const id = await this.resolve(rev, options.branch);
+    return commitInfo(id, await this.db.readCommit(id));
+  }
+
+  /** The first-parent history of a branch or revision, newest first, optionally only commits touching a key. */
+  async log(options: LogOptions & { branch?: string; rev?: string } = {}): Promise<LogPage> {
+    const branch = options.branch ?? this.defaultBranch;
+    const start = options.cursor
+      ? await this.resolve(options.cursor, branch)
+      : options.rev
+        ? await this.resolve(options.rev, branch)
+        : (await this.head(branch)).commit;
+    if (options.path !== undefined) options = { ...options, path: normalizeKey(options.path, true) };
+    return readLog(this.db, start, options);
+  }
+
+  /** Per-key changes from one revision to another (default: to the branch head). */
+  async diff(from: string, to?: string, options: { branch?: string; prefix?: string } = {}): Promise<Change[]> {
+    const branch = options.branch ?? this.defaultBranch;
+    const a = await this.resolve(from, branch);
+    const b = to === undefined ? (await this.head(branch)).commit : await this.resolve(to, branch);
+    const prefix = options.prefix === undefined ? '' : normalizeKey(options.prefix, true);
+    return diffRevisions(this.db, a, b, prefix);
+  }
+
+  /** Undoes one commit's changes (against its first parent) as a new commit `revert <id>`; CONFLICT if later
+   * commits changed the same keys since. */
+  async revert(rev: string, options: WriteOptions = {}): Promise<{ commit: string }> {
+    const branch = options.branch ?? this.defaultBranch;
+    const id = await this.resolve(rev, branch);
+    const target = await this.db.readCommit(id);
+    const parentTree = target.parents[0] ? (await this.db.readCommit(target.parents[0])).tree : null;
+    const subject = `revert ${id}`;
+    const body = [`Reverts "${target.message.split('\n', 1)[0]}".`, options.message?.trim()]
+      .filter(Boolean)
+      .join('\n\n');
+    return this.write(branch, async (ctx) => {
+      const merged = await mergeTrees(
+        this.db,
+        { base: target.tree, ours: ctx.head.tree, theirs: parentTree, oursTime: 0, theirsTime: 0 },
+        { policy: { default: 'conflict', prefixes: {} }, batch: ctx.batch },
+      );
+      if (merged.conflicts.length > 0) {
+        throw conflict(`cannot revert ${id.slice(0, 12)}: later commits changed the same keys`, merged.conflicts);
+      }
+      const head = this.commitEdit(ctx, merged.editor, Store.message(subject, body), options.author);
+      return { head, result: { commit: head.commit! } };
+    });
+  }
+
+  // ---- merge -------------------------------------------------------------------------------------------------
+
+  /**
+   * Merges `from` (a branch or any revision) into `into`: three-way per key, strategies per prefix from the target's
+   * `.store/merge.json` unless `strategy` overrides them. CONFLICT (with `data.conflicts`) writes nothing.
+   */
+  merge(from: string, options: MergeOptions = {}): Promise<MergeResult> {
+    const into = checkBranchName(options.into ?? this.defaultBranch);
+    const override = options.strategy === undefined ? undefined : parsePolicy(options.strategy, 'the strategy option');
+    return this.write<MergeResult>(into, async (ctx) => {
+      const theirs = await this.resolve(from, into);
+      const ours = ctx.head.commit;
+      if (from === into) throw invalidArgument(`cannot merge ${into} into itself; name another branch or revision`);
+      if (ours && (await isAncestor((o) => this.db.readCommit(o), theirs, ours))) {
+        return { head: ctx.head, result: { commit: ours, outcome: 'up-to-date' as const } };
+      }
+      const canFastForward = ours === null || (await isAncestor((o) => this.db.readCommit(o), ours, theirs));
+      if (options.ff) {
+        if (!canFastForward) {
+          throw conflict(`cannot fast-forward ${into} to ${from}: the branches have diverged; merge without --ff`, []);
+        }
+        const tree = (await this.db.readCommit(theirs)).tree;
+        return { head: { commit: theirs, tree }, result: { commit: theirs, outcome: 'fast-forward' as const } };
+      }
+      const theirsCommit = await this.db.readCommit(theirs);
+      const oursCommit = ours ? await this.db.readCommit(ours) : null;
+      const policy = override ?? (await this.policyAt(ctx.head.tree));
+      const base = ours ? await this.virtualBase(ours, theirs, ctx.batch, ctx) : null;
+      const merged = await mergeTrees(
+        this.db,
+        {
+          base,
+          ours: ctx.head.tree,
+          theirs: theirsCommit.tree,
+          oursTime: oursCommit?.committer.timestamp ?? 0,
+          theirsTime: theirsCommit.committer.timestamp,
+        },
+        { policy, batch: ctx.batch },
+      );
+      if (merged.conflicts.length > 0) {
+        const n = merged.conflicts.length;
+        throw conflict(
+          `merging ${from} into ${into}: ${n} conflicting key${n === 1 ? '' : 's'}; nothing was written`,
+          merged.conflicts,
+        );
+      }
+      const parents = ours ? [ours, theirs] : [theirs];
+      const tree = merged.editor.write(ctx.batch, ctx.trees);
+      const head = ctx.commit(
+        tree,
+        parents,
+        Store.message(`merge ${from} into ${into}`, options.message),
+        this.signature(options.author),
+      );
+      return { head, result: { commit: head.commit!, outcome: 'merged' as const } };
+    });
+  }
+
+  private async policyAt(tree: string | null): Promise<MergePolicy> {
+    const entry = await lookup(this.db, tree, MERGE_CONFIG_KEY.split('/'));
+    if (!entry || isTreeMode(entry.mode)) return policyFromFile(null);
+    return policyFromFile(await this.db.readBlob(entry.oid));
+  }
+
+  /**
+   * The tree to merge against: the merge base, or for criss-cross histories (several bases) a virtual one made by
+   * merging the bases themselves, recursively, keeping the older value where they disagree. Unrelated histories
+   * merge against the empty tree.
+   */
+  private async virtualBase(
+    a: string,
+    b: string,
+    batch: ObjectBatch,
+    ctx: WriteContext,
+    depth = 0,
+  ): Promise<string | null> {
+    const read = (o: string) => this.db.readCommit(o);
+    const bases = await mergeBases(read, a, b);
+    if (bases.length === 0) return null;
+    let tree = (await read(bases[0]!)).tree;
+    for (const other of bases.slice(1)) {
+      if (depth > 8) break; // pathological histories: merging against one base is still a sound answer
+      const under = await this.virtualBase(bases[0]!, other, batch, ctx, depth + 1);
+      const merged = await mergeTrees(
+        this.db,
+        { base: under, ours: tree, theirs: (await read(other)).tree, oursTime: 0, theirsTime: 0 },
+        { policy: { default: 'conflict', prefixes: {} }, resolveToBase: true, batch },
+      );
+      tree = merged.editor.write(batch, ctx.trees);
+      this.db.remember(batch, ctx.trees, new Map());
+    }
+    return tree;
+  }
+
+  /** Waits until every queued write has been answered and background maintenance is done. */
+  async close(): Promise<void> {
+    for (const w of this.writers.values()) await w.idle();
+    await this.db.idle();
+  }
+}
+
+/** Opens a store; see {@link OpenOptions}. */
+export const openStore = (options: OpenOptions = {}): Promise<Store> => Store.open(options);

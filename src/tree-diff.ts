@@ -1,0 +1,50 @@
+import type { ObjectDb } from './objects/db.js';
+import { isTreeMode, type Tree, type TreeEntry } from './objects/tree.js';
+
+/** A key whose value differs between two trees (null: absent on that side). */
+export interface KeyChange {
+  key: string;
+  before: TreeEntry | null;
+  after: TreeEntry | null;
+}
+
+const empty: Tree = new Map();
+
+/**
+ * The per-key differences between two trees, in key order. Subtrees with equal oids are skipped without being
+ * read, so the cost follows the size of the change, not of the tree. A value replaced by a directory (or the
+ * reverse) shows as the value's deletion plus each key of the directory.
+ */
+export async function diffTrees(db: ObjectDb, a: string | null, b: string | null, prefix = ''): Promise<KeyChange[]> {
+  const out: KeyChange[] = [];
+  const read = (oid: string | null) => (oid === null ? Promise.resolve(empty) : db.readTree(oid));
+  const walk = async (ta: Tree, tb: Tree, base: string): Promise<void> => {
+    const names = [...new Set([...ta.keys(), ...tb.keys()])].sort();
+    for (const name of names) {
+      const ea = ta.get(name) ?? null;
+      const eb = tb.get(name) ?? null;
+      if (ea && eb && ea.oid === eb.oid && ea.mode === eb.mode) continue;
+      const key = base ? `${base}/${name}` : name;
+      const aDir = ea !== null && isTreeMode(ea.mode);
+      const bDir = eb !== null && isTreeMode(eb.mode);
+      const aValue = ea !== null && !aDir ? ea : null;
+      const bValue = eb !== null && !bDir ? eb : null;
+      // Order: a value's removal before the keys of the directory replacing it, and the reverse.
+      if (aValue) out.push({ key, before: aValue, after: bValue });
+      if (aDir || bDir) await walk(aDir ? await read(ea.oid) : empty, bDir ? await read(eb!.oid) : empty, key);
+      if (bValue && !aValue) out.push({ key, before: null, after: bValue });
+    }
+  };
+  const start = async (oid: string | null) => {
+    if (oid === null || prefix === '') return read(oid);
+    let tree = await read(oid);
+    for (const segment of prefix.split('/')) {
+      const entry = tree.get(segment);
+      if (!entry || !isTreeMode(entry.mode)) return empty;
+      tree = await read(entry.oid);
+    }
+    return tree;
+  };
+  await walk(await start(a), await start(b), prefix);
+  return out;
+}

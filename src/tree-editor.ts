@@ -1,0 +1,157 @@
+import { keyIsDirectory, keyIsValue, notFound } from './errors.js';
+import type { ObjectBatch, ObjectDb } from './objects/db.js';
+import { EMPTY_TREE } from './objects/object.js';
+import { isTreeMode, MODE_BLOB, MODE_TREE, serializeTree, type Tree, type TreeEntry } from './objects/tree.js';
+
+/** A directory being edited: copy-on-write over a parsed tree, with the subdirectories opened so far. */
+interface Dir {
+  base: Tree;
+  entries: Map<string, TreeEntry> | null; // null until the first change: share `base` untouched
+  children: Map<string, Dir>;
+  dirty: boolean;
+}
+
+const openDir = (base: Tree): Dir => ({ base, entries: null, children: new Map(), dirty: false });
+const emptyTree: Tree = new Map();
+const current = (d: Dir): Tree => d.entries ?? d.base;
+const writable = (d: Dir): Map<string, TreeEntry> => {
+  d.entries ??= new Map(d.base);
+  return d.entries;
+};
+
+/** Looks up a key's entry in a tree (null when absent, also when a value stands where a directory would). */
+export async function lookup(db: ObjectDb, root: string | null, segments: string[]): Promise<TreeEntry | null> {
+  if (root === null) return null;
+  let entry: TreeEntry = { mode: MODE_TREE, oid: root };
+  for (const segment of segments) {
+    if (!isTreeMode(entry.mode)) return null;
+    const next = (await db.readTree(entry.oid)).get(segment);
+    if (!next) return null;
+    entry = next;
+  }
+  return entry;
+}
+
+/**
+ * Edits a tree by keys and writes only what changed: the directories along each edited path are re-serialised once,
+ * however many edits touched them, and every other subtree keeps its oid.
+ */
+export class TreeEditor {
+  private readonly root: Dir;
+
+  private constructor(
+    private readonly db: ObjectDb,
+    private readonly rootOid: string,
+    root: Tree,
+  ) {
+    this.root = openDir(root);
+  }
+
+  static async open(db: ObjectDb, root: string | null): Promise<TreeEditor> {
+    return new TreeEditor(db, root ?? EMPTY_TREE, root === null ? emptyTree : await db.readTree(root));
+  }
+
+  /** The directories from the root to `segments`, opening them; null where one is missing (unless `create`). */
+  private async walk(segments: string[], create: boolean, key = segments.join('/')): Promise<Dir[] | null> {
+    const path = [this.root];
+    let dir = this.root;
+    for (let i = 0; i < segments.length; i++) {
+      const name = segments[i]!;
+      let child = dir.children.get(name);
+      if (!child) {
+        const entry = current(dir).get(name);
+        if (entry && !isTreeMode(entry.mode)) {
+          throw keyIsValue(key, segments.slice(0, i + 1).join('/'));
+        }
+        if (!entry && !create) return null;
+        child = openDir(entry ? await this.db.readTree(entry.oid) : emptyTree);
+        dir.children.set(name, child);
+        if (!entry) writable(dir).set(name, { mode: MODE_TREE, oid: EMPTY_TREE });
+      }
+      path.push(child);
+      dir = child;
+    }
+    return path;
+  }
+
+  /** The entry at a key as edited so far (a directory's entry has a stale oid until `write`). */
+  async get(segments: string[]): Promise<TreeEntry | null> {
+    let path: Dir[] | null;
+    try {
+      path = await this.walk(segments.slice(0, -1), false);
+    } catch {
+      return null;
+    }
+    return path ? (current(path.at(-1)!).get(segments.at(-1)!) ?? null) : null;
+  }
+
+  /** Sets a key to a blob; KEY_IS_DIRECTORY / KEY_IS_VALUE where the tree's shape forbids it. */
+  async set(segments: string[], oid: string, mode = MODE_BLOB): Promise<void> {
+    const name = segments.at(-1)!;
+    const path = (await this.walk(segments.slice(0, -1), true, segments.join('/')))!;
+    const dir = path.at(-1)!;
+    const existing = current(dir).get(name);
+    if (existing && isTreeMode(existing.mode)) throw keyIsDirectory(segments.join('/'));
+    writable(dir).set(name, { mode, oid });
+    for (const d of path) d.dirty = true;
+  }
+
+  /** Puts a whole subtree (or value) at a key, replacing what was there; used by merges. */
+  async place(segments: string[], entry: TreeEntry | null): Promise<void> {
+    if (segments.length === 0) throw new Error('cannot replace the root');
+    const name = segments.at(-1)!;
+    const path = entry ? await this.walk(segments.slice(0, -1), true) : await this.walk(segments.slice(0, -1), false);
+    if (!path) return;
+    const dir = path.at(-1)!;
+    dir.children.delete(name);
+    if (entry) writable(dir).set(name, entry);
+    else if (current(dir).has(name)) writable(dir).delete(name);
+    for (const d of path) d.dirty = true;
+  }
+
+  /** Deletes a key; a directory only when `recursive`. NOT_FOUND when absent. */
+  async delete(segments: string[], recursive: boolean): Promise<TreeEntry> {
+    const key = segments.join('/');
+    const name = segments.at(-1)!;
+    let path: Dir[] | null;
+    try {
+      path = await this.walk(segments.slice(0, -1), false);
+    } catch {
+      path = null;
+    }
+    const dir = path?.at(-1);
+    const existing = dir && current(dir).get(name);
+    if (!path || !dir || !existing) throw notFound('key', key);
+    if (isTreeMode(existing.mode) && !recursive) throw keyIsDirectory(key);
+    dir.children.delete(name);
+    writable(dir).delete(name);
+    for (const d of path) d.dirty = true;
+    return existing;
+  }
+
+  /**
+   * Serialises every changed directory into `batch` and returns the new root tree oid. Directories left empty
+   * disappear, as git cannot hold them; an empty root is git's empty tree.
+   */
+  write(batch: ObjectBatch, parsed: Map<string, Tree>): string {
+    const finish = (dir: Dir): string | null => {
+      if (!dir.dirty) return null;
+      for (const [name, child] of dir.children) {
+        if (!child.dirty) continue;
+        const oid = finish(child);
+        const entries = writable(dir);
+        if (oid === null || current(child).size === 0) entries.delete(name);
+        else entries.set(name, { mode: MODE_TREE, oid });
+      }
+      const tree = current(dir);
+      const oid = batch.add('tree', serializeTree(tree));
+      parsed.set(oid, tree);
+      dir.dirty = false;
+      return tree.size === 0 && dir !== this.root ? null : oid;
+    };
+    const oid = finish(this.root) ?? this.rootOid;
+    // Git knows the empty tree's id but fsck wants the object itself; it costs one tiny entry.
+    if (oid === EMPTY_TREE) batch.add('tree', new Uint8Array(0));
+    return oid;
+  }
+}
