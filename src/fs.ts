@@ -99,7 +99,7 @@ export class Files {
 
   /** Writes a file's whole content through a fresh handle, fsynced when durable. `exclusive` fails if it exists. */
   async writeNew(path: string, chunks: Uint8Array[], exclusive: boolean): Promise<void> {
-    const handle = await this.p.open(path, exclusive ? 'wx' : 'w', 0o444);
+    const handle = await this.p.open(path, exclusive ? 'wx' : 'w');
     try {
       for (const chunk of chunks) await handle.write(chunk, 0, chunk.length, null);
       if (this.durable) await handle.sync();

@@ -74,9 +74,7 @@ export class BranchWriter {
   submit<T>(apply: Apply<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ apply, resolve: resolve as (v: unknown) => void, reject });
-      this.running ??= this.drain().finally(() => {
-        this.running = null;
-      });
+      this.running ??= this.drain();
     });
   }
 
@@ -94,6 +92,9 @@ export class BranchWriter {
         for (const p of batch) p.reject(e);
       }
     }
+    // Cleared in the same synchronous step as the empty-queue check: a request submitted after it starts a new
+    // drain, and none can slip in between and be left waiting.
+    this.running = null;
   }
 
   private async run(batch: Pending[]): Promise<void> {

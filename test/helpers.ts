@@ -1,0 +1,44 @@
+import { type ExecFileSyncOptions, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach } from 'vitest';
+import { type OpenOptions, openStore, type Store } from '../src/index.js';
+
+const made: string[] = [];
+afterEach(() => {
+  for (const dir of made.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh temporary directory, removed after the test. */
+export function tempDir(prefix = 'gitstore-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
+/** A new store on disk in a temporary directory. */
+export async function diskStore(options: Partial<OpenOptions> = {}): Promise<Store> {
+  return openStore({ fs, dir: path.join(tempDir(), 'store.git'), create: true, ...options });
+}
+
+/** Environment for running plain git deterministically in tests. */
+export const gitEnv = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'Plain Git',
+  GIT_AUTHOR_EMAIL: 'plain@git.test',
+  GIT_COMMITTER_NAME: 'Plain Git',
+  GIT_COMMITTER_EMAIL: 'plain@git.test',
+  GIT_CONFIG_NOSYSTEM: '1',
+  HOME: os.tmpdir(),
+};
+
+/** Runs real git and returns its stdout as a Buffer (throws, with stderr, when git fails). */
+export function git(args: string[], options: ExecFileSyncOptions = {}): Buffer {
+  return execFileSync('git', args, { env: gitEnv, stdio: ['ignore', 'pipe', 'pipe'], ...options }) as Buffer;
+}
+
+/** The first-parent commit subjects of a branch, newest first, as plain git prints them. */
+export function gitSubjects(dir: string, branch = 'main'): string[] {
+  return git(['--git-dir', dir, 'log', '--first-parent', '--format=%s', branch]).toString().trim().split('\n');
+}
