@@ -1,4 +1,3 @@
-import { memfs } from 'memfs';
 import { conflict, invalidArgument, notFound, preconditionFailed, StoreError, tooLarge } from './errors.js';
 import { Files, type FsLike } from './fs.js';
 import { type CommitInfo, commitInfo, type Identity } from './history/commit-info.js';
@@ -144,7 +143,8 @@ export class Store {
 
   /** Opens (or with `create`, creates) a store. */
   static async open(options: OpenOptions = {}): Promise<Store> {
-    const fs = options.fs ?? (options.memory ? (memfs().fs as unknown as FsLike) : undefined);
+    // memfs is loaded only when asked for: its import costs more than a whole CLI command should.
+    const fs = options.fs ?? (options.memory ? ((await import('memfs')).memfs().fs as unknown as FsLike) : undefined);
     if (!fs) throw invalidArgument('openStore needs an `fs` (node:fs or memfs) or `memory: true`');
     const files = new Files(fs, options.durable ?? true);
     const dir = (options.dir ?? (options.memory ? '/store.git' : 'store.git')).replace(/\/+$/, '') || '/';

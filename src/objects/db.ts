@@ -1,10 +1,10 @@
-import git from 'isomorphic-git';
 import { notFound, StoreError } from '../errors.js';
 import type { Files } from '../fs.js';
 import { type Commit, parseCommit } from './commit.js';
 import { Lru } from './lru.js';
 import { type GitObject, hashObject, type ObjectType } from './object.js';
 import { encodeEntry, type PackEntry, readWholeEntries, writePack } from './pack.js';
+import { ObjectReader } from './reader.js';
 import { parseTree, type Tree } from './tree.js';
 
 /** Objects made by one batch of writes, waiting to be written together as one pack. */
@@ -32,7 +32,7 @@ const SMALL_PACK_BYTES = 4 << 20;
  * loose objects and packs, delta'd ones included, written by git; writes batches as packs of our own.
  */
 export class ObjectDb {
-  private readonly cache = {};
+  private readonly reader: ObjectReader;
   private readonly trees = new Lru<string, Tree>(400_000, (t) => t.size + 1);
   private readonly commits = new Lru<string, Commit>(100_000);
   private readonly blobs = new Lru<string, Uint8Array>(64 << 20, (b) => b.length + 64);
@@ -42,11 +42,8 @@ export class ObjectDb {
   constructor(
     private readonly files: Files,
     private readonly gitdir: string,
-  ) {}
-
-  /** isomorphic-git takes the same node-style fs object the store was given. */
-  private get gitFs(): Parameters<typeof git.readObject>[0]['fs'] {
-    return this.files.raw as Parameters<typeof git.readObject>[0]['fs'];
+  ) {
+    this.reader = new ObjectReader(files, gitdir);
   }
 
   private get packDir() {
@@ -55,23 +52,9 @@ export class ObjectDb {
 
   /** Reads any object; NOT_FOUND when the repository does not have it. */
   async read(oid: string): Promise<GitObject> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const r = await git.readObject({
-          fs: this.gitFs,
-          gitdir: this.gitdir,
-          oid,
-          format: 'content',
-          cache: this.cache,
-        });
-        return { type: r.type as ObjectType, body: r.object as Uint8Array };
-      } catch (e) {
-        // A pack listed a moment ago may have been consolidated away: look again once before giving up.
-        if (attempt === 0) continue;
-        if ((e as { code?: string }).code === 'NotFoundError') throw notFound('object', oid);
-        throw e;
-      }
-    }
+    const found = await this.reader.read(oid);
+    if (!found) throw notFound('object', oid);
+    return found;
   }
 
   private async readTyped(oid: string, type: ObjectType): Promise<Uint8Array> {
@@ -116,16 +99,11 @@ export class ObjectDb {
 
   /** Expands an abbreviated oid (≥ 4 hex digits); null when nothing matches, INVALID_ARGUMENT when ambiguous. */
   async expand(prefix: string): Promise<string | null> {
-    try {
-      return await git.expandOid({ fs: this.gitFs, gitdir: this.gitdir, oid: prefix, cache: this.cache });
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (code === 'NotFoundError') return null;
-      if (code === 'AmbiguousError') {
-        throw new StoreError('INVALID_ARGUMENT', `${prefix} is ambiguous; give more digits`, { revision: prefix });
-      }
-      throw e;
+    const matches = await this.reader.matching(prefix);
+    if (matches.length > 1) {
+      throw new StoreError('INVALID_ARGUMENT', `${prefix} is ambiguous; give more digits`, { revision: prefix });
     }
+    return matches[0] ?? null;
   }
 
   /** Makes objects built in memory readable through the caches before (and after) they are written. */
@@ -142,6 +120,7 @@ export class ObjectDb {
     for (const [oid, o] of batch.objects) entries.push(encodeEntry(oid, o));
     await this.files.mkdirp(this.packDir);
     await writePack(this.files, this.packDir, entries);
+    this.reader.refresh();
     if (++this.packsWritten >= PACKS_BEFORE_CONSOLIDATION && !this.consolidating) {
       this.packsWritten = 0;
       this.consolidating = this.consolidate()

@@ -1,0 +1,240 @@
+import { inflateSync } from 'node:zlib';
+import { StoreError } from '../errors.js';
+import type { Files } from '../fs.js';
+import { Lru } from './lru.js';
+import type { GitObject, ObjectType } from './object.js';
+
+/**
+ * Reads objects the way git stores them: loose (`objects/xx/…`, zlib) and in packs (idx v2 lookup, whole entries,
+ * OFS/REF deltas). Written here rather than taken from isomorphic-git because its import alone costs ~190 ms, which
+ * a CLI started in shell loops cannot afford, and because it loads every pack whole on every process.
+ */
+
+const TYPES: Record<number, ObjectType> = { 1: 'commit', 2: 'tree', 3: 'blob', 4: 'tag' };
+const OFS_DELTA = 6;
+const REF_DELTA = 7;
+
+interface PackIndex {
+  name: string;
+  idx: Buffer;
+  count: number;
+  /** Offsets sorted ascending, to find where each entry ends. */
+  sorted: number[];
+  pack: Buffer | null;
+}
+
+const corrupt = (what: string) => new StoreError('CORRUPT', `repository is damaged: ${what}; run \`git fsck\``, {});
+
+function parseLoose(data: Uint8Array, oid: string): GitObject {
+  const raw = inflateSync(data);
+  const space = raw.indexOf(0x20);
+  const nul = raw.indexOf(0, space);
+  if (space < 0 || nul < 0) throw corrupt(`loose object ${oid} has no header`);
+  const type = raw.toString('latin1', 0, space) as ObjectType;
+  return { type, body: raw.subarray(nul + 1) };
+}
+
+/** Applies a git delta (copy/insert instructions) to a base. */
+export function applyDelta(base: Uint8Array, delta: Uint8Array): Uint8Array {
+  let i = 0;
+  const varint = () => {
+    let value = 0;
+    let shift = 0;
+    let byte: number;
+    do {
+      byte = delta[i++]!;
+      value += (byte & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (byte & 0x80);
+    return value;
+  };
+  if (varint() !== base.length) throw corrupt('delta base size mismatch');
+  const out = Buffer.allocUnsafe(varint());
+  let o = 0;
+  while (i < delta.length) {
+    const op = delta[i++]!;
+    if (op & 0x80) {
+      let offset = 0;
+      let size = 0;
+      for (let b = 0; b < 4; b++) if (op & (1 << b)) offset += delta[i++]! * 2 ** (8 * b);
+      for (let b = 0; b < 3; b++) if (op & (0x10 << b)) size += delta[i++]! << (8 * b);
+      if (size === 0) size = 0x10000;
+      out.set(base.subarray(offset, offset + size), o);
+      o += size;
+    } else if (op > 0) {
+      out.set(delta.subarray(i, i + op), o);
+      i += op;
+      o += op;
+    } else throw corrupt('delta opcode 0');
+  }
+  if (o !== out.length) throw corrupt('delta result size mismatch');
+  return out;
+}
+
+export class ObjectReader {
+  private packs: PackIndex[] | null = null;
+  /** Parsed indexes by pack name, kept across refreshes: an idx never changes once written. */
+  private readonly known = new Map<string, PackIndex>();
+  private readonly deltaBases = new Lru<string, GitObject>(32 << 20, (o) => o.body.length + 64);
+
+  constructor(
+    private readonly files: Files,
+    private readonly gitdir: string,
+  ) {}
+
+  private get packDir() {
+    return `${this.gitdir}/objects/pack`;
+  }
+
+  /** Forgets the pack list, so packs written or removed by others are seen. */
+  refresh(): void {
+    this.packs = null;
+  }
+
+  private async loadPacks(): Promise<PackIndex[]> {
+    if (this.packs) return this.packs;
+    const names = (await this.files.list(this.packDir)).filter((n) => /^pack-[0-9a-f]{40}\.idx$/.test(n));
+    const packs: PackIndex[] = [];
+    for (const file of names) {
+      const name = file.slice(0, -4);
+      const known = this.known.get(name);
+      if (known) {
+        packs.push(known);
+        continue;
+      }
+      const data = await this.files.read(`${this.packDir}/${file}`);
+      if (!data) continue;
+      const idx = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      if (idx.readUInt32BE(0) !== 0xff744f63 || idx.readUInt32BE(4) !== 2)
+        throw corrupt(`${file} is not a v2 pack index`);
+      const count = idx.readUInt32BE(8 + 255 * 4);
+      const sorted: number[] = [];
+      for (let i = 0; i < count; i++) sorted.push(this.offsetAt({ idx, count } as PackIndex, i));
+      sorted.sort((a, b) => a - b);
+      const index = { name, idx, count, sorted, pack: null };
+      this.known.set(name, index);
+      packs.push(index);
+    }
+    const listed = new Set(packs.map((p) => p.name));
+    for (const name of this.known.keys()) if (!listed.has(name)) this.known.delete(name);
+    // Newest packs first: recent objects are the ones asked for most.
+    this.packs = packs.reverse();
+    return this.packs;
+  }
+
+  private offsetAt(p: PackIndex, i: number): number {
+    const at = 8 + 1024 + p.count * 24 + i * 4;
+    const small = p.idx.readUInt32BE(at);
+    if (!(small & 0x80000000)) return small;
+    return Number(p.idx.readBigUInt64BE(8 + 1024 + p.count * 28 + (small & 0x7fffffff) * 8));
+  }
+
+  /** Index of `oid` in a pack's sorted oid table, or -1. */
+  private find(p: PackIndex, oid: string): number {
+    const first = Number.parseInt(oid.slice(0, 2), 16);
+    let lo = first === 0 ? 0 : p.idx.readUInt32BE(8 + (first - 1) * 4);
+    let hi = p.idx.readUInt32BE(8 + first * 4);
+    const want = Buffer.from(oid, 'hex');
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const at = 8 + 1024 + mid * 20;
+      const c = want.compare(p.idx, at, at + 20);
+      if (c === 0) return mid;
+      if (c > 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return -1;
+  }
+
+  private async packData(p: PackIndex): Promise<Buffer> {
+    if (!p.pack) {
+      const data = await this.files.read(`${this.packDir}/${p.name}.pack`);
+      if (!data) throw corrupt(`${p.name}.pack is missing`);
+      p.pack = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    }
+    return p.pack;
+  }
+
+  /** Reads the entry at `offset` in a pack, resolving deltas. */
+  private async readAt(p: PackIndex, offset: number): Promise<GitObject> {
+    const cacheKey = `${p.name}:${offset}`;
+    const cached = this.deltaBases.get(cacheKey);
+    if (cached) return cached;
+    const pack = await this.packData(p);
+    let i = offset;
+    let byte = pack[i++]!;
+    const type = (byte >> 4) & 7;
+    while (byte & 0x80) byte = pack[i++]!;
+    // The entry ends where the next one starts (or at the trailing checksum): inflate exactly that slice.
+    const next = p.sorted[upperBound(p.sorted, offset)] ?? pack.length - 20;
+    let result: GitObject;
+    if (type === OFS_DELTA) {
+      byte = pack[i++]!;
+      let back = byte & 0x7f;
+      while (byte & 0x80) {
+        byte = pack[i++]!;
+        back = (back + 1) * 128 + (byte & 0x7f);
+      }
+      const base = await this.readAt(p, offset - back);
+      result = { type: base.type, body: applyDelta(base.body, inflateSync(pack.subarray(i, next))) };
+    } else if (type === REF_DELTA) {
+      const baseOid = pack.toString('hex', i, i + 20);
+      const base = await this.read(baseOid);
+      if (!base) throw corrupt(`delta base ${baseOid} is missing`);
+      result = { type: base.type, body: applyDelta(base.body, inflateSync(pack.subarray(i + 20, next))) };
+    } else {
+      const t = TYPES[type];
+      if (!t) throw corrupt(`unknown pack entry type ${type} in ${p.name}`);
+      result = { type: t, body: inflateSync(pack.subarray(i, next)) };
+    }
+    // Only delta bases are worth keeping here; whole objects are cached by oid one level up.
+    if (type !== OFS_DELTA && type !== REF_DELTA) this.deltaBases.set(cacheKey, result);
+    return result;
+  }
+
+  /** The object, or null when the repository does not have it. */
+  async read(oid: string): Promise<GitObject | null> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      for (const p of await this.loadPacks()) {
+        const i = this.find(p, oid);
+        if (i >= 0) return this.readAt(p, this.offsetAt(p, i));
+      }
+      const loose = await this.files.read(`${this.gitdir}/objects/${oid.slice(0, 2)}/${oid.slice(2)}`);
+      if (loose) return parseLoose(loose, oid);
+      // Not found: maybe a pack appeared (another writer) or was consolidated since we listed them.
+      this.refresh();
+    }
+    return null;
+  }
+
+  /** Every oid starting with `prefix` (loose and packed). */
+  async matching(prefix: string): Promise<string[]> {
+    const found = new Set<string>();
+    for (const name of await this.files.list(`${this.gitdir}/objects/${prefix.slice(0, 2)}`)) {
+      const oid = prefix.slice(0, 2) + name;
+      if (oid.startsWith(prefix)) found.add(oid);
+    }
+    this.refresh();
+    for (const p of await this.loadPacks()) {
+      const first = Number.parseInt(prefix.slice(0, 2), 16);
+      const lo = first === 0 ? 0 : p.idx.readUInt32BE(8 + (first - 1) * 4);
+      const hi = p.idx.readUInt32BE(8 + first * 4);
+      for (let i = lo; i < hi; i++) {
+        const oid = p.idx.toString('hex', 8 + 1024 + i * 20, 8 + 1024 + i * 20 + 20);
+        if (oid.startsWith(prefix)) found.add(oid);
+      }
+    }
+    return [...found];
+  }
+}
+
+function upperBound(sorted: number[], value: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]! <= value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
