@@ -10,6 +10,8 @@
  * console.log(await store.getText('vm/web1/memory'));
  * ```
  */
+
+export { flattenDocument, isUtf8, nestDocument, valueToLeaf } from './document.js';
 export { type Conflict, type ErrorCode, isStoreError, StoreError } from './errors.js';
 export type { FsLike } from './fs.js';
 export type { CommitInfo, Identity } from './history/commit-info.js';

@@ -26,8 +26,8 @@ export interface OpenOptions {
   dir?: string;
   /** A fresh in-memory store (memfs), for tests and throw-away work. */
   memory?: boolean;
-  /** Create the repository when it does not exist (default false: NOT_FOUND). */
-  create?: boolean;
+  /** Create the repository when it does not exist (default false: NOT_FOUND); `'new'` also refuses an existing one. */
+  create?: boolean | 'new';
   /** The default branch of a repository created here (default `main`). */
   defaultBranch?: string;
   /** Author of commits whose caller names none. */
@@ -148,7 +148,13 @@ export class Store {
     if (!fs) throw invalidArgument('openStore needs an `fs` (node:fs or memfs) or `memory: true`');
     const files = new Files(fs, options.durable ?? true);
     const dir = (options.dir ?? (options.memory ? '/store.git' : 'store.git')).replace(/\/+$/, '') || '/';
-    if (!(await isRepository(files, dir))) {
+    const exists = await isRepository(files, dir);
+    if (exists && options.create === 'new') {
+      throw new StoreError('REPOSITORY_EXISTS', `a store already exists at ${dir}; use it, or pick another directory`, {
+        repository: dir,
+      });
+    }
+    if (!exists) {
       if (!options.create && !options.memory) throw missingRepository(dir);
       await initRepository(files, dir, checkBranchName(options.defaultBranch ?? 'main'));
     }
@@ -295,10 +301,20 @@ export class Store {
     return { commit, entries };
   }
 
+  /** Every value below a prefix, with its bytes: the data of an export or a snapshot. */
+  async snapshot(
+    prefix = '',
+    options: { branch?: string; at?: string } = {},
+  ): Promise<{ commit: string | null; entries: { key: string; value: Uint8Array }[] }> {
+    const { commit, entries } = await this.list(prefix, { ...options, recursive: true });
+    const values = await Promise.all(entries.map(async (e) => ({ key: e.key, value: await this.db.readBlob(e.oid) })));
+    return { commit, entries: values };
+  }
+
   // ---- writes ------------------------------------------------------------------------------------------------
 
   /** Sets a key; one commit `set <key>`. */
-  set(key: string, value: Value, options: WriteOptions & Precondition = {}): Promise<SetResult> {
+  async set(key: string, value: Value, options: WriteOptions & Precondition = {}): Promise<SetResult> {
     const k = normalizeKey(key);
     const bytes = toBytes(value);
     this.checkSize(k, bytes);
@@ -311,7 +327,7 @@ export class Store {
   }
 
   /** Deletes a key (a directory only with `recursive`); NOT_FOUND when absent. One commit `delete <key>`. */
-  delete(
+  async delete(
     key: string,
     options: WriteOptions & Precondition & { recursive?: boolean } = {},
   ): Promise<{ commit: string }> {
@@ -325,7 +341,10 @@ export class Store {
   }
 
   /** Applies several changes as ONE commit `batch: N changes`; any failing op fails the whole batch. */
-  batch(ops: BatchOp[], options: WriteOptions = {}): Promise<{ commit: string }> {
+  async batch(
+    ops: BatchOp[],
+    options: WriteOptions & { onProgress?: (done: number, total: number) => void } = {},
+  ): Promise<{ commit: string }> {
     if (!Array.isArray(ops) || ops.length === 0) throw invalidArgument('a batch needs at least one op');
     const checked = ops.map((op, i) => {
       if (op?.op !== 'set' && op?.op !== 'delete') throw invalidArgument(`op ${i}: "op" must be "set" or "delete"`);
@@ -338,7 +357,11 @@ export class Store {
     const subject = `batch: ${ops.length} change${ops.length === 1 ? '' : 's'}`;
     return this.write(options.branch, async (ctx) => {
       const editor = await TreeEditor.open(this.db, ctx.head.tree);
-      for (const op of checked) await this.applyOp(editor, ctx, op);
+      for (let i = 0; i < checked.length; i++) {
+        await this.applyOp(editor, ctx, checked[i]!);
+        if (options.onProgress && (i % 1000 === 999 || i === checked.length - 1))
+          options.onProgress(i + 1, checked.length);
+      }
       const head = this.commitEdit(ctx, editor, Store.message(subject, options.message), options.author);
       return { head, result: { commit: head.commit! } };
     });
@@ -450,6 +473,12 @@ export class Store {
     return diffRevisions(this.db, a, b, prefix);
   }
 
+  /** The per-key changes a commit made against its first parent (everything is added for a root commit). */
+  async changesOf(rev: string, options: { branch?: string } = {}): Promise<Change[]> {
+    const id = await this.resolve(rev, options.branch);
+    return diffRevisions(this.db, (await this.db.readCommit(id)).parents[0] ?? null, id);
+  }
+
   /** Undoes one commit's changes (against its first parent) as a new commit `revert <id>`; CONFLICT if later
    * commits changed the same keys since. */
   async revert(rev: string, options: WriteOptions = {}): Promise<{ commit: string }> {
@@ -481,7 +510,7 @@ export class Store {
    * Merges `from` (a branch or any revision) into `into`: three-way per key, strategies per prefix from the target's
    * `.store/merge.json` unless `strategy` overrides them. CONFLICT (with `data.conflicts`) writes nothing.
    */
-  merge(from: string, options: MergeOptions = {}): Promise<MergeResult> {
+  async merge(from: string, options: MergeOptions = {}): Promise<MergeResult> {
     const into = checkBranchName(options.into ?? this.defaultBranch);
     const override = options.strategy === undefined ? undefined : parsePolicy(options.strategy, 'the strategy option');
     return this.write<MergeResult>(into, async (ctx) => {

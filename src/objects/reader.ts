@@ -71,6 +71,9 @@ export function applyDelta(base: Uint8Array, delta: Uint8Array): Uint8Array {
   return out;
 }
 
+/** A pack listed a moment ago is no longer there (consolidated by another writer). */
+class PackGone extends Error {}
+
 export class ObjectReader {
   private packs: PackIndex[] | null = null;
   /** Parsed indexes by pack name, kept across refreshes: an idx never changes once written. */
@@ -149,7 +152,7 @@ export class ObjectReader {
   private async packData(p: PackIndex): Promise<Buffer> {
     if (!p.pack) {
       const data = await this.files.read(`${this.packDir}/${p.name}.pack`);
-      if (!data) throw corrupt(`${p.name}.pack is missing`);
+      if (!data) throw new PackGone(p.name);
       p.pack = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     }
     return p.pack;
@@ -194,10 +197,17 @@ export class ObjectReader {
 
   /** The object, or null when the repository does not have it. */
   async read(oid: string): Promise<GitObject | null> {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      for (const p of await this.loadPacks()) {
-        const i = this.find(p, oid);
-        if (i >= 0) return this.readAt(p, this.offsetAt(p, i));
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        for (const p of await this.loadPacks()) {
+          const i = this.find(p, oid);
+          if (i >= 0) return await this.readAt(p, this.offsetAt(p, i));
+        }
+      } catch (e) {
+        // Another process consolidated the pack away between our listing and our read: list again.
+        if (!(e instanceof PackGone)) throw e;
+        this.refresh();
+        continue;
       }
       const loose = await this.files.read(`${this.gitdir}/objects/${oid.slice(0, 2)}/${oid.slice(2)}`);
       if (loose) return parseLoose(loose, oid);

@@ -1,0 +1,58 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import type { Command } from 'commander';
+import { type Identity, openStore, type Store } from '../src/index.js';
+import { UsageError } from './exit-codes.js';
+import type { Io } from './io.js';
+
+/** The global options every command takes. */
+export interface GlobalOptions {
+  repo?: string;
+  branch?: string;
+  json?: boolean;
+  author?: string;
+  message?: string;
+}
+
+/** What a command handler works with. */
+export interface Context {
+  io: Io;
+  options: GlobalOptions;
+  store(): Promise<Store>;
+  author(): Identity | undefined;
+  repo: string;
+}
+
+/** `Name <email>` → identity. */
+export function parseAuthor(text: string): Identity {
+  const m = /^\s*([^<>]+?)\s*<([^<>]*)>\s*$/.exec(text);
+  if (!m) throw new UsageError(`--author must look like "Name <email>", not ${JSON.stringify(text)}`);
+  return { name: m[1]!, email: m[2]! };
+}
+
+function gitConfig(key: string): string | undefined {
+  const r = spawnSync('git', ['config', '--get', key], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() || undefined : undefined;
+}
+
+export function makeContext(io: Io, command: Command): Context {
+  const options = command.optsWithGlobals() as GlobalOptions;
+  const repo = options.repo ?? io.env.STORE_REPO ?? 'store.git';
+  let opened: Promise<Store> | undefined;
+  return {
+    io,
+    options,
+    repo,
+    store: () => {
+      opened ??= openStore({ fs, dir: repo });
+      return opened;
+    },
+    // Author: --author, then git's own environment variables, then git config, then the store's default.
+    author: () => {
+      if (options.author) return parseAuthor(options.author);
+      const name = io.env.GIT_AUTHOR_NAME ?? gitConfig('user.name');
+      const email = io.env.GIT_AUTHOR_EMAIL ?? gitConfig('user.email');
+      return name ? { name, email: email ?? '' } : undefined;
+    },
+  };
+}
