@@ -1,0 +1,168 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '../src/index.js';
+import { diskStore, git, gitEnv } from './helpers.js';
+
+const WRITER = fileURLToPath(new URL('./fixtures/writer.mjs', import.meta.url));
+const DIST = fileURLToPath(new URL('../dist/src/index.js', import.meta.url));
+
+/** A writer process (test/fixtures/writer.mjs) and the writes it has acknowledged so far. */
+interface Writer {
+  child: ChildProcess;
+  /** key → commit, in the order the acks arrived. */
+  acks: Map<string, string>;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves once at least `n` writes were acknowledged (rejects if the process ends first). */
+  acked(n: number): Promise<void>;
+}
+
+function startWriter(dir: string, id: string, count: number): Writer {
+  const child = spawn(process.execPath, [WRITER, dir, id, String(count)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const acks = new Map<string, string>();
+  let err = '';
+  let partial = '';
+  const waiters: { n: number; resolve: () => void }[] = [];
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (chunk: string) => {
+    partial += chunk;
+    const lines = partial.split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      const m = /^ack (\S+) ([0-9a-f]{40})$/.exec(line);
+      if (m) acks.set(m[1]!, m[2]!);
+      else if (!/^done \d+$/.test(line)) err += `unexpected stdout line: ${line}\n`;
+    }
+    for (const w of waiters.splice(0)) {
+      if (acks.size >= w.n) w.resolve();
+      else waiters.push(w);
+    }
+  });
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (chunk: string) => {
+    err += chunk;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal })),
+  );
+  return {
+    child,
+    acks,
+    stderr: () => err,
+    exited,
+    acked: (n) =>
+      new Promise<void>((resolve, reject) => {
+        if (acks.size >= n) return resolve();
+        waiters.push({ n, resolve });
+        void exited.then(({ code, signal }) =>
+          reject(new Error(`writer ${id} ended (${code ?? signal}) after ${acks.size} acks: ${err}`)),
+        );
+      }),
+  };
+}
+
+function expectFsckClean(dir: string) {
+  const r = spawnSync('git', ['--git-dir', dir, 'fsck', '--strict'], { env: gitEnv, encoding: 'utf8' });
+  expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+  expect(`${r.stdout}${r.stderr}`).not.toMatch(/^(error|warning|missing|broken)/im);
+}
+
+const count = (dir: string) =>
+  Number(git(['--git-dir', dir, 'rev-list', '--first-parent', '--count', 'main']).toString().trim());
+
+describe('several OS processes on one repository', () => {
+  beforeAll(() => {
+    if (!fs.existsSync(DIST)) throw new Error(`${DIST} is missing: run \`npm run build\` first`);
+  });
+
+  it('two processes writing 500 keys each to main at once lose nothing', async () => {
+    const store = await diskStore();
+    const dir = store.dir;
+    await store.set('seed', 'before');
+    const before = count(dir);
+    expect(before).toBe(1);
+
+    const writers = [startWriter(dir, '1', 500), startWriter(dir, '2', 500)];
+    const results = await Promise.all(writers.map((w) => w.exited));
+    for (const [i, r] of results.entries()) {
+      expect(r, `writer ${i + 1}: ${writers[i]!.stderr()}`).toEqual({ code: 0, signal: null });
+      expect(writers[i]!.acks.size).toBe(500);
+    }
+
+    expect(count(dir)).toBe(before + 1000);
+    // Every acknowledged commit is on main's first-parent line, each exactly once.
+    const line = git(['--git-dir', dir, 'rev-list', '--first-parent', 'main']).toString().trim().split('\n');
+    const onMain = new Set(line);
+    expect(onMain.size).toBe(before + 1000);
+    for (const w of writers) for (const commit of w.acks.values()) expect(onMain.has(commit)).toBe(true);
+
+    const reader = await openStore({ fs, dir });
+    expect(await reader.getText('seed')).toBe('before');
+    for (const id of ['1', '2']) {
+      const { entries } = await reader.list(`p${id}`);
+      expect(entries).toHaveLength(500);
+      for (let i = 0; i < 500; i++) expect(await reader.getText(`p${id}/k${i}`)).toBe(`v${id}-${i}`);
+    }
+    for (const key of ['p1/k0', 'p1/k137', 'p1/k499', 'p2/k0', 'p2/k250', 'p2/k499']) {
+      const [, id, i] = /^p(\d)\/k(\d+)$/.exec(key)!;
+      expect(git(['--git-dir', dir, 'show', `main:${key}`]).toString()).toBe(`v${id}-${i}`);
+    }
+    expectFsckClean(dir);
+  }, 60_000);
+
+  it('a writer killed with SIGKILL mid-stream loses no acknowledged write', async () => {
+    const store = await diskStore();
+    const dir = store.dir;
+    await store.set('seed', 'before');
+
+    const writer = startWriter(dir, '9', 5000);
+    await writer.acked(200);
+    writer.child.kill('SIGKILL');
+    const exit = await writer.exited;
+    expect(exit.signal).toBe('SIGKILL');
+    const acked = new Map(writer.acks);
+    expect(acked.size).toBeGreaterThanOrEqual(200);
+    expect(acked.size).toBeLessThan(5000);
+
+    // The process may have died holding main's ref lock; a store with a short staleLockMs removes it.
+    const lockLeft = fs.existsSync(path.join(dir, 'refs/heads/main.lock'));
+    expectFsckClean(dir);
+    const reopened = await openStore({ fs, dir, staleLockMs: 1000 });
+    expect(await reopened.getText('seed')).toBe('before');
+    for (const [key, commit] of acked) {
+      const i = key.slice('p9/k'.length);
+      expect(await reopened.getText(key), key).toBe(`v9-${i}`);
+      // The commit it acknowledged is in main's history.
+      expect(await reopened.getText(key, { at: commit })).toBe(`v9-${i}`);
+    }
+    // Writes land in order, so everything on main is a prefix of the writer's sequence.
+    const onMain = (await reopened.list('p9')).entries.length;
+    expect(onMain).toBeGreaterThanOrEqual(acked.size);
+    expect(count(dir)).toBe(1 + onMain);
+
+    const started = Date.now();
+    const after = await reopened.set('after/kill', 'works');
+    expect(Date.now() - started).toBeLessThan(lockLeft ? 12_000 : 5_000);
+    expect(git(['--git-dir', dir, 'rev-parse', 'main']).toString().trim()).toBe(after.commit);
+    expect(git(['--git-dir', dir, 'show', 'main:after/kill']).toString()).toBe('works');
+    expect(fs.existsSync(path.join(dir, 'refs/heads/main.lock'))).toBe(false);
+    expectFsckClean(dir);
+
+    // The kill rarely lands inside the few microseconds a lock is held, so leave one the way it would: a process
+    // that created main.lock and died. The store waits for it (it may be a live writer) until it is stale.
+    const lock = path.join(dir, 'refs/heads/main.lock');
+    fs.writeFileSync(lock, '');
+    const t0 = Date.now();
+    const recovered = await reopened.set('after/lock', 'recovered');
+    const waited = Date.now() - t0;
+    expect(waited).toBeGreaterThanOrEqual(900);
+    expect(waited).toBeLessThan(5_000);
+    expect(fs.existsSync(lock)).toBe(false);
+    expect(git(['--git-dir', dir, 'rev-parse', 'main^']).toString().trim()).toBe(after.commit);
+    expect(git(['--git-dir', dir, 'rev-parse', 'main']).toString().trim()).toBe(recovered.commit);
+    expectFsckClean(dir);
+  }, 60_000);
+});
