@@ -6,10 +6,20 @@ export const MAX_KEY_BYTES = 3072;
 export const MAX_SEGMENT_BYTES = 255;
 
 const encoder = new TextEncoder();
-// git refuses these names in trees (fsck's "hasDotgit"): `.git` and its 8.3 short form `git~1` on NTFS.
+// git's fsck flags these names in trees ("hasDotgit"): `.git` and its NTFS 8.3 short form `git~1`, also when a
+// file system would read them so — NTFS drops trailing dots and spaces and anything from "::" on (stream names),
+// HFS+ ignores certain zero-width code points.
 const reservedSegment = /^(\.|\.\.|\.git|git~\d+)$/i;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what we reject
-const badCharacter = /[\u0000-\u001f\u007f/\\]/;
+const hfsIgnorable = /[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]/g;
+const asFileSystemsSeeIt = (segment: string) =>
+  segment
+    .replace(hfsIgnorable, '')
+    .replace(/::.*$/, '')
+    .replace(/[. ]+$/, (tail) => (/^\.+$/.test(segment) ? tail : ''));
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters (C0, DEL, C1) are exactly what we reject
+const badCharacter = /[\u0000-\u001f\u007f-\u009f/\\]/;
+// A lone UTF-16 surrogate cannot be written as UTF-8: the tree would hold U+FFFD instead and the key would be lost.
+const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /**
  * Checks a key and returns its segments. A leading `/` is accepted and dropped; the empty key is the root, which is
@@ -33,7 +43,10 @@ export const normalizeKey = (key: string, allowRoot = false): string => parseKey
 
 function checkSegment(key: string, segment: string): void {
   if (segment === '') throw invalidKey(key, 'it has an empty segment (two slashes, or a trailing slash)');
-  if (reservedSegment.test(segment)) throw invalidKey(key, `segment ${JSON.stringify(segment)} is reserved by git`);
+  if (reservedSegment.test(segment) || reservedSegment.test(asFileSystemsSeeIt(segment))) {
+    throw invalidKey(key, `segment ${JSON.stringify(segment)} is reserved by git`);
+  }
+  if (loneSurrogate.test(segment)) throw invalidKey(key, 'it is not valid Unicode (a lone surrogate)');
   const bad = badCharacter.exec(segment);
   if (bad) {
     const code = bad[0].charCodeAt(0).toString(16).padStart(2, '0');

@@ -123,6 +123,7 @@ export class Store {
   private readonly author: Identity;
   private readonly refreshMs: number;
   private readonly maxValueBytes: number;
+  private readonly batchListeners = new Set<(event: { branch: string; writes: number }) => void>();
 
   private constructor(
     readonly files: Files,
@@ -196,17 +197,23 @@ export class Store {
     let w = this.writers.get(branch);
     if (!w) {
       const ref = this.refName(branch);
-      w = new BranchWriter(this.db, {
-        readHead: async () => {
-          const head = await this.loadHead(branch);
-          if (!head.commit && branch !== this.defaultBranch) {
-            throw notFound('branch', branch, `create it with \`store branch ${branch}\``);
-          }
-          return head;
+      w = new BranchWriter(
+        this.db,
+        {
+          readHead: async () => {
+            const head = await this.loadHead(branch);
+            if (!head.commit && branch !== this.defaultBranch) {
+              throw notFound('branch', branch, `create it with \`store branch ${branch}\``);
+            }
+            return head;
+          },
+          compareAndSwap: (expected, next) => this.refs.compareAndSwap(ref, expected, next),
+          published: (head) => this.heads.set(branch, { ...head, checkedAt: Date.now() }),
         },
-        compareAndSwap: (expected, next) => this.refs.compareAndSwap(ref, expected, next),
-        published: (head) => this.heads.set(branch, { ...head, checkedAt: Date.now() }),
-      });
+        (writes) => {
+          for (const listener of this.batchListeners) listener({ branch, writes });
+        },
+      );
       this.writers.set(branch, w);
     }
     return w;
@@ -596,6 +603,12 @@ export class Store {
       this.db.remember(batch, ctx.trees, new Map());
     }
     return tree;
+  }
+
+  /** Calls `listener` after each batch a writer of this store made durable (for metrics). Returns an unsubscribe. */
+  onBatch(listener: (event: { branch: string; writes: number }) => void): () => void {
+    this.batchListeners.add(listener);
+    return () => this.batchListeners.delete(listener);
   }
 
   /** Waits until every queued write has been answered and background maintenance is done. */

@@ -126,6 +126,12 @@ export class TreeEditor {
     dir.children.delete(name);
     writable(dir).delete(name);
     for (const d of path) d.dirty = true;
+    // Git cannot hold an empty directory: prune the ones this emptied now, not at write time, so that a later edit
+    // in the same commit may put a value where the directory was.
+    for (let i = path.length - 1; i > 0 && current(path[i]!).size === 0; i--) {
+      path[i - 1]!.children.delete(segments[i - 1]!);
+      writable(path[i - 1]!).delete(segments[i - 1]!);
+    }
     return existing;
   }
 

@@ -119,7 +119,7 @@ export class BranchWriter {
         await this.db.write(objects);
         if (!(await this.io.compareAndSwap(start.commit, head.commit!))) continue;
         this.io.published(head);
-        this.onBatch(batch.length);
+        this.onBatch(outcomes.filter((o) => o.ok).length);
       }
       batch.forEach((p, i) => {
         const o = outcomes[i]!;

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { openStore } from '../../src/index.js';
 import type { Context } from '../context.js';
+import { UsageError } from '../exit-codes.js';
 import type { Act } from './shared.js';
 
 export function registerAdmin(program: Command, act: Act): void {
@@ -17,6 +18,39 @@ export function registerAdmin(program: Command, act: Act): void {
         await openStore({ fs, dir: where, create: 'new', defaultBranch: opts.defaultBranch });
         if (ctx.options.json) ctx.io.out(`${JSON.stringify({ repository: where, branch: opts.defaultBranch })}\n`);
         else ctx.io.out(`created store at ${where} (default branch ${opts.defaultBranch})\n`);
+      }),
+    );
+
+  program
+    .command('serve')
+    .description('run the HTTP API on a store (created if missing); SIGTERM/SIGINT stop it cleanly')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0: any free port)', '7070')
+    .option('--memory', 'serve a throw-away in-memory store instead of --repo')
+    .option('--body-limit <bytes>', 'largest request body accepted', String(1 << 20))
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ store serve\n  $ store serve --repo /var/lib/gitstore/config.git --host 0.0.0.0 --port 8080',
+    )
+    .action(
+      act(async (ctx: Context, opts: { host: string; port: string; memory?: boolean; bodyLimit: string }) => {
+        const port = Number(opts.port);
+        const bodyLimit = Number(opts.bodyLimit);
+        if (!Number.isInteger(port) || port < 0 || port > 65535)
+          throw new UsageError('--port takes a number from 0 to 65535');
+        if (!Number.isInteger(bodyLimit) || bodyLimit < 1) throw new UsageError('--body-limit takes a number of bytes');
+        // The server (and fastify) is loaded only for this command: other commands start faster without it.
+        const { serve } = await import('../../server/main.js');
+        const { url } = await serve({
+          repo: ctx.repo,
+          host: opts.host,
+          port,
+          memory: opts.memory,
+          bodyLimit,
+          log: (line) => ctx.io.err(`${line}\n`),
+        });
+        ctx.io.err(`gitstore serving ${opts.memory ? 'an in-memory store' : ctx.repo} at ${url}\n`);
+        ctx.io.out(`${url}\n`);
       }),
     );
 }

@@ -1,6 +1,6 @@
 import type { Conflict } from '../errors.js';
 import type { ObjectBatch, ObjectDb } from '../objects/db.js';
-import type { TreeEntry } from '../objects/tree.js';
+import { isTreeMode, type TreeEntry } from '../objects/tree.js';
 import { diffTrees, type KeyChange } from '../tree-diff.js';
 import { TreeEditor } from '../tree-editor.js';
 import { type MergePolicy, strategyFor } from './config.js';
@@ -47,8 +47,13 @@ const segments = (key: string) => key.split('/');
 /** Applies one side's change to the editor; false when the tree's shape (a value where a directory is) forbids it. */
 async function apply(editor: TreeEditor, key: string, entry: TreeEntry | null): Promise<boolean> {
   try {
-    if (entry) await editor.set(segments(key), entry.oid, entry.mode);
-    else if (await editor.get(segments(key))) await editor.delete(segments(key), false);
+    if (entry) {
+      await editor.set(segments(key), entry.oid, entry.mode);
+      return true;
+    }
+    // Deleting a value: where ours has no value there (nothing, or a directory of its own), there is nothing to do.
+    const existing = await editor.get(segments(key));
+    if (existing && !isTreeMode(existing.mode)) await editor.delete(segments(key), false);
     return true;
   } catch (e) {
     const code = (e as { code?: string }).code;

@@ -1,0 +1,37 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Store } from '../src/index.js';
+import { installErrorHandler } from './errors.js';
+import { installMetrics } from './metrics.js';
+import { collectRoutes, docsPage } from './openapi.js';
+import { branchRoutes } from './routes/branches.js';
+import { historyRoutes } from './routes/history.js';
+import { batchRoute, keyRoutes } from './routes/keys.js';
+
+export interface AppOptions {
+  store: Store;
+  /** Largest request body in bytes (default 1 MiB). */
+  bodyLimit?: number;
+  logger?: boolean;
+}
+
+/** Builds the HTTP API over a store; `main.ts` only listens. Tests use `app.inject()` on this. */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { store } = options;
+  const app = Fastify({
+    bodyLimit: options.bodyLimit ?? 1 << 20,
+    logger: options.logger ?? false,
+    // Keys are paths: keep them as sent (no trailing-slash games); params may be long.
+    routerOptions: { maxParamLength: 4096 },
+  });
+  installErrorHandler(app);
+  const openapi = collectRoutes(app);
+  installMetrics(app, store);
+  app.get('/v1/health', { schema: { summary: 'Liveness', tags: ['meta'] } }, async () => ({ status: 'ok' }));
+  await app.register(branchRoutes(store));
+  await app.register(keyRoutes(store));
+  await app.register(batchRoute(store));
+  await app.register(historyRoutes(store));
+  app.get('/v1/openapi.json', async () => openapi());
+  app.get('/docs', async (_request, reply) => reply.type('text/html').send(docsPage(openapi())));
+  return app;
+}

@@ -1,0 +1,61 @@
+import type { FastifyInstance } from 'fastify';
+import type { Store } from '../src/index.js';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const BATCH_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000];
+
+class Histogram {
+  readonly counts: number[];
+  sum = 0;
+  count = 0;
+  constructor(readonly buckets: number[]) {
+    this.counts = buckets.map(() => 0);
+  }
+  observe(v: number) {
+    this.sum += v;
+    this.count++;
+    for (let i = 0; i < this.buckets.length; i++) if (v <= this.buckets[i]!) this.counts[i]!++;
+  }
+  render(name: string): string {
+    const lines = this.buckets.map((b, i) => `${name}_bucket{le="${b}"} ${this.counts[i]}`);
+    lines.push(`${name}_bucket{le="+Inf"} ${this.count}`, `${name}_sum ${this.sum}`, `${name}_count ${this.count}`);
+    return lines.join('\n');
+  }
+}
+
+/** Prometheus metrics: requests by route and status, latency, commits and write-batch sizes. */
+export function installMetrics(app: FastifyInstance, store: Store): void {
+  const requests = new Map<string, number>();
+  const latency = new Histogram(LATENCY_BUCKETS);
+  const batches = new Histogram(BATCH_BUCKETS);
+  let commits = 0;
+  store.onBatch(({ writes }) => {
+    commits += writes;
+    batches.observe(writes);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const label = `method="${request.method}",route="${route}",status="${reply.statusCode}"`;
+    requests.set(label, (requests.get(label) ?? 0) + 1);
+    latency.observe(reply.elapsedTime / 1000);
+  });
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['meta'] } }, async (_request, reply) => {
+    const out = [
+      '# HELP gitstore_http_requests_total HTTP requests by route and status.',
+      '# TYPE gitstore_http_requests_total counter',
+      ...[...requests].map(([label, n]) => `gitstore_http_requests_total{${label}} ${n}`),
+      '# HELP gitstore_http_request_duration_seconds Time to answer a request.',
+      '# TYPE gitstore_http_request_duration_seconds histogram',
+      latency.render('gitstore_http_request_duration_seconds'),
+      '# HELP gitstore_commits_total Commits made durable by this server.',
+      '# TYPE gitstore_commits_total counter',
+      `gitstore_commits_total ${commits}`,
+      '# HELP gitstore_write_batch_size Writes made durable together (one pack, one ref update).',
+      '# TYPE gitstore_write_batch_size histogram',
+      batches.render('gitstore_write_batch_size'),
+      '',
+    ];
+    reply.type('text/plain; version=0.0.4');
+    return out.join('\n');
+  });
+}

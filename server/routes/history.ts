@@ -1,0 +1,128 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { CommitInfo, Store } from '../../src/index.js';
+import { errorSchema } from '../errors.js';
+import { authorOf, branchParams, commitSchema, messageOf } from './shared.js';
+
+const errors = { '4xx': errorSchema };
+const changeSchema = {
+  type: 'object',
+  properties: {
+    key: { type: 'string' },
+    kind: { type: 'string' },
+    before: { type: ['string', 'null'] },
+    after: { type: ['string', 'null'] },
+  },
+} as const;
+
+const present = (c: CommitInfo) => ({ ...c, time: c.committer.time });
+
+/** History: the log, single commits, diffs and reverts. */
+export function historyRoutes(store: Store): FastifyPluginAsync {
+  return async (app) => {
+    app.get<{ Params: { b: string }; Querystring: { key?: string; limit?: number; cursor?: string } }>(
+      '/v1/branches/:b/log',
+      {
+        schema: {
+          summary: 'First-parent history of a branch, newest first; pass `next` back as `cursor` for the next page',
+          tags: ['history'],
+          params: branchParams,
+          querystring: {
+            type: 'object',
+            properties: {
+              key: { type: 'string' },
+              limit: { type: 'integer', minimum: 1, maximum: 10000 },
+              cursor: { type: 'string' },
+            },
+          },
+          response: {
+            200: {
+              type: 'object',
+              properties: { commits: { type: 'array', items: commitSchema }, next: { type: ['string', 'null'] } },
+            },
+            ...errors,
+          },
+        },
+      },
+      async (request) => {
+        const { key, limit, cursor } = request.query;
+        const page = await store.log({ branch: request.params.b, path: key, limit: limit ?? 100, cursor });
+        return { commits: page.commits.map(present), next: page.next };
+      },
+    );
+
+    app.get<{ Params: { rev: string }; Querystring: { branch?: string } }>(
+      '/v1/commits/:rev',
+      {
+        schema: {
+          summary: 'One commit by revision (id, prefix, branch~N, ISO time), with the keys it changed',
+          tags: ['history'],
+          params: { type: 'object', properties: { rev: { type: 'string' } }, required: ['rev'] },
+          querystring: { type: 'object', properties: { branch: { type: 'string' } } },
+          response: {
+            200: {
+              type: 'object',
+              properties: { ...commitSchema.properties, changes: { type: 'array', items: changeSchema } },
+            },
+            ...errors,
+          },
+        },
+      },
+      async (request) => {
+        const commit = await store.commit(request.params.rev, { branch: request.query.branch });
+        return { ...present(commit), changes: await store.changesOf(commit.id) };
+      },
+    );
+
+    app.get<{ Querystring: { from: string; to?: string; branch?: string; prefix?: string } }>(
+      '/v1/diff',
+      {
+        schema: {
+          summary: 'Per-key changes between two revisions (to: default the branch head)',
+          tags: ['history'],
+          querystring: {
+            type: 'object',
+            required: ['from'],
+            properties: {
+              from: { type: 'string' },
+              to: { type: 'string' },
+              branch: { type: 'string' },
+              prefix: { type: 'string' },
+            },
+          },
+          response: {
+            200: { type: 'object', properties: { changes: { type: 'array', items: changeSchema } } },
+            ...errors,
+          },
+        },
+      },
+      async (request) => {
+        const { from, to, branch, prefix } = request.query;
+        return { changes: await store.diff(from, to, { branch, prefix }) };
+      },
+    );
+
+    app.post<{ Params: { b: string }; Body: { commit: string; message?: string } }>(
+      '/v1/branches/:b/revert',
+      {
+        schema: {
+          summary: 'Undo a commit on :b with a new commit (409 if later commits changed the same keys)',
+          tags: ['history'],
+          params: branchParams,
+          body: {
+            type: 'object',
+            required: ['commit'],
+            additionalProperties: false,
+            properties: { commit: { type: 'string', minLength: 1 }, message: { type: 'string' } },
+          },
+          response: { 200: { type: 'object', properties: { commit: { type: 'string' } } }, ...errors },
+        },
+      },
+      (request) =>
+        store.revert(request.body.commit, {
+          branch: request.params.b,
+          message: request.body.message ?? messageOf(request),
+          author: authorOf(request),
+        }),
+    );
+  };
+}
