@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { type Identity, openStore, type Store } from '../src/index.js';
+import { type Identity, openStore, type StoreApi, StoreClient } from '../src/index.js';
 import { UsageError } from './exit-codes.js';
 import type { Io } from './io.js';
 
@@ -12,13 +12,15 @@ export interface GlobalOptions {
   json?: boolean;
   author?: string;
   message?: string;
+  url?: string;
 }
 
 /** What a command handler works with. */
 export interface Context {
   io: Io;
   options: GlobalOptions;
-  store(): Promise<Store>;
+  /** The store: the repository, or with --url / $STORE_URL the server in front of one. */
+  store(): Promise<StoreApi>;
   author(): Identity | undefined;
   repo: string;
 }
@@ -38,13 +40,14 @@ function gitConfig(key: string): string | undefined {
 export function makeContext(io: Io, command: Command): Context {
   const options = command.optsWithGlobals() as GlobalOptions;
   const repo = options.repo ?? io.env.STORE_REPO ?? 'store.git';
-  let opened: Promise<Store> | undefined;
+  const url = options.url ?? io.env.STORE_URL;
+  let opened: Promise<StoreApi> | undefined;
   return {
     io,
     options,
     repo,
     store: () => {
-      opened ??= openStore({ fs, dir: repo });
+      opened ??= url ? Promise.resolve(new StoreClient(url)) : openStore({ fs, dir: repo });
       return opened;
     },
     // Author: --author, then git's own environment variables, then git config, then the store's default.

@@ -13,6 +13,7 @@ export function buildProgram(io: Io): Command {
     .description('gitstore: a configuration store where every write is a git commit')
     .version('0.1.0', '-V, --version')
     .option('--repo <dir>', 'the store (a bare git repository); default $STORE_REPO, else ./store.git')
+    .option('--url <url>', 'talk to a `store serve` server instead of a repository (default $STORE_URL)')
     .option('-b, --branch <branch>', 'the branch to read and write (default: the default branch, main)')
     .option('--json', 'machine-readable output: one JSON document on stdout')
     .option('--author <who>', 'commit author as "Name <email>" (default: GIT_AUTHOR_*, then git config)')

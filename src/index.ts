@@ -11,6 +11,7 @@
  * ```
  */
 
+export { type StoreApi, StoreClient } from './client.js';
 export { flattenDocument, isUtf8, nestDocument, valueToLeaf } from './document.js';
 export { type Conflict, type ErrorCode, isStoreError, StoreError } from './errors.js';
 export type { FsLike } from './fs.js';

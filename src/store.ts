@@ -269,6 +269,15 @@ export class Store {
     return { oid: entry.oid, commit: commit! };
   }
 
+  /** A key's value with its blob oid and the commit it was read at. */
+  async read(
+    key: string,
+    options: { branch?: string; at?: string } = {},
+  ): Promise<{ value: Uint8Array; oid: string; commit: string }> {
+    const { oid, commit } = await this.stat(key, options);
+    return { value: await this.db.readBlob(oid), oid, commit };
+  }
+
   /** A key's value as bytes. */
   async get(key: string, options: { branch?: string; at?: string } = {}): Promise<Uint8Array> {
     return this.db.readBlob((await this.stat(key, options)).oid);

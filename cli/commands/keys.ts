@@ -15,8 +15,7 @@ export function registerKeys(program: Command, act: Act): void {
       act(async (ctx: Context, key: string, opts: { at?: string }) => {
         const store = await ctx.store();
         const where = { branch: ctx.options.branch, at: opts.at };
-        const { oid, commit } = await store.stat(key, where);
-        const value = await store.db.readBlob(oid);
+        const { value, oid, commit } = await store.read(key, where);
         if (!ctx.options.json) return ctx.io.out(value);
         const leaf = valueToLeaf(value);
         printJson(ctx, {

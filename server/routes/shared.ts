@@ -34,7 +34,9 @@ export const commitSchema = {
   type: 'object',
   properties: {
     id: { type: 'string' },
+    tree: { type: 'string' },
     parents: { type: 'array', items: { type: 'string' } },
+    subject: { type: 'string' },
     message: { type: 'string' },
     author: {
       type: 'object',

@@ -1,0 +1,259 @@
+import { type ErrorCode, StoreError } from './errors.js';
+import type { CommitInfo } from './history/commit-info.js';
+import type { Change } from './history/diff.js';
+import type { LogOptions, LogPage } from './history/log.js';
+import type {
+  BatchOp,
+  BranchInfo,
+  ListEntry,
+  MergeOptions,
+  MergeResult,
+  Precondition,
+  SetResult,
+  Store,
+  Value,
+  WriteOptions,
+} from './store.js';
+
+/** What the CLI (and any caller) needs of a store: a local Store or a StoreClient talking to `store serve`. */
+export type StoreApi = Pick<
+  Store,
+  | 'read'
+  | 'set'
+  | 'delete'
+  | 'list'
+  | 'batch'
+  | 'branches'
+  | 'createBranch'
+  | 'deleteBranch'
+  | 'merge'
+  | 'log'
+  | 'commit'
+  | 'changesOf'
+  | 'diff'
+  | 'revert'
+  | 'snapshot'
+>;
+
+const enc = encodeURIComponent;
+const keyPath = (key: string) => key.replace(/^\/+/, '').split('/').map(enc).join('/');
+
+/**
+ * The HTTP API as a StoreApi: the same calls, results and StoreError codes as a local store, so a caller cannot
+ * tell the difference but for latency.
+ */
+export class StoreClient implements StoreApi {
+  private defaultBranch: string | undefined;
+
+  constructor(private readonly base: string) {
+    this.base = base.replace(/\/+$/, '');
+  }
+
+  private async request(
+    method: string,
+    path: string,
+    init: { body?: string | Uint8Array; headers?: Record<string, string> } = {},
+  ) {
+    let response: Response;
+    try {
+      response = await fetch(`${this.base}${path}`, { method, body: init.body, headers: init.headers });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+      throw new StoreError(
+        'REMOTE',
+        `cannot reach the store server at ${this.base} (${cause}); is \`store serve\` running?`,
+        {
+          url: this.base,
+        },
+      );
+    }
+    if (response.ok || response.status === 304) return response;
+    const text = await response.text();
+    let error: { code?: ErrorCode; message?: string; data?: Record<string, unknown> } | undefined;
+    try {
+      error = (JSON.parse(text) as { error?: typeof error }).error;
+    } catch {
+      // not one of our error bodies (a proxy, say): report the status below
+    }
+    throw new StoreError(
+      error?.code ?? 'REMOTE',
+      error?.message ?? `the server answered ${response.status} ${text.slice(0, 200)}`,
+      error?.data ?? {},
+    );
+  }
+
+  private async json<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
+    const init =
+      body === undefined
+        ? { headers }
+        : { body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } };
+    const response = await this.request(method, path, init);
+    return response.status === 204 ? (undefined as T) : ((await response.json()) as T);
+  }
+
+  private async branch(name: string | undefined): Promise<string> {
+    if (name) return name;
+    this.defaultBranch ??= (await this.branches()).find((b) => b.default)?.name ?? 'main';
+    return this.defaultBranch;
+  }
+
+  private static writeHeaders(options: WriteOptions & Precondition): Record<string, string> {
+    const h: Record<string, string> = {};
+    if (options.author) h['x-store-author'] = `${options.author.name} <${options.author.email}>`;
+    if (options.message) h['x-store-message'] = encodeURIComponent(options.message);
+    if (options.ifMatch) h['if-match'] = `"${options.ifMatch}"`;
+    if (options.ifNoneMatch) h['if-none-match'] = '*';
+    return h;
+  }
+
+  private static query(params: Record<string, string | number | boolean | undefined>): string {
+    const q = Object.entries(params)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${enc(String(v))}`);
+    return q.length ? `?${q.join('&')}` : '';
+  }
+
+  async read(key: string, options: { branch?: string; at?: string } = {}) {
+    const b = await this.branch(options.branch);
+    const r = await this.request(
+      'GET',
+      `/v1/branches/${enc(b)}/keys/${keyPath(key)}${StoreClient.query({ at: options.at })}`,
+    );
+    return {
+      value: new Uint8Array(await r.arrayBuffer()),
+      oid: (r.headers.get('etag') ?? '').replace(/"/g, ''),
+      commit: r.headers.get('x-store-commit') ?? '',
+    };
+  }
+
+  async set(key: string, value: Value, options: WriteOptions & Precondition = {}): Promise<SetResult> {
+    const b = await this.branch(options.branch);
+    const r = await this.request('PUT', `/v1/branches/${enc(b)}/keys/${keyPath(key)}`, {
+      body: typeof value === 'string' ? value : Buffer.from(value),
+      headers: { 'content-type': 'application/octet-stream', ...StoreClient.writeHeaders(options) },
+    });
+    return { ...((await r.json()) as Omit<SetResult, 'created'>), created: r.status === 201 };
+  }
+
+  async delete(key: string, options: WriteOptions & Precondition & { recursive?: boolean } = {}) {
+    const b = await this.branch(options.branch);
+    const q = StoreClient.query({ recursive: options.recursive });
+    return this.json<{ commit: string }>(
+      'DELETE',
+      `/v1/branches/${enc(b)}/keys/${keyPath(key)}${q}`,
+      undefined,
+      StoreClient.writeHeaders(options),
+    );
+  }
+
+  async list(prefix = '', options: { branch?: string; at?: string; recursive?: boolean } = {}) {
+    const b = await this.branch(options.branch);
+    const q = StoreClient.query({ at: options.at, recursive: options.recursive });
+    return this.json<{ commit: string | null; entries: ListEntry[] }>(
+      'GET',
+      `/v1/branches/${enc(b)}/list/${keyPath(prefix)}${q}`,
+    );
+  }
+
+  async batch(ops: BatchOp[], options: WriteOptions & { onProgress?: (done: number, total: number) => void } = {}) {
+    const b = await this.branch(options.branch);
+    const body = {
+      message: options.message,
+      ops: ops.map((op) =>
+        op.op === 'set' && typeof op.value !== 'string'
+          ? { ...op, value: Buffer.from(op.value).toString('base64'), encoding: 'base64' }
+          : op,
+      ),
+    };
+    const r = await this.json<{ commit: string }>(
+      'POST',
+      `/v1/branches/${enc(b)}/batch`,
+      body,
+      StoreClient.writeHeaders(options),
+    );
+    options.onProgress?.(ops.length, ops.length);
+    return r;
+  }
+
+  async branches(): Promise<BranchInfo[]> {
+    return this.json<BranchInfo[]>('GET', '/v1/branches');
+  }
+
+  async createBranch(name: string, options: { from?: string } = {}): Promise<BranchInfo> {
+    return this.json<BranchInfo>('POST', '/v1/branches', { name, from: options.from });
+  }
+
+  async deleteBranch(name: string): Promise<void> {
+    await this.json<void>('DELETE', `/v1/branches/${enc(name)}`);
+  }
+
+  async merge(from: string, options: MergeOptions = {}): Promise<MergeResult> {
+    const into = await this.branch(options.into);
+    if (typeof options.strategy === 'object')
+      throw new StoreError('INVALID_ARGUMENT', 'over HTTP, a merge takes one strategy name');
+    return this.json<MergeResult>(
+      'POST',
+      `/v1/branches/${enc(into)}/merge`,
+      { from, strategy: options.strategy, ff: options.ff, message: options.message },
+      StoreClient.writeHeaders(options),
+    );
+  }
+
+  async log(options: LogOptions & { branch?: string; rev?: string } = {}): Promise<LogPage> {
+    const b = await this.branch(options.branch);
+    const q = StoreClient.query({ key: options.path, limit: options.limit, cursor: options.cursor ?? options.rev });
+    return this.json<LogPage>('GET', `/v1/branches/${enc(b)}/log${q}`);
+  }
+
+  async commit(rev: string, options: { branch?: string } = {}): Promise<CommitInfo> {
+    const { changes: _changes, ...info } = await this.json<CommitInfo & { changes: Change[] }>(
+      'GET',
+      `/v1/commits/${enc(rev)}${StoreClient.query({ branch: options.branch })}`,
+    );
+    return info;
+  }
+
+  async changesOf(rev: string, options: { branch?: string } = {}): Promise<Change[]> {
+    const r = await this.json<{ changes: Change[] }>(
+      'GET',
+      `/v1/commits/${enc(rev)}${StoreClient.query({ branch: options.branch })}`,
+    );
+    return r.changes;
+  }
+
+  async diff(from: string, to?: string, options: { branch?: string; prefix?: string } = {}): Promise<Change[]> {
+    const q = StoreClient.query({ from, to, branch: options.branch, prefix: options.prefix });
+    return (await this.json<{ changes: Change[] }>('GET', `/v1/diff${q}`)).changes;
+  }
+
+  async revert(rev: string, options: WriteOptions = {}): Promise<{ commit: string }> {
+    const b = await this.branch(options.branch);
+    return this.json(
+      'POST',
+      `/v1/branches/${enc(b)}/revert`,
+      { commit: rev, message: options.message },
+      StoreClient.writeHeaders(options),
+    );
+  }
+
+  async snapshot(prefix = '', options: { branch?: string; at?: string } = {}) {
+    const { commit, entries } = await this.list(prefix, { ...options, recursive: true });
+    // Pin the reads to the listed commit, so the snapshot is one consistent state.
+    const at = commit ?? options.at;
+    const values = [];
+    for (let i = 0; i < entries.length; i += 16) {
+      const chunk = entries.slice(i, i + 16);
+      values.push(
+        ...(await Promise.all(
+          chunk.map(async (e) => ({ key: e.key, value: (await this.read(e.key, { ...options, at })).value })),
+        )),
+      );
+    }
+    return { commit, entries: values };
+  }
+}
