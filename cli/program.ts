@@ -5,6 +5,7 @@ import { registerHistory } from './commands/history.js';
 import { registerKeys } from './commands/keys.js';
 import { makeAct } from './commands/shared.js';
 import { registerTransfer } from './commands/transfer.js';
+import { UsageError } from './exit-codes.js';
 import type { Io } from './io.js';
 
 /** Declares every command; handlers live in commands/, the error → exit code mapping in run.ts. */
@@ -38,6 +39,19 @@ Examples:
   registerBranches(program, act);
   registerHistory(program, act);
   registerTransfer(program, act);
+  // Our own `help`: commander's prints to stderr and exits 2 for `help help` and unknown names.
+  program.helpCommand(false);
+  program
+    .command('help')
+    .description('show help for a command')
+    .argument('[command]', 'the command')
+    .addHelpText('after', '\nExamples:\n  $ store help\n  $ store help merge')
+    .action(async (name: string | undefined) => {
+      if (!name) return program.outputHelp();
+      const command = program.commands.find((c) => c.name() === name || c.aliases().includes(name));
+      if (!command) throw new UsageError(`unknown command '${name}'; \`store --help\` lists them`);
+      command.outputHelp();
+    });
   for (const command of program.commands) {
     command.configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) }).exitOverride();
   }

@@ -1,0 +1,72 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { openStore } from '../src/index.js';
+
+/**
+ * `npm run bench`: prints one JSON object of figures. This first version measures the library's durable write path
+ * on disk; `--quick` shrinks the workloads. (The comparison workloads against git fast-import, naive isomorphic-git
+ * and etcd belong to the performance issue.)
+ */
+
+const quick = process.argv.includes('--quick');
+const N = quick ? 1000 : 10_000;
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const start = process.hrtime.bigint();
+  const value = await fn();
+  return { ms: Number(process.hrtime.bigint() - start) / 1e6, value };
+}
+
+async function freshStore() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gitstore-bench-'));
+  const store = await openStore({ fs, dir: path.join(dir, 'store.git'), create: true });
+  return { store, dir };
+}
+
+async function oneCaller(n: number) {
+  const { store, dir } = await freshStore();
+  const { ms } = await timed(async () => {
+    for (let i = 0; i < n; i++) await store.set(`local/domain/${i % 100}/cfg/k${i % 7}`, `value ${i}`);
+  });
+  await store.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { writes: n, ms: Math.round(ms), commitsPerSecond: Math.round((n / ms) * 1000) };
+}
+
+async function concurrentCallers(n: number, callers: number) {
+  const { store, dir } = await freshStore();
+  let next = 0;
+  const { ms } = await timed(() =>
+    Promise.all(
+      Array.from({ length: callers }, async () => {
+        while (next < n) {
+          const i = next++;
+          await store.set(`local/domain/${i % 100}/cfg/k${i % 7}`, `value ${i}`);
+        }
+      }),
+    ),
+  );
+  await store.close();
+  const packBytes = fs
+    .readdirSync(path.join(dir, 'store.git/objects/pack'))
+    .reduce((sum, f) => sum + fs.statSync(path.join(dir, 'store.git/objects/pack', f)).size, 0);
+  fs.rmSync(dir, { recursive: true, force: true });
+  return {
+    writes: n,
+    callers,
+    ms: Math.round(ms),
+    commitsPerSecond: Math.round((n / ms) * 1000),
+    bytesPerCommit: Math.round(packBytes / n),
+  };
+}
+
+const figures = {
+  machine: { cpus: os.cpus().length, node: process.version },
+  quick,
+  library: {
+    durableOneCallerDisk: await oneCaller(N),
+    durable50CallersDisk: await concurrentCallers(N, 50),
+  },
+};
+process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
