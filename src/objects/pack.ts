@@ -141,8 +141,11 @@ export async function writePack(files: Files, packDir: string, entries: PackEntr
   const sum = hash.digest();
   const name = `pack-${sum.toString('hex')}`;
   const tmp = `${packDir}/tmp_pack_${randomBytes(6).toString('hex')}`;
-  await files.writeNew(tmp, [header, ...entries.map((e) => e.raw), sum], false);
-  await files.writeNew(`${tmp}.idx`, [buildIndex(entries, offsets, sum)], false);
+  // Both files are written and fsynced side by side: the two syncs overlap instead of queueing.
+  await Promise.all([
+    files.writeNew(tmp, [header, ...entries.map((e) => e.raw), sum], false),
+    files.writeNew(`${tmp}.idx`, [buildIndex(entries, offsets, sum)], false),
+  ]);
   await files.p.rename(tmp, `${packDir}/${name}.pack`);
   await files.p.rename(`${tmp}.idx`, `${packDir}/${name}.idx`);
   await files.syncDir(packDir);
