@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openStore } from '../src/index.js';
+import { benchHttp } from './http.js';
 
 /**
  * `npm run bench`: prints one JSON object of figures. This first version measures the library's durable write path
@@ -68,5 +69,6 @@ const figures = {
     durableOneCallerDisk: await oneCaller(N),
     durable50CallersDisk: await concurrentCallers(N, 50),
   },
+  http: await benchHttp(quick ? 3 : 10),
 };
 process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);

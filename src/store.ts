@@ -119,6 +119,7 @@ export class Store {
   readonly refs: Refs;
   private readonly writers = new Map<string, BranchWriter>();
   private readonly heads = new Map<string, CachedHead>();
+  private readonly loadingHeads = new Map<string, Promise<CachedHead>>();
   private readonly clock: () => Date;
   private readonly author: Identity;
   private readonly refreshMs: number;
@@ -186,7 +187,13 @@ export class Store {
   private async head(branch: string): Promise<Head> {
     const cached = this.heads.get(branch);
     if (cached && Date.now() - cached.checkedAt < this.refreshMs) return cached;
-    const fresh = await this.loadHead(branch);
+    // Concurrent readers share one look at the ref file instead of each reading it.
+    let loading = this.loadingHeads.get(branch);
+    if (!loading) {
+      loading = this.loadHead(branch).finally(() => this.loadingHeads.delete(branch));
+      this.loadingHeads.set(branch, loading);
+    }
+    const fresh = await loading;
     if (!fresh.commit && branch !== this.defaultBranch) {
       throw notFound('branch', branch, `create it with \`store branch ${branch}\``);
     }

@@ -1,0 +1,92 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { openStore } from '../src/index.js';
+
+/**
+ * HTTP figures: `store serve` on a disk repository of 1,000 keys in its own process, driven by autocannon from this
+ * one at 50 connections. Writes go to distinct keys (one commit each); reads hit existing keys.
+ */
+
+export interface HttpFigures {
+  keys: number;
+  connections: number;
+  writes: { requestsPerSecond: number; p50ms: number; p99ms: number; non2xx: number; commits: number };
+  reads: { requestsPerSecond: number; p50ms: number; p99ms: number; non2xx: number };
+}
+
+async function startServer(repo: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const bin = path.join(import.meta.dirname, '../../bin/store.js');
+  const child = spawn(process.execPath, [bin, 'serve', '--repo', repo, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim().split('\n')[0]!));
+    child.once('exit', (code) => reject(new Error(`store serve exited with ${code}`)));
+  });
+  return {
+    url,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+function run(options: autocannon.Options): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    autocannon(options, (err, result) => (err ? reject(err) : resolve(result)));
+  });
+}
+
+export async function benchHttp(seconds: number, keys = 1000, connections = 50): Promise<HttpFigures> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gitstore-http-'));
+  const repo = path.join(dir, 'store.git');
+  const store = await openStore({ fs, dir: repo, create: true });
+  await store.batch(Array.from({ length: keys }, (_, i) => ({ op: 'set' as const, key: `local/domain/${i % 100}/cfg/k${Math.floor(i / 100)}`, value: `v${i}` })));
+  await store.close();
+  const server = await startServer(repo);
+  try {
+    let n = 0;
+    const writes = await run({
+      url: server.url,
+      connections,
+      duration: seconds,
+      requests: [
+        {
+          method: 'PUT',
+          setupRequest: (req) => ({ ...req, path: `/v1/branches/main/keys/local/domain/${n % 100}/cfg/w${n++}`, body: `value ${n}` }),
+        },
+      ],
+    });
+    const reads = await run({
+      url: server.url,
+      connections,
+      duration: seconds,
+      requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: `/v1/branches/main/keys/local/domain/${n++ % 100}/cfg/k${n % 10}` }) }],
+    });
+    const after = await openStore({ fs, dir: repo });
+    const commits = (await after.log({ limit: 10_000_000 })).commits.length - 1;
+    return {
+      keys,
+      connections,
+      writes: {
+        requestsPerSecond: Math.round(writes.requests.average),
+        p50ms: writes.latency.p50,
+        p99ms: writes.latency.p99,
+        non2xx: writes.non2xx + writes.errors,
+        commits,
+      },
+      reads: {
+        requestsPerSecond: Math.round(reads.requests.average),
+        p50ms: reads.latency.p50,
+        p99ms: reads.latency.p99,
+        non2xx: reads.non2xx + reads.errors,
+      },
+    };
+  } finally {
+    await server.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
