@@ -7,14 +7,14 @@ export const MAX_SEGMENT_BYTES = 255;
 
 const encoder = new TextEncoder();
 // git's fsck flags these names in trees ("hasDotgit"): `.git` and its NTFS 8.3 short form `git~1`, also when a
-// file system would read them so — NTFS drops trailing dots and spaces and anything from "::" on (stream names),
+// file system would read them so — NTFS drops trailing dots and spaces and anything from ":" on (stream names),
 // HFS+ ignores certain zero-width code points.
 const reservedSegment = /^(\.|\.\.|\.git|git~\d+)$/i;
 const hfsIgnorable = /[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]/g;
 const asFileSystemsSeeIt = (segment: string) =>
   segment
     .replace(hfsIgnorable, '')
-    .replace(/::.*$/, '')
+    .replace(/:.*$/, '')
     .replace(/[. ]+$/, (tail) => (/^\.+$/.test(segment) ? tail : ''));
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters (C0, DEL, C1) are exactly what we reject
 const badCharacter = /[\u0000-\u001f\u007f-\u009f/\\]/;
