@@ -30,6 +30,16 @@ export const branchParams = {
   required: ['b'],
 } as const;
 
+const signatureSchema = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    email: { type: 'string' },
+    time: { type: 'string' },
+    timezoneOffset: { type: 'number' },
+  },
+} as const;
+
 export const commitSchema = {
   type: 'object',
   properties: {
@@ -38,24 +48,8 @@ export const commitSchema = {
     parents: { type: 'array', items: { type: 'string' } },
     subject: { type: 'string' },
     message: { type: 'string' },
-    author: {
-      type: 'object',
-      properties: {
-        name: { type: 'string' },
-        email: { type: 'string' },
-        time: { type: 'string' },
-        timezoneOffset: { type: 'number' },
-      },
-    },
-    committer: {
-      type: 'object',
-      properties: {
-        name: { type: 'string' },
-        email: { type: 'string' },
-        time: { type: 'string' },
-        timezoneOffset: { type: 'number' },
-      },
-    },
+    author: signatureSchema,
+    committer: signatureSchema,
     time: { type: 'string' },
   },
 } as const;

@@ -63,28 +63,30 @@ export class ObjectDb {
     return o.body;
   }
 
-  async readTree(oid: string): Promise<Tree> {
-    const hit = this.trees.get(oid);
+  /** Reads through a cache: parsed objects are shared, so callers must not mutate them. */
+  private async cached<T>(
+    cache: Lru<string, T>,
+    oid: string,
+    type: ObjectType,
+    parse: (body: Uint8Array) => T,
+  ): Promise<T> {
+    const hit = cache.get(oid);
     if (hit) return hit;
-    const tree = parseTree(await this.readTyped(oid, 'tree'));
-    this.trees.set(oid, tree);
-    return tree;
+    const value = parse(await this.readTyped(oid, type));
+    cache.set(oid, value);
+    return value;
   }
 
-  async readCommit(oid: string): Promise<Commit> {
-    const hit = this.commits.get(oid);
-    if (hit) return hit;
-    const commit = parseCommit(await this.readTyped(oid, 'commit'));
-    this.commits.set(oid, commit);
-    return commit;
+  readTree(oid: string): Promise<Tree> {
+    return this.cached(this.trees, oid, 'tree', parseTree);
   }
 
-  async readBlob(oid: string): Promise<Uint8Array> {
-    const hit = this.blobs.get(oid);
-    if (hit) return hit;
-    const blob = await this.readTyped(oid, 'blob');
-    this.blobs.set(oid, blob);
-    return blob;
+  readCommit(oid: string): Promise<Commit> {
+    return this.cached(this.commits, oid, 'commit', parseCommit);
+  }
+
+  readBlob(oid: string): Promise<Uint8Array> {
+    return this.cached(this.blobs, oid, 'blob', (body) => body);
   }
 
   /** What kind of object `oid` is, or null when absent. */
