@@ -8,6 +8,8 @@ export interface ServeOptions {
   port: number;
   memory?: boolean;
   bodyLimit?: number;
+  /** After this long, connections still open at shutdown are cut (default 10 s). */
+  shutdownMs?: number;
   log?: (line: string) => void;
 }
 
@@ -18,11 +20,23 @@ export interface ServeOptions {
 export async function serve(options: ServeOptions): Promise<{ url: string; close: () => Promise<void> }> {
   const store = await openStore(options.memory ? { memory: true } : { fs, dir: options.repo, create: true });
   const app = await buildApp({ store, bodyLimit: options.bodyLimit });
-  const url = await app.listen({ host: options.host, port: options.port });
   let closing: Promise<void> | undefined;
+  // While shutting down, every answer tells its client to hang up: fastify closes only connections idle at the
+  // moment close starts, and keep-alive clients would otherwise hold the process open until their timeout.
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+  const url = await app.listen({ host: options.host, port: options.port });
   const close = () => {
     closing ??= (async () => {
-      await app.close();
+      const sweep = setInterval(() => app.server.closeIdleConnections(), 25);
+      const deadline = setTimeout(() => app.server.closeAllConnections(), options.shutdownMs ?? 10_000);
+      try {
+        await app.close();
+      } finally {
+        clearInterval(sweep);
+        clearTimeout(deadline);
+      }
       await store.close();
     })();
     return closing;
