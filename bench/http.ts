@@ -19,7 +19,9 @@ export interface HttpFigures {
 
 async function startServer(repo: string): Promise<{ url: string; stop: () => Promise<void> }> {
   const bin = path.join(import.meta.dirname, '../../bin/store.js');
-  const child = spawn(process.execPath, [bin, 'serve', '--repo', repo, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [bin, 'serve', '--repo', repo, '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim().split('\n')[0]!));
     child.once('exit', (code) => reject(new Error(`store serve exited with ${code}`)));
@@ -44,7 +46,13 @@ export async function benchHttp(seconds: number, keys = 1000, connections = 50):
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gitstore-http-'));
   const repo = path.join(dir, 'store.git');
   const store = await openStore({ fs, dir: repo, create: true });
-  await store.batch(Array.from({ length: keys }, (_, i) => ({ op: 'set' as const, key: `local/domain/${i % 100}/cfg/k${Math.floor(i / 100)}`, value: `v${i}` })));
+  await store.batch(
+    Array.from({ length: keys }, (_, i) => ({
+      op: 'set' as const,
+      key: `local/domain/${i % 100}/cfg/k${Math.floor(i / 100)}`,
+      value: `v${i}`,
+    })),
+  );
   await store.close();
   const server = await startServer(repo);
   try {
@@ -56,7 +64,11 @@ export async function benchHttp(seconds: number, keys = 1000, connections = 50):
       requests: [
         {
           method: 'PUT',
-          setupRequest: (req) => ({ ...req, path: `/v1/branches/main/keys/local/domain/${n % 100}/cfg/w${n++}`, body: `value ${n}` }),
+          setupRequest: (req) => ({
+            ...req,
+            path: `/v1/branches/main/keys/local/domain/${n % 100}/cfg/w${n++}`,
+            body: `value ${n}`,
+          }),
         },
       ],
     });
@@ -64,7 +76,12 @@ export async function benchHttp(seconds: number, keys = 1000, connections = 50):
       url: server.url,
       connections,
       duration: seconds,
-      requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: `/v1/branches/main/keys/local/domain/${n++ % 100}/cfg/k${n % 10}` }) }],
+      requests: [
+        {
+          method: 'GET',
+          setupRequest: (req) => ({ ...req, path: `/v1/branches/main/keys/local/domain/${n++ % 100}/cfg/k${n % 10}` }),
+        },
+      ],
     });
     const after = await openStore({ fs, dir: repo });
     const commits = (await after.log({ limit: 10_000_000 })).commits.length - 1;
