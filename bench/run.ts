@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openStore } from '../src/index.js';
+import { benchCli } from './cli.js';
 import { benchHttp } from './http.js';
 
 /**
@@ -70,5 +71,6 @@ const figures = {
     durable50CallersDisk: await concurrentCallers(N, 50),
   },
   http: await benchHttp(quick ? 3 : 10),
+  cli: await benchCli(),
 };
 process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
