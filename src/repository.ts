@@ -1,4 +1,4 @@
-import { notFound, StoreError } from './errors.js';
+import { StoreError } from './errors.js';
 import type { Files } from './fs.js';
 import { utf8 } from './objects/object.js';
 
@@ -29,4 +29,7 @@ export async function initRepository(files: Files, dir: string, branch: string):
 
 /** NOT_FOUND for a missing repository, with the commands that fix it. */
 export const missingRepository = (dir: string) =>
-  notFound('repository', dir, `no store at ${dir} — run \`store init\` or pass --repo`);
+  new StoreError('NOT_FOUND', `no store at ${dir} — run \`store init\` or pass --repo`, {
+    kind: 'repository',
+    name: dir,
+  });
