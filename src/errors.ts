@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
   | 'TOO_LARGE'
+  | 'QUOTA'
   | 'REMOTE'
   | 'CORRUPT'
   | 'INTERNAL';
@@ -27,7 +28,8 @@ export type ErrorCode =
 /** A per-key merge conflict, as data. Oids are blob ids (null: absent on that side). */
 export interface Conflict {
   key: string;
-  kind: 'both-modified' | 'modify-delete' | 'delete-modify' | 'add-add' | 'file-dir';
+  /** `read-modified`: a serializable transaction read (or listed) this key and the branch changed it since. */
+  kind: 'both-modified' | 'modify-delete' | 'delete-modify' | 'add-add' | 'file-dir' | 'read-modified';
   base: string | null;
   ours: string | null;
   theirs: string | null;
@@ -54,8 +56,11 @@ export const invalidBranch = (name: string, why: string) =>
 export const invalidArgument = (message: string, data: Record<string, unknown> = {}) =>
   new StoreError('INVALID_ARGUMENT', message, data);
 
-export const notFound = (what: 'key' | 'revision' | 'branch' | 'repository' | 'object', name: string, hint = '') =>
-  new StoreError('NOT_FOUND', `${what} ${name} not found${hint ? ` — ${hint}` : ''}`, { kind: what, name });
+export const notFound = (
+  what: 'key' | 'revision' | 'branch' | 'repository' | 'object' | 'transaction',
+  name: string,
+  hint = '',
+) => new StoreError('NOT_FOUND', `${what} ${name} not found${hint ? ` — ${hint}` : ''}`, { kind: what, name });
 
 export const keyIsDirectory = (key: string) =>
   new StoreError('KEY_IS_DIRECTORY', `${key} is a directory; delete it recursively first or write below it`, { key });

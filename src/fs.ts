@@ -48,6 +48,11 @@ export class Files {
     this.p = raw.promises as FsPromises;
   }
 
+  /** The same file system without fsyncs: for data that may be lost in a crash (open transactions). */
+  volatile(): Files {
+    return this.durable ? new Files(this.raw, false) : this;
+  }
+
   async read(path: string): Promise<Uint8Array | null> {
     try {
       const data = await this.p.readFile(path);

@@ -36,3 +36,5 @@ export {
   type Value,
   type WriteOptions,
 } from './store.js';
+export type { Isolation, Transaction, TransactionOptions } from './transaction.js';
+export type { TransactionResult } from './store.js';

@@ -15,6 +15,14 @@ import { isTreeMode } from './objects/tree.js';
 import { Refs } from './refs.js';
 import { initRepository, isRepository, missingRepository } from './repository.js';
 import { resolveRevision } from './revision.js';
+import {
+  staleReads,
+  Transaction,
+  type TransactionHost,
+  type TransactionOptions,
+  TX_REF_PREFIX,
+  transactionConflict,
+} from './transaction.js';
 import { lookup, TreeEditor } from './tree-editor.js';
 import { type Apply, BranchWriter, type Head, type WriteContext } from './writer.js';
 
@@ -44,6 +52,10 @@ export interface OpenOptions {
   lockTimeoutMs?: number;
   /** A ref lock older than this was left by a crashed writer and is removed (default 30 s). */
   staleLockMs?: number;
+  /** An open transaction unused for this long is aborted and its ref removed (default 60 s). */
+  transactionIdleMs?: number;
+  /** Open transactions one client may hold (default 1,000); past it, QUOTA. */
+  maxTransactionsPerClient?: number;
 }
 
 /** Options every write takes. */
@@ -61,6 +73,12 @@ export interface Precondition {
 }
 
 export type Value = Uint8Array | string;
+
+/** A committed transaction: the branch's new head and how the transaction got there. */
+export interface TransactionResult {
+  commit: string | null;
+  outcome: 'fast-forward' | 'merged' | 'empty';
+}
 
 const DEFAULT_AUTHOR: Identity = { name: 'gitstore', email: 'gitstore@localhost' };
 
@@ -125,6 +143,11 @@ export class Store {
   private readonly refreshMs: number;
   private readonly maxValueBytes: number;
   private readonly batchListeners = new Set<(event: { branch: string; writes: number }) => void>();
+  private readonly transactions = new Map<string, Transaction>();
+  private readonly volatileRefs: Refs;
+  private readonly transactionIdleMs: number;
+  private readonly maxTransactionsPerClient: number;
+  private sweeper: ReturnType<typeof setInterval> | null = null;
 
   private constructor(
     readonly files: Files,
@@ -141,6 +164,9 @@ export class Store {
     this.author = options.author ?? DEFAULT_AUTHOR;
     this.refreshMs = options.refreshMs ?? 10;
     this.maxValueBytes = options.maxValueBytes ?? 16 << 20;
+    this.volatileRefs = new Refs(files.volatile(), dir, { lockTimeoutMs: 10_000, staleLockMs: 30_000 });
+    this.transactionIdleMs = options.transactionIdleMs ?? 60_000;
+    this.maxTransactionsPerClient = options.maxTransactionsPerClient ?? 1000;
   }
 
   /** Opens (or with `create`, creates) a store. */
@@ -162,7 +188,9 @@ export class Store {
     }
     const refs = new Refs(files, dir, { lockTimeoutMs: 0, staleLockMs: 0 });
     const defaultBranch = (await refs.headBranch()) ?? 'main';
-    return new Store(files, dir, defaultBranch, options);
+    const store = new Store(files, dir, defaultBranch, options);
+    await store.removeAbandonedTransactions();
+    return store;
   }
 
   // ---- heads -------------------------------------------------------------------------------------------------
@@ -621,6 +649,143 @@ export class Store {
     return tree;
   }
 
+  // ---- transactions ------------------------------------------------------------------------------------------
+
+  /** Begins a transaction on a branch (default: the default branch), forked from its current head. */
+  async begin(options: TransactionOptions = {}): Promise<Transaction> {
+    const branch = checkBranchName(options.branch ?? this.defaultBranch);
+    const isolation = options.isolation ?? 'snapshot';
+    if (isolation !== 'snapshot' && isolation !== 'serializable') {
+      throw invalidArgument(`isolation is "snapshot" or "serializable", not ${JSON.stringify(isolation)}`);
+    }
+    const client = options.client ?? 'local';
+    let open = 0;
+    for (const tx of this.transactions.values()) if (tx.client === client) open++;
+    if (open >= this.maxTransactionsPerClient) {
+      throw new StoreError(
+        'QUOTA',
+        `${client} already has ${open} open transactions (the limit); commit or abort some first`,
+        {
+          client,
+          limit: this.maxTransactionsPerClient,
+        },
+      );
+    }
+    const base = await this.loadHead(branch);
+    if (!base.commit && branch !== this.defaultBranch)
+      throw notFound('branch', branch, `create it with \`store branch ${branch}\``);
+    const tx = new Transaction(
+      this.transactionHost(),
+      branch,
+      isolation,
+      { commit: base.commit, tree: base.tree },
+      client,
+    );
+    this.transactions.set(tx.id, tx);
+    this.sweeper ??= setInterval(
+      () => this.expireTransactions(),
+      Math.max(50, Math.min(this.transactionIdleMs / 2, 5000)),
+    );
+    this.sweeper.unref?.();
+    return tx;
+  }
+
+  /** An open transaction by id; NOT_FOUND when it ended, expired, or belongs to another process. */
+  transaction(id: string): Transaction {
+    const tx = this.transactions.get(id);
+    if (!tx) throw notFound('transaction', id, 'it was committed, aborted or expired; begin a new one');
+    return tx;
+  }
+
+  /**
+   * Runs `fn` in a transaction and commits it; on a conflict, runs it again on the new head, up to `retries` more
+   * times (default 5). `fn` may run more than once, so it should only act through the transaction.
+   */
+  async withTransaction<T>(
+    fn: (tx: Transaction) => Promise<T>,
+    options: TransactionOptions & { retries?: number } = {},
+  ): Promise<{ value: T; commit: string | null }> {
+    const retries = options.retries ?? 5;
+    for (let attempt = 0; ; attempt++) {
+      const tx = await this.begin(options);
+      let value: T;
+      try {
+        value = await fn(tx);
+      } catch (e) {
+        await tx.abort().catch(() => {});
+        throw e;
+      }
+      try {
+        const { commit } = await tx.commit();
+        return { value, commit };
+      } catch (e) {
+        if ((e as StoreError).code !== 'CONFLICT' || attempt >= retries) throw e;
+      }
+    }
+  }
+
+  private transactionHost(): TransactionHost {
+    return {
+      db: this.db,
+      volatileRefs: this.volatileRefs,
+      signature: (author) => this.signature(author),
+      checkSize: (key, bytes) => this.checkSize(key, bytes),
+      commit: (tx) => this.commitTransaction(tx),
+      forget: (tx) => this.transactions.delete(tx.id),
+    };
+  }
+
+  private commitTransaction(tx: Transaction): Promise<TransactionResult> {
+    return this.write<TransactionResult>(tx.branch, async (ctx) => {
+      const moved = ctx.head.commit !== tx.base.commit;
+      const conflicts = tx.isolation === 'serializable' && moved ? await staleReads(this.db, tx, ctx.head.tree) : [];
+      if (tx.head.commit === tx.base.commit) {
+        if (conflicts.length > 0) throw transactionConflict(tx, conflicts);
+        return { head: ctx.head, result: { commit: ctx.head.commit, outcome: 'empty' as const } };
+      }
+      // The transaction's commits were written without fsync; the branch is about to point at them.
+      for (const [oid, o] of tx.objects.objects) ctx.batch.objects.set(oid, o);
+      if (!moved) return { head: tx.head, result: { commit: tx.head.commit, outcome: 'fast-forward' as const } };
+      const merged = await mergeTrees(
+        this.db,
+        { base: tx.base.tree, ours: ctx.head.tree, theirs: tx.head.tree, oursTime: 0, theirsTime: 1 },
+        { policy: await this.policyAt(ctx.head.tree), batch: ctx.batch },
+      );
+      conflicts.push(...merged.conflicts);
+      if (conflicts.length > 0) throw transactionConflict(tx, conflicts);
+      const tree = merged.editor.write(ctx.batch, ctx.trees);
+      const head = ctx.commit(
+        tree,
+        [ctx.head.commit!, tx.head.commit!],
+        `commit transaction ${tx.id}\n`,
+        this.signature(undefined),
+      );
+      return { head, result: { commit: head.commit, outcome: 'merged' as const } };
+    });
+  }
+
+  private expireTransactions(): void {
+    const cutoff = Date.now() - this.transactionIdleMs;
+    for (const tx of this.transactions.values()) if (tx.lastUsed < cutoff) void tx.expire().catch(() => {});
+    if (this.transactions.size === 0 && this.sweeper) {
+      clearInterval(this.sweeper);
+      this.sweeper = null;
+    }
+  }
+
+  /**
+   * Transaction refs left by a process that stopped (a restart aborts its open transactions): removed once they are
+   * older than the idle limit, so a live transaction of another process sharing the repository is left alone.
+   */
+  private async removeAbandonedTransactions(): Promise<void> {
+    const refs = await this.volatileRefs.list(TX_REF_PREFIX);
+    for (const [ref, oid] of refs) {
+      const stat = await this.files.stat(`${this.dir}/${ref}`);
+      if (!stat || Date.now() - stat.mtimeMs > this.transactionIdleMs)
+        await this.volatileRefs.compareAndSwap(ref, oid, null);
+    }
+  }
+
   /** Calls `listener` after each batch a writer of this store made durable (for metrics). Returns an unsubscribe. */
   onBatch(listener: (event: { branch: string; writes: number }) => void): () => void {
     this.batchListeners.add(listener);
@@ -629,6 +794,8 @@ export class Store {
 
   /** Waits until every queued write has been answered and background maintenance is done. */
   async close(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
     for (const w of this.writers.values()) await w.idle();
     await this.db.idle();
   }

@@ -115,13 +115,16 @@ export class ObjectDb {
     for (const [oid, o] of batch.objects) if (o.type === 'blob') this.blobs.set(oid, o.body);
   }
 
-  /** Writes a batch durably as one pack; returns once it is safe to point a ref at its objects. */
-  async write(batch: ObjectBatch): Promise<void> {
+  /**
+   * Writes a batch as one pack; returns once it is safe to point a ref at its objects — durably unless told not to
+   * (a transaction's own commits: lost in a crash along with the transaction, and re-written durably when it commits).
+   */
+  async write(batch: ObjectBatch, durable = true): Promise<void> {
     if (batch.size === 0) return;
     const entries: PackEntry[] = [];
     for (const [oid, o] of batch.objects) entries.push(encodeEntry(oid, o));
     await this.files.mkdirp(this.packDir);
-    await writePack(this.files, this.packDir, entries);
+    await writePack(durable ? this.files : this.files.volatile(), this.packDir, entries);
     this.reader.refresh();
     if (++this.packsWritten >= PACKS_BEFORE_CONSOLIDATION && !this.consolidating) {
       this.packsWritten = 0;

@@ -1,0 +1,251 @@
+import { randomBytes } from 'node:crypto';
+import { type Conflict, conflict, notFound, StoreError } from './errors.js';
+import { normalizeKey, parseKey } from './keys.js';
+import type { Signature } from './objects/commit.js';
+import { serializeCommit } from './objects/commit.js';
+import { ObjectBatch, type ObjectDb } from './objects/db.js';
+import { utf8 } from './objects/object.js';
+import { isTreeMode, type Tree, type TreeEntry } from './objects/tree.js';
+import type { Refs } from './refs.js';
+import { lookup, TreeEditor } from './tree-editor.js';
+import type { Head } from './writer.js';
+
+/**
+ * `snapshot`: only write-write conflicts abort (Irmin's default). `serializable`: a transaction also aborts when a
+ * key it read, or a prefix it listed, changed on the branch since it began.
+ */
+export type Isolation = 'snapshot' | 'serializable';
+
+export interface TransactionOptions {
+  branch?: string;
+  isolation?: Isolation;
+  /** Who opened it, for the per-client cap (HTTP: the client's address or X-Store-Client). */
+  client?: string;
+}
+
+/** What a transaction needs from its store. */
+export interface TransactionHost {
+  db: ObjectDb;
+  /** Refs written without fsync: a transaction's ref dies with the process, as the transaction does. */
+  volatileRefs: Refs;
+  signature(author?: { name: string; email: string }): Signature;
+  checkSize(key: string, bytes: Uint8Array): void;
+  /** Merges the transaction into its branch (through the branch's writer). */
+  commit(tx: Transaction): Promise<{ commit: string | null; outcome: 'fast-forward' | 'merged' | 'empty' }>;
+  forget(tx: Transaction): void;
+}
+
+export const TX_REF_PREFIX = 'refs/store/tx/';
+
+/**
+ * A transaction: a short-lived branch at `refs/store/tx/<id>`, forked from its branch's head. Each write is a commit
+ * there; committing merges it back — a fast-forward when the branch did not move, else the three-way key merge —
+ * so only transactions that really touch the same keys conflict.
+ */
+export class Transaction {
+  readonly id = randomBytes(8).toString('hex');
+  readonly ref = `${TX_REF_PREFIX}${this.id}`;
+  readonly reads = new Set<string>();
+  readonly lists = new Set<string>();
+  /** Everything the transaction's commits hold that the branch may not: written again, durably, on commit. */
+  readonly objects = new ObjectBatch();
+  head: Head;
+  lastUsed = Date.now();
+  state: 'open' | 'committing' | 'committed' | 'aborted' = 'open';
+  private queue: Promise<unknown> = Promise.resolve();
+  /** What the transaction's ref holds (null until its first write creates it). */
+  private refHead: string | null = null;
+
+  constructor(
+    private readonly host: TransactionHost,
+    readonly branch: string,
+    readonly isolation: Isolation,
+    readonly base: Head,
+    readonly client: string,
+  ) {
+    this.head = base;
+  }
+
+  /** Runs operations one at a time, in the order they were asked for. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(() => {
+      if (this.state !== 'open') {
+        throw new StoreError('NOT_FOUND', `transaction ${this.id} is ${this.state}; begin a new one`, {
+          transaction: this.id,
+        });
+      }
+      this.lastUsed = Date.now();
+      return fn();
+    });
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  /** A key's value, oid and the transaction's commit (NOT_FOUND when absent); recorded for serializable checks. */
+  read(key: string): Promise<{ value: Uint8Array; oid: string; commit: string | null }> {
+    const segments = parseKey(key);
+    return this.serial(async () => {
+      this.reads.add(segments.join('/'));
+      const entry = await lookup(this.host.db, this.head.tree, segments);
+      if (!entry || isTreeMode(entry.mode)) throw notFound('key', segments.join('/'));
+      return { value: await this.host.db.readBlob(entry.oid), oid: entry.oid, commit: this.head.commit };
+    });
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    return (await this.read(key)).value;
+  }
+
+  async getText(key: string): Promise<string> {
+    return new TextDecoder().decode(await this.get(key));
+  }
+
+  /** The entries below a prefix as the transaction sees them; recorded for serializable checks. */
+  list(
+    prefix = '',
+    options: { recursive?: boolean } = {},
+  ): Promise<{ commit: string | null; entries: { key: string; type: 'value' | 'dir'; oid: string }[] }> {
+    const segments = parseKey(prefix, true);
+    return this.serial(async () => {
+      const base = segments.join('/');
+      this.lists.add(base);
+      const entry = await lookup(this.host.db, this.head.tree, segments);
+      const entries: { key: string; type: 'value' | 'dir'; oid: string }[] = [];
+      if (!entry) return { commit: this.head.commit, entries };
+      if (!isTreeMode(entry.mode)) {
+        throw new StoreError('KEY_IS_VALUE', `${base} is a value, not a directory; get it instead`, {
+          key: base,
+          value: base,
+        });
+      }
+      const walk = async (tree: Tree, at: string): Promise<void> => {
+        for (const [name, e] of [...tree].sort(([a], [b]) => (a < b ? -1 : 1))) {
+          const key = at ? `${at}/${name}` : name;
+          if (!isTreeMode(e.mode)) entries.push({ key, type: 'value', oid: e.oid });
+          else if (options.recursive) await walk(await this.host.db.readTree(e.oid), key);
+          else entries.push({ key, type: 'dir', oid: e.oid });
+        }
+      };
+      await walk(await this.host.db.readTree(entry.oid), base);
+      return { commit: this.head.commit, entries };
+    });
+  }
+
+  /** Sets a key inside the transaction: a commit on its ref, invisible to the branch until commit. */
+  set(key: string, value: Uint8Array | string, options: { author?: { name: string; email: string } } = {}) {
+    const k = normalizeKey(key);
+    const bytes = typeof value === 'string' ? utf8.encode(value) : value;
+    this.host.checkSize(k, bytes);
+    return this.edit(`set ${k}`, options.author, async (editor, batch) => {
+      const oid = batch.add('blob', bytes);
+      await editor.set(k.split('/'), oid);
+      return { commit: '', key: k, oid };
+    });
+  }
+
+  /** Deletes a key inside the transaction (a directory only with `recursive`). */
+  delete(key: string, options: { recursive?: boolean; author?: { name: string; email: string } } = {}) {
+    const k = normalizeKey(key);
+    return this.edit(`delete ${k}`, options.author, async (editor) => {
+      await editor.delete(k.split('/'), options.recursive ?? false);
+      return { commit: '' };
+    });
+  }
+
+  private edit<T extends { commit: string }>(
+    subject: string,
+    author: { name: string; email: string } | undefined,
+    change: (editor: TreeEditor, batch: ObjectBatch) => Promise<T>,
+  ): Promise<T> {
+    return this.serial(async () => {
+      const { db, volatileRefs } = this.host;
+      const editor = await TreeEditor.open(db, this.head.tree);
+      const batch = new ObjectBatch();
+      const result = await change(editor, batch);
+      const trees = new Map<string, Tree>();
+      const tree = editor.write(batch, trees);
+      const signature = this.host.signature(author);
+      const commit = {
+        tree,
+        parents: this.head.commit ? [this.head.commit] : [],
+        author: signature,
+        committer: signature,
+        message: `${subject}\n`,
+      };
+      const oid = batch.add('commit', serializeCommit(commit));
+      db.remember(batch, trees, new Map([[oid, commit]]));
+      await db.write(batch, false);
+      if (!(await volatileRefs.compareAndSwap(this.ref, this.refHead, oid))) {
+        throw new StoreError('CONFLICT', `transaction ${this.id}'s ref was moved by someone else; abort it`, {
+          transaction: this.id,
+        });
+      }
+      for (const [o, obj] of batch.objects) this.objects.objects.set(o, obj);
+      this.head = { commit: oid, tree };
+      this.refHead = oid;
+      return { ...result, commit: oid };
+    });
+  }
+
+  /**
+   * Merges the transaction into its branch. CONFLICT (with `data.conflicts`) aborts it; either way it is over.
+   * Returns the branch's new head.
+   */
+  commit(): Promise<{ commit: string | null; outcome: 'fast-forward' | 'merged' | 'empty' }> {
+    return this.serial(async () => {
+      this.state = 'committing';
+      try {
+        const result = await this.host.commit(this);
+        this.state = 'committed';
+        return result;
+      } catch (e) {
+        this.state = 'aborted';
+        throw e;
+      } finally {
+        await this.cleanUp();
+      }
+    });
+  }
+
+  /** Abandons the transaction: nothing it wrote reaches the branch. */
+  abort(): Promise<void> {
+    return this.serial(async () => {
+      this.state = 'aborted';
+      await this.cleanUp();
+    });
+  }
+
+  /** Used by expiry: aborts without waiting behind queued operations. */
+  async expire(): Promise<void> {
+    if (this.state !== 'open') return;
+    this.state = 'aborted';
+    await this.cleanUp();
+  }
+
+  private async cleanUp(): Promise<void> {
+    this.host.forget(this);
+    if (this.refHead) await this.host.volatileRefs.compareAndSwap(this.ref, this.refHead, null);
+    this.refHead = null;
+  }
+}
+
+/** Where a serializable transaction's reads and lists disagree with the branch as it is now. */
+export async function staleReads(db: ObjectDb, tx: Transaction, now: string | null): Promise<Conflict[]> {
+  const out: Conflict[] = [];
+  const entryAt = (tree: string | null, path: string): Promise<TreeEntry | null> =>
+    lookup(db, tree, path === '' ? [] : path.split('/'));
+  for (const path of [...tx.reads, ...tx.lists]) {
+    const [before, after] = [await entryAt(tx.base.tree, path), await entryAt(now, path)];
+    if (before?.oid !== after?.oid || before?.mode !== after?.mode) {
+      out.push({ key: path, kind: 'read-modified', base: before?.oid ?? null, ours: after?.oid ?? null, theirs: null });
+    }
+  }
+  return out;
+}
+
+/** A transaction that cannot commit because of these keys. */
+export const transactionConflict = (tx: Transaction, conflicts: Conflict[]) =>
+  conflict(
+    `transaction ${tx.id} conflicts on ${conflicts.map((c) => c.key).join(', ')}; it was aborted — retry it`,
+    conflicts,
+  );
