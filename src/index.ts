@@ -22,6 +22,7 @@ export { checkBranchName, MAX_KEY_BYTES, normalizeKey, parseKey } from './keys.j
 export { MERGE_CONFIG_KEY, type MergePolicy } from './merge/config.js';
 export { STRATEGY_NAMES, type StrategyName } from './merge/strategies.js';
 export { isIsoTime } from './revision.js';
+export type { TransactionResult } from './store.js';
 export {
   type BatchOp,
   type BranchInfo,
@@ -37,4 +38,4 @@ export {
   type WriteOptions,
 } from './store.js';
 export type { Isolation, Transaction, TransactionOptions } from './transaction.js';
-export type { TransactionResult } from './store.js';
+export type { CommitEvents, Watch, WatchEvent } from './watch.js';

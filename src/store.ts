@@ -24,6 +24,7 @@ import {
   transactionConflict,
 } from './transaction.js';
 import { lookup, TreeEditor } from './tree-editor.js';
+import { BranchFeed, eventsBetween, Watch } from './watch.js';
 import { type Apply, BranchWriter, type Head, type WriteContext } from './writer.js';
 
 /** How to open a store. */
@@ -56,6 +57,8 @@ export interface OpenOptions {
   transactionIdleMs?: number;
   /** Open transactions one client may hold (default 1,000); past it, QUOTA. */
   maxTransactionsPerClient?: number;
+  /** How often watched branches' refs are checked for changes made by other processes or git (default 20 ms). */
+  watchPollMs?: number;
 }
 
 /** Options every write takes. */
@@ -148,6 +151,8 @@ export class Store {
   private readonly transactionIdleMs: number;
   private readonly maxTransactionsPerClient: number;
   private sweeper: ReturnType<typeof setInterval> | null = null;
+  private readonly feeds = new Map<string, BranchFeed>();
+  private readonly watchPollMs: number;
 
   private constructor(
     readonly files: Files,
@@ -167,6 +172,7 @@ export class Store {
     this.volatileRefs = new Refs(files.volatile(), dir, { lockTimeoutMs: 10_000, staleLockMs: 30_000 });
     this.transactionIdleMs = options.transactionIdleMs ?? 60_000;
     this.maxTransactionsPerClient = options.maxTransactionsPerClient ?? 1000;
+    this.watchPollMs = options.watchPollMs ?? 20;
   }
 
   /** Opens (or with `create`, creates) a store. */
@@ -243,7 +249,13 @@ export class Store {
             return head;
           },
           compareAndSwap: (expected, next) => this.refs.compareAndSwap(ref, expected, next),
-          published: (head) => this.heads.set(branch, { ...head, checkedAt: Date.now() }),
+          published: (head) => {
+            this.heads.set(branch, { ...head, checkedAt: Date.now() });
+            void this.feeds
+              .get(branch)
+              ?.poke()
+              .catch(() => {});
+          },
         },
         (writes) => {
           for (const listener of this.batchListeners) listener({ branch, writes });
@@ -649,6 +661,28 @@ export class Store {
     return tree;
   }
 
+  // ---- watches -----------------------------------------------------------------------------------------------
+
+  /**
+   * Watches a branch under a prefix: every change of every commit, including commits made by other processes and
+   * by plain git. With `since`, first replays the commits after that revision. Iterate the result for events.
+   */
+  async watch(options: { branch?: string; prefix?: string; since?: string } = {}): Promise<Watch> {
+    const branch = checkBranchName(options.branch ?? this.defaultBranch);
+    const prefix = normalizeKey(options.prefix ?? '', true);
+    await this.head(branch); // NOT_FOUND for a missing branch, before anything is opened
+    const since = options.since === undefined ? undefined : await this.resolve(options.since, branch);
+    let feed = this.feeds.get(branch);
+    if (!feed) {
+      const ref = this.refName(branch);
+      feed = new BranchFeed(this.db, () => this.refs.read(ref), this.watchPollMs);
+      this.feeds.set(branch, feed);
+    }
+    const { sub, head } = await feed.subscribe(prefix);
+    const replay = since === undefined ? [] : await eventsBetween(this.db, since, head, prefix);
+    return new Watch(feed, sub, replay);
+  }
+
   // ---- transactions ------------------------------------------------------------------------------------------
 
   /** Begins a transaction on a branch (default: the default branch), forked from its current head. */
@@ -796,6 +830,7 @@ export class Store {
   async close(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
+    for (const feed of this.feeds.values()) feed.close();
     for (const w of this.writers.values()) await w.idle();
     await this.db.idle();
   }
