@@ -6,6 +6,8 @@ import { collectRoutes, docsPage } from './openapi.js';
 import { branchRoutes } from './routes/branches.js';
 import { historyRoutes } from './routes/history.js';
 import { batchRoute, keyRoutes } from './routes/keys.js';
+import { transactionRoutes } from './routes/transactions.js';
+import { watchRoutes } from './routes/watch.js';
 
 export interface AppOptions {
   store: Store;
@@ -31,6 +33,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(keyRoutes(store));
   await app.register(batchRoute(store));
   await app.register(historyRoutes(store));
+  await app.register(transactionRoutes(store));
+  await app.register(watchRoutes(store));
   app.get('/v1/openapi.json', async () => openapi());
   app.get('/docs', async (_request, reply) => reply.type('text/html').send(docsPage(openapi())));
   return app;

@@ -17,6 +17,7 @@ export const STATUS: Record<ErrorCode, number> = {
   COMPACTED: 410,
   PRECONDITION_FAILED: 412,
   TOO_LARGE: 413,
+  QUOTA: 429,
   LOCKED: 423,
   REMOTE: 502,
   CORRUPT: 500,

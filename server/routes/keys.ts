@@ -1,7 +1,15 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { type BatchOp, type Store, StoreError } from '../../src/index.js';
 import { errorSchema } from '../errors.js';
-import { authorOf, branchParams, etagOid, messageOf } from './shared.js';
+import {
+  acceptRawBodies,
+  authorOf,
+  branchParams,
+  listResponse,
+  messageOf,
+  sendValue,
+  writeOptionsOf,
+} from './shared.js';
 
 const keyParams = {
   type: 'object',
@@ -19,9 +27,7 @@ interface KeyRoute {
 /** Values: raw bytes in and out, with the blob oid as ETag for compare-and-set. */
 export function keyRoutes(store: Store): FastifyPluginAsync {
   return async (app: FastifyInstance) => {
-    // Bodies here are values: whatever the content type, they are taken as the bytes they are.
-    app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+    acceptRawBodies(app);
 
     app.get<KeyRoute>(
       '/v1/branches/:b/keys/*',
@@ -36,14 +42,7 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
       },
       async (request, reply) => {
         const { b, '*': key } = request.params;
-        const { oid, commit } = await store.stat(key, { branch: b, at: request.query.at });
-        reply.header('etag', `"${oid}"`).header('x-store-commit', commit);
-        const ifNoneMatch = request.headers['if-none-match'];
-        if (typeof ifNoneMatch === 'string' && ifNoneMatch.split(',').some((t) => etagOid(t) === oid)) {
-          return reply.status(304).send();
-        }
-        reply.type('application/octet-stream');
-        return Buffer.from(await store.db.readBlob(oid));
+        return sendValue(request, reply, await store.read(key, { branch: b, at: request.query.at }));
       },
     );
 
@@ -65,18 +64,7 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
       },
       async (request, reply) => {
         const { b, '*': key } = request.params;
-        const ifMatch = request.headers['if-match'];
-        const ifNoneMatch = request.headers['if-none-match'];
-        if (ifNoneMatch !== undefined && ifNoneMatch !== '*') {
-          throw new StoreError('INVALID_ARGUMENT', 'on writes, If-None-Match only takes "*" (create only)');
-        }
-        const r = await store.set(key, request.body ?? new Uint8Array(0), {
-          branch: b,
-          ifMatch: typeof ifMatch === 'string' ? etagOid(ifMatch) : undefined,
-          ifNoneMatch: ifNoneMatch === '*',
-          message: messageOf(request),
-          author: authorOf(request),
-        });
+        const r = await store.set(key, request.body ?? new Uint8Array(0), { branch: b, ...writeOptionsOf(request) });
         reply.status(r.created ? 201 : 200).header('etag', `"${r.oid}"`);
         return { commit: r.commit, key: r.key, oid: r.oid };
       },
@@ -95,14 +83,7 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
       },
       async (request) => {
         const { b, '*': key } = request.params;
-        const ifMatch = request.headers['if-match'];
-        return store.delete(key, {
-          branch: b,
-          recursive: request.query.recursive,
-          ifMatch: typeof ifMatch === 'string' ? etagOid(ifMatch) : undefined,
-          message: messageOf(request),
-          author: authorOf(request),
-        });
+        return store.delete(key, { branch: b, recursive: request.query.recursive, ...writeOptionsOf(request) });
       },
     );
 
@@ -110,22 +91,7 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
       summary: 'List a directory (?recursive=true: every value below it)',
       tags: ['keys'],
       querystring: { type: 'object', properties: { at: { type: 'string' }, recursive: { type: 'boolean' } } },
-      response: {
-        200: {
-          type: 'object',
-          properties: {
-            commit: { type: ['string', 'null'] },
-            entries: {
-              type: 'array',
-              items: {
-                type: 'object',
-                properties: { key: { type: 'string' }, type: { type: 'string' }, oid: { type: 'string' } },
-              },
-            },
-          },
-        },
-        ...errors,
-      },
+      response: { 200: listResponse, ...errors },
     };
     const list = async (b: string, prefix: string, q: { at?: string; recursive?: boolean }) =>
       store.list(prefix, { branch: b, at: q.at, recursive: q.recursive });

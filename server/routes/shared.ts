@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type Identity, StoreError } from '../../src/index.js';
 
 /** `Name <email>` from X-Store-Author, when given. */
@@ -53,3 +53,54 @@ export const commitSchema = {
     time: { type: 'string' },
   },
 } as const;
+
+/** In this plugin, request bodies are values: whatever the content type, they are taken as the bytes they are. */
+export function acceptRawBodies(app: FastifyInstance): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+}
+
+/** The parts of a write request that preconditions and commit metadata come from. */
+export function writeOptionsOf(request: FastifyRequest) {
+  const ifMatch = request.headers['if-match'];
+  const ifNoneMatch = request.headers['if-none-match'];
+  if (ifNoneMatch !== undefined && ifNoneMatch !== '*') {
+    throw new StoreError('INVALID_ARGUMENT', 'on writes, If-None-Match only takes "*" (create only)');
+  }
+  return {
+    ifMatch: typeof ifMatch === 'string' ? etagOid(ifMatch) : undefined,
+    ifNoneMatch: ifNoneMatch === '*',
+    message: messageOf(request),
+    author: authorOf(request),
+  };
+}
+
+/** The response schema of a listing. */
+export const listResponse = {
+  type: 'object',
+  properties: {
+    commit: { type: ['string', 'null'] },
+    entries: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { key: { type: 'string' }, type: { type: 'string' }, oid: { type: 'string' } },
+      },
+    },
+  },
+} as const;
+
+/** Answers a value: raw bytes, its oid as ETag (304 when the client has it), the commit it was read at. */
+export function sendValue(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  read: { value: Uint8Array; oid: string; commit: string | null },
+) {
+  reply.header('etag', `"${read.oid}"`);
+  if (read.commit) reply.header('x-store-commit', read.commit);
+  const ifNoneMatch = request.headers['if-none-match'];
+  if (typeof ifNoneMatch === 'string' && ifNoneMatch.split(',').some((t) => etagOid(t) === read.oid)) {
+    return reply.status(304).send();
+  }
+  return reply.type('application/octet-stream').send(Buffer.from(read.value));
+}
