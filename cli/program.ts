@@ -3,6 +3,7 @@ import { registerAdmin } from './commands/admin.js';
 import { registerBranches } from './commands/branches.js';
 import { registerHistory } from './commands/history.js';
 import { registerKeys } from './commands/keys.js';
+import { registerLive } from './commands/live.js';
 import { makeAct } from './commands/shared.js';
 import { registerTransfer } from './commands/transfer.js';
 import { UsageError } from './exit-codes.js';
@@ -39,6 +40,7 @@ Examples:
   registerBranches(program, act);
   registerHistory(program, act);
   registerTransfer(program, act);
+  registerLive(program, act);
   // Our own `help`: commander's prints to stderr and exits 2 for `help help` and unknown names.
   program.helpCommand(false);
   program

@@ -14,9 +14,16 @@ import type {
   Value,
   WriteOptions,
 } from './store.js';
+import type { TransactionApi, TransactionOptions } from './transaction.js';
+import type { CommitEvents, WatchApi, WatchEvent } from './watch.js';
 
 /** What the CLI (and any caller) needs of a store: a local Store or a StoreClient talking to `store serve`. */
-export type StoreApi = Pick<
+export type StoreApi = StoreCalls & {
+  begin(options?: TransactionOptions): Promise<TransactionApi>;
+  watch(options?: { branch?: string; prefix?: string; since?: string }): Promise<WatchApi>;
+};
+
+type StoreCalls = Pick<
   Store,
   | 'read'
   | 'set'
@@ -52,11 +59,16 @@ export class StoreClient implements StoreApi {
   private async request(
     method: string,
     path: string,
-    init: { body?: string | Uint8Array; headers?: Record<string, string> } = {},
+    init: { body?: string | Uint8Array; headers?: Record<string, string>; signal?: AbortSignal } = {},
   ) {
     let response: Response;
     try {
-      response = await fetch(`${this.base}${path}`, { method, body: init.body, headers: init.headers });
+      response = await fetch(`${this.base}${path}`, {
+        method,
+        body: init.body,
+        headers: init.headers,
+        signal: init.signal,
+      });
     } catch (e) {
       const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
       throw new StoreError(
@@ -239,6 +251,92 @@ export class StoreClient implements StoreApi {
       { commit: rev, message: options.message },
       StoreClient.writeHeaders(options),
     );
+  }
+
+  async begin(options: TransactionOptions = {}): Promise<TransactionApi> {
+    const b = await this.branch(options.branch);
+    const headers: Record<string, string> = options.client ? { 'x-store-client': options.client } : {};
+    const { id } = await this.json<{ id: string }>(
+      'POST',
+      `/v1/branches/${enc(b)}/transactions`,
+      { isolation: options.isolation },
+      headers,
+    );
+    const at = `/v1/transactions/${enc(id)}`;
+    return {
+      id,
+      read: async (key) => {
+        const r = await this.request('GET', `${at}/keys/${keyPath(key)}`);
+        const value = new Uint8Array(await r.arrayBuffer());
+        return { value, oid: (r.headers.get('etag') ?? '').replace(/"/g, ''), commit: r.headers.get('x-store-commit') };
+      },
+      set: async (key, value) => {
+        const body = typeof value === 'string' ? value : Buffer.from(value);
+        const r = await this.request('PUT', `${at}/keys/${keyPath(key)}`, {
+          body,
+          headers: { 'content-type': 'application/octet-stream' },
+        });
+        return (await r.json()) as { commit: string; key: string; oid: string };
+      },
+      delete: (key, o = {}) =>
+        this.json('DELETE', `${at}/keys/${keyPath(key)}${StoreClient.query({ recursive: o.recursive })}`),
+      list: (prefix = '', o = {}) =>
+        this.json('GET', `${at}/list/${keyPath(prefix)}${StoreClient.query({ recursive: o.recursive })}`),
+      commit: () => this.json('POST', `${at}/commit`),
+      abort: () => this.json<void>('DELETE', at),
+    };
+  }
+
+  /** Follows the server's event stream; resumes after a dropped connection from the last whole commit. */
+  async watch(options: { branch?: string; prefix?: string; since?: string } = {}): Promise<WatchApi> {
+    const b = await this.branch(options.branch);
+    const controller = new AbortController();
+    const base = `/v1/branches/${enc(b)}/watch${StoreClient.query({ prefix: options.prefix })}`;
+    const open = (since: string | undefined) =>
+      this.request('GET', `${base}${since ? `${base.includes('?') ? '&' : '?'}since=${enc(since)}` : ''}`, {
+        signal: controller.signal,
+      });
+    let response = await open(options.since);
+    let last = options.since;
+    async function* commits(): AsyncGenerator<CommitEvents> {
+      const decoder = new TextDecoder();
+      while (!controller.signal.aborted) {
+        let buffer = '';
+        let pending: WatchEvent[] = [];
+        try {
+          for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+            buffer += decoder.decode(chunk, { stream: true });
+            for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+              const message = buffer.slice(0, end);
+              buffer = buffer.slice(end + 2);
+              let id: string | undefined;
+              for (const line of message.split('\n')) {
+                if (line.startsWith('data: ')) pending.push(JSON.parse(line.slice(6)) as WatchEvent);
+                else if (line.startsWith('id: ')) id = line.slice(4);
+              }
+              if (id) {
+                last = id;
+                yield { commit: id, events: pending };
+                pending = [];
+              }
+            }
+          }
+        } catch (e) {
+          if (controller.signal.aborted) return;
+          void e;
+        }
+        if (controller.signal.aborted) return;
+        response = await open(last);
+      }
+    }
+    const close = () => controller.abort();
+    return {
+      commits,
+      close,
+      async *[Symbol.asyncIterator]() {
+        for await (const group of commits()) yield* group.events;
+      },
+    };
   }
 
   async snapshot(prefix = '', options: { branch?: string; at?: string } = {}) {

@@ -37,12 +37,26 @@ export interface TransactionHost {
 
 export const TX_REF_PREFIX = 'refs/store/tx/';
 
+/** What callers use of a transaction, local or over HTTP. */
+export interface TransactionApi {
+  readonly id: string;
+  read(key: string): Promise<{ value: Uint8Array; oid: string; commit: string | null }>;
+  set(key: string, value: Uint8Array | string): Promise<{ commit: string; key: string; oid: string }>;
+  delete(key: string, options?: { recursive?: boolean }): Promise<{ commit: string }>;
+  list(
+    prefix?: string,
+    options?: { recursive?: boolean },
+  ): Promise<{ commit: string | null; entries: { key: string; type: 'value' | 'dir'; oid: string }[] }>;
+  commit(): Promise<{ commit: string | null; outcome: 'fast-forward' | 'merged' | 'empty' }>;
+  abort(): Promise<void>;
+}
+
 /**
  * A transaction: a short-lived branch at `refs/store/tx/<id>`, forked from its branch's head. Each write is a commit
  * there; committing merges it back — a fast-forward when the branch did not move, else the three-way key merge —
  * so only transactions that really touch the same keys conflict.
  */
-export class Transaction {
+export class Transaction implements TransactionApi {
   readonly id = randomBytes(8).toString('hex');
   readonly ref = `${TX_REF_PREFIX}${this.id}`;
   readonly reads = new Set<string>();

@@ -144,8 +144,14 @@ export class BranchFeed {
   }
 }
 
+/** What callers use of a watch, local or over HTTP. */
+export interface WatchApi extends AsyncIterable<WatchEvent> {
+  commits(): AsyncIterable<CommitEvents>;
+  close(): void;
+}
+
 /** An open watch: iterate it for events (or `commits()` for them grouped by commit); `close()` ends it. */
-export class Watch implements AsyncIterable<WatchEvent> {
+export class Watch implements WatchApi {
   constructor(
     private readonly feed: BranchFeed,
     private readonly sub: Subscriber,
