@@ -17,7 +17,8 @@ export interface HttpFigures {
   reads: { requestsPerSecond: number; p50ms: number; p99ms: number; non2xx: number };
 }
 
-async function startServer(repo: string): Promise<{ url: string; stop: () => Promise<void> }> {
+/** `store serve` on `repo` in a process of its own; resolves with its URL once it listens. */
+export async function startServer(repo: string): Promise<{ url: string; stop: () => Promise<void> }> {
   const bin = path.join(import.meta.dirname, '../../bin/store.js');
   const child = spawn(process.execPath, [bin, 'serve', '--repo', repo, '--port', '0'], {
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { openStore } from '../src/index.js';
 import { benchCli } from './cli.js';
 import { benchHttp } from './http.js';
+import { benchTransactions, benchWatch } from './live.js';
 
 /**
  * `npm run bench`: prints one JSON object of figures. This first version measures the library's durable write path
@@ -72,5 +73,7 @@ const figures = {
   },
   http: await benchHttp(quick ? 3 : 10),
   cli: await benchCli(),
+  transactions: await benchTransactions(quick ? 3 : 10),
+  watch: await benchWatch(quick ? 3 : 10),
 };
 process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);

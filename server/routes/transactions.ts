@@ -28,6 +28,10 @@ export function transactionRoutes(store: Store): FastifyPluginAsync {
     app.post<{ Params: { b: string }; Body: { isolation?: Isolation } | undefined }>(
       '/v1/branches/:b/transactions',
       {
+        // The body is optional: a bare POST begins a snapshot transaction.
+        preValidation: async (request) => {
+          request.body ??= {};
+        },
         schema: {
           summary: 'Begin a transaction on :b (isolation: snapshot, the default, or serializable)',
           tags: ['transactions'],
