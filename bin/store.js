@@ -1,4 +1,7 @@
 #!/usr/bin/env node
 // The installed entry point. It loads the CLI bundled into one file at build time: resolving and parsing dozens of
 // modules would otherwise add ~60 ms to every `store` command, which people run in shell loops.
-import '../dist/bundle/main.js';
+// More threads for file I/O: the server's fsyncs would otherwise hold libuv's default 4 and stall every other read
+// and write behind them. Must be set before the first asynchronous file operation.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+await import('../dist/bundle/main.js');

@@ -50,8 +50,12 @@ export class Files {
 
   /** The same file system without fsyncs: for data that may be lost in a crash (open transactions). */
   volatile(): Files {
-    return this.durable ? new Files(this.raw, false) : this;
+    if (!this.durable) return this;
+    this.volatileTwin ??= new Files(this.raw, false);
+    return this.volatileTwin;
   }
+
+  private volatileTwin: Files | undefined;
 
   async read(path: string): Promise<Uint8Array | null> {
     try {
@@ -90,9 +94,18 @@ export class Files {
     }
   }
 
-  mkdirp(path: string): Promise<unknown> {
-    return this.p.mkdir(path, { recursive: true });
+  /**
+   * Creates a directory and its parents. Directories the store made or saw once are remembered: the write path asks
+   * for the same few on every commit, and a syscall each is measurable. A directory removed since (git removes
+   * emptied ref directories) is made again by `createExclusive`, where it would be missed.
+   */
+  async mkdirp(path: string): Promise<void> {
+    if (this.made.has(path)) return;
+    await this.p.mkdir(path, { recursive: true });
+    this.made.add(path);
   }
+
+  private readonly made = new Set<string>();
 
   async remove(path: string): Promise<void> {
     try {
@@ -125,7 +138,12 @@ export class Files {
       return true;
     } catch (e) {
       if (isExisting(e)) return false;
-      throw e;
+      if (!isMissing(e)) throw e;
+      // Its directory is gone (git removes emptied ref directories): make it again, once.
+      const dir = path.slice(0, path.lastIndexOf('/'));
+      this.made.delete(dir);
+      await this.mkdirp(dir);
+      return this.createExclusive(path, chunks);
     }
   }
 
