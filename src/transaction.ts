@@ -67,7 +67,11 @@ export class Transaction implements TransactionApi {
   lastUsed = Date.now();
   state: 'open' | 'committing' | 'committed' | 'aborted' = 'open';
   private queue: Promise<unknown> = Promise.resolve();
-  /** What the transaction's ref holds (null until its first write creates it). */
+  /** Objects not yet mirrored to disk under the transaction's ref. */
+  private unflushed = new ObjectBatch();
+  private flushing: Promise<void> | null = null;
+  private closed = false;
+  /** What the transaction's ref holds (null until its first write reaches it). */
   private refHead: string | null = null;
 
   constructor(
@@ -188,17 +192,36 @@ export class Transaction implements TransactionApi {
       };
       const oid = batch.add('commit', serializeCommit(commit));
       db.remember(batch, trees, new Map([[oid, commit]]));
-      await db.write(batch, false);
-      if (!(await volatileRefs.compareAndSwap(this.ref, this.refHead, oid))) {
-        throw new StoreError('CONFLICT', `transaction ${this.id}'s ref was moved by someone else; abort it`, {
-          transaction: this.id,
-        });
+      if (this.objects.size === 0) db.hold(this.objects);
+      for (const [o, obj] of batch.objects) {
+        this.objects.objects.set(o, obj);
+        this.unflushed.objects.set(o, obj);
       }
-      for (const [o, obj] of batch.objects) this.objects.objects.set(o, obj);
       this.head = { commit: oid, tree };
-      this.refHead = oid;
+      this.flushing ??= this.flush();
       return { ...result, commit: oid };
     });
+  }
+
+  /**
+   * Brings the transaction's ref up to its head in the background: writes are answered from memory (held in the
+   * object database), and however many came meanwhile, one pack and one ref update catch up with them all.
+   */
+  private async flush(): Promise<void> {
+    const { db, volatileRefs } = this.host;
+    try {
+      while (this.unflushed.size > 0 && !this.closed) {
+        const batch = this.unflushed;
+        const target = this.head.commit!;
+        this.unflushed = new ObjectBatch();
+        await db.write(batch, false);
+        // Only this transaction moves its ref; if someone else did, stop mirroring rather than fight over it.
+        if (!(await volatileRefs.compareAndSwap(this.ref, this.refHead, target))) return;
+        this.refHead = target;
+      }
+    } finally {
+      this.flushing = null;
+    }
   }
 
   /**
@@ -238,8 +261,11 @@ export class Transaction implements TransactionApi {
 
   private async cleanUp(): Promise<void> {
     this.host.forget(this);
+    this.closed = true;
+    await this.flushing;
     if (this.refHead) await this.host.volatileRefs.compareAndSwap(this.ref, this.refHead, null);
     this.refHead = null;
+    this.host.db.release(this.objects);
   }
 }
 

@@ -51,7 +51,25 @@ export class ObjectDb {
   }
 
   /** Reads any object; NOT_FOUND when the repository does not have it. */
+  /**
+   * Keeps a batch's objects readable before (or without) them being on disk: an open transaction's commits live in
+   * memory and reach the disk in the background, and the caches alone may evict them meanwhile.
+   */
+  hold(batch: ObjectBatch): void {
+    this.held.add(batch);
+  }
+
+  release(batch: ObjectBatch): void {
+    this.held.delete(batch);
+  }
+
+  private readonly held = new Set<ObjectBatch>();
+
   async read(oid: string): Promise<GitObject> {
+    for (const batch of this.held) {
+      const o = batch.objects.get(oid);
+      if (o) return o;
+    }
     const found = await this.reader.read(oid);
     if (!found) throw notFound('object', oid);
     return found;
