@@ -23,7 +23,7 @@ import {
   TX_REF_PREFIX,
   transactionConflict,
 } from './transaction.js';
-import { lookup, TreeEditor } from './tree-editor.js';
+import { type ListEntry, listTree, lookup, TreeEditor } from './tree-editor.js';
 import { BranchFeed, eventsBetween, Watch } from './watch.js';
 import { type Apply, BranchWriter, type Head, type WriteContext } from './writer.js';
 
@@ -76,6 +76,7 @@ export interface Precondition {
 }
 
 export type Value = Uint8Array | string;
+export type { ListEntry };
 
 /** A committed transaction: the branch's new head and how the transaction got there. */
 export interface TransactionResult {
@@ -97,12 +98,6 @@ export interface SetResult {
   key: string;
   oid: string;
   created: boolean;
-}
-
-export interface ListEntry {
-  key: string;
-  type: 'value' | 'dir';
-  oid: string;
 }
 
 export interface BranchInfo {
@@ -342,26 +337,7 @@ export class Store {
   ): Promise<{ commit: string | null; entries: ListEntry[] }> {
     const segments = parseKey(prefix, true);
     const { commit, tree } = await this.treeAt(options.branch, options.at);
-    const entry = await lookup(this.db, tree, segments);
-    if (!entry) return { commit, entries: [] };
-    const base = segments.join('/');
-    if (!isTreeMode(entry.mode)) {
-      throw new StoreError('KEY_IS_VALUE', `${base} is a value, not a directory; get it instead`, {
-        key: base,
-        value: base,
-      });
-    }
-    const entries: ListEntry[] = [];
-    const walk = async (oid: string, at: string): Promise<void> => {
-      for (const [name, e] of [...(await this.db.readTree(oid))].sort(([a], [b]) => (a < b ? -1 : 1))) {
-        const key = at ? `${at}/${name}` : name;
-        if (!isTreeMode(e.mode)) entries.push({ key, type: 'value', oid: e.oid });
-        else if (options.recursive) await walk(e.oid, key);
-        else entries.push({ key, type: 'dir', oid: e.oid });
-      }
-    };
-    await walk(entry.oid, base);
-    return { commit, entries };
+    return { commit, entries: await listTree(this.db, tree, segments, options.recursive ?? false) };
   }
 
   /** Every value below a prefix, with its bytes: the data of an export or a snapshot. */

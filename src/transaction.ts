@@ -7,7 +7,7 @@ import { ObjectBatch, type ObjectDb } from './objects/db.js';
 import { utf8 } from './objects/object.js';
 import { isTreeMode, type Tree, type TreeEntry } from './objects/tree.js';
 import type { Refs } from './refs.js';
-import { lookup, TreeEditor } from './tree-editor.js';
+import { listTree, lookup, TreeEditor } from './tree-editor.js';
 import type { Head } from './writer.js';
 
 /**
@@ -125,27 +125,11 @@ export class Transaction implements TransactionApi {
   ): Promise<{ commit: string | null; entries: { key: string; type: 'value' | 'dir'; oid: string }[] }> {
     const segments = parseKey(prefix, true);
     return this.serial(async () => {
-      const base = segments.join('/');
-      this.lists.add(base);
-      const entry = await lookup(this.host.db, this.head.tree, segments);
-      const entries: { key: string; type: 'value' | 'dir'; oid: string }[] = [];
-      if (!entry) return { commit: this.head.commit, entries };
-      if (!isTreeMode(entry.mode)) {
-        throw new StoreError('KEY_IS_VALUE', `${base} is a value, not a directory; get it instead`, {
-          key: base,
-          value: base,
-        });
-      }
-      const walk = async (tree: Tree, at: string): Promise<void> => {
-        for (const [name, e] of [...tree].sort(([a], [b]) => (a < b ? -1 : 1))) {
-          const key = at ? `${at}/${name}` : name;
-          if (!isTreeMode(e.mode)) entries.push({ key, type: 'value', oid: e.oid });
-          else if (options.recursive) await walk(await this.host.db.readTree(e.oid), key);
-          else entries.push({ key, type: 'dir', oid: e.oid });
-        }
+      this.lists.add(segments.join('/'));
+      return {
+        commit: this.head.commit,
+        entries: await listTree(this.host.db, this.head.tree, segments, options.recursive ?? false),
       };
-      await walk(await this.host.db.readTree(entry.oid), base);
-      return { commit: this.head.commit, entries };
     });
   }
 
@@ -176,7 +160,7 @@ export class Transaction implements TransactionApi {
     change: (editor: TreeEditor, batch: ObjectBatch) => Promise<T>,
   ): Promise<T> {
     return this.serial(async () => {
-      const { db, volatileRefs } = this.host;
+      const { db } = this.host;
       const editor = await TreeEditor.open(db, this.head.tree);
       const batch = new ObjectBatch();
       const result = await change(editor, batch);

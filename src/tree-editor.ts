@@ -1,4 +1,4 @@
-import { keyIsDirectory, keyIsValue, notFound } from './errors.js';
+import { keyIsDirectory, keyIsValue, notFound, StoreError } from './errors.js';
 import type { ObjectBatch, ObjectDb } from './objects/db.js';
 import { EMPTY_TREE } from './objects/object.js';
 import { isTreeMode, MODE_BLOB, MODE_TREE, serializeTree, type Tree, type TreeEntry } from './objects/tree.js';
@@ -30,6 +30,45 @@ export async function lookup(db: ObjectDb, root: string | null, segments: string
     entry = next;
   }
   return entry;
+}
+
+/** One entry of a listing. */
+export interface ListEntry {
+  key: string;
+  type: 'value' | 'dir';
+  oid: string;
+}
+
+/**
+ * The entries below `segments` in a tree, in key order: one level (directories as `dir`), or every value below
+ * with `recursive`. Empty when the prefix is absent; KEY_IS_VALUE when it is a value.
+ */
+export async function listTree(
+  db: ObjectDb,
+  root: string | null,
+  segments: string[],
+  recursive: boolean,
+): Promise<ListEntry[]> {
+  const entry = await lookup(db, root, segments);
+  if (!entry) return [];
+  const base = segments.join('/');
+  if (!isTreeMode(entry.mode)) {
+    throw new StoreError('KEY_IS_VALUE', `${base} is a value, not a directory; get it instead`, {
+      key: base,
+      value: base,
+    });
+  }
+  const entries: ListEntry[] = [];
+  const walk = async (oid: string, at: string): Promise<void> => {
+    for (const [name, e] of [...(await db.readTree(oid))].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const key = at ? `${at}/${name}` : name;
+      if (!isTreeMode(e.mode)) entries.push({ key, type: 'value', oid: e.oid });
+      else if (recursive) await walk(e.oid, key);
+      else entries.push({ key, type: 'dir', oid: e.oid });
+    }
+  };
+  await walk(entry.oid, base);
+  return entries;
 }
 
 /**
