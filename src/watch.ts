@@ -104,8 +104,10 @@ export class BranchFeed {
       this.last = head;
       return;
     }
-    if (head === this.last) return;
-    if (this.subscribers.size > 0 && head !== null) {
+    // A branch deleted (for now) keeps its last head: if it comes back, its watchers get the difference between
+    // what they last saw and what it is then, not its whole history again.
+    if (head === this.last || head === null) return;
+    if (this.subscribers.size > 0) {
       for (const group of await eventsBetween(this.db, this.last, head)) {
         for (const sub of this.subscribers) {
           const events = group.events.filter((e) => covers(sub.prefix, e.key));

@@ -17,7 +17,7 @@ export function watchRoutes(store: Store): FastifyPluginAsync {
     // Streams never finish by themselves: end them when the server shuts down, so it can.
     const open = new Set<{ close(): void }>();
     app.addHook('preClose', async () => {
-      for (const watch of open) watch.close();
+      for (const stream of open) stream.close();
     });
     app.get<{ Params: { b: string }; Querystring: { prefix?: string; since?: string } }>(
       '/v1/branches/:b/watch',
@@ -45,7 +45,14 @@ export function watchRoutes(store: Store): FastifyPluginAsync {
         });
         out.write(': watching\n\n');
         const keepAlive = setInterval(() => out.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
-        open.add(watch);
+        // Ending a stream also ends a wait for a client that stopped reading: its socket goes, and 'close' fires.
+        const stream = {
+          close: () => {
+            watch.close();
+            out.destroy();
+          },
+        };
+        open.add(stream);
         request.raw.on('close', () => watch.close());
         try {
           for await (const group of watch.commits()) {
@@ -54,13 +61,23 @@ export function watchRoutes(store: Store): FastifyPluginAsync {
               if (i === group.events.length - 1) text += `id: ${group.commit}\n`;
               text += `data: ${JSON.stringify(event)}\n\n`;
             });
-            if (!out.write(text)) await new Promise((resolve) => out.once('drain', resolve));
+            if (!out.write(text)) {
+              await new Promise<void>((resolve) => {
+                const done = () => {
+                  out.off('drain', done);
+                  out.off('close', done);
+                  resolve();
+                };
+                out.once('drain', done);
+                out.once('close', done);
+              });
+            }
           }
         } catch (e) {
           out.write(`event: error\ndata: ${JSON.stringify({ message: (e as Error).message })}\n\n`);
         } finally {
           clearInterval(keepAlive);
-          open.delete(watch);
+          open.delete(stream);
           out.end();
         }
       },
