@@ -298,6 +298,17 @@ export class StoreClient implements StoreApi {
       });
     let response = await open(options.since);
     let last = options.since;
+    // A dropped stream is reopened from the last whole commit, retrying for ~1.5 s (a server restarting, say).
+    const reopen = async () => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await open(last);
+        } catch (e) {
+          if (attempt >= 4 || controller.signal.aborted || (e as StoreError).code !== 'REMOTE') throw e;
+          await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 2000)));
+        }
+      }
+    };
     async function* commits(): AsyncGenerator<CommitEvents> {
       const decoder = new TextDecoder();
       while (!controller.signal.aborted) {
@@ -316,17 +327,17 @@ export class StoreClient implements StoreApi {
               }
               if (id) {
                 last = id;
-                yield { commit: id, events: pending };
+                // An id without events marks where the stream starts; nothing to hand out.
+                if (pending.length > 0) yield { commit: id, events: pending };
                 pending = [];
               }
             }
           }
-        } catch (e) {
-          if (controller.signal.aborted) return;
-          void e;
+        } catch {
+          // the connection dropped: reconnect below, from the last whole commit
         }
         if (controller.signal.aborted) return;
-        response = await open(last);
+        response = await reopen();
       }
     }
     const close = () => controller.abort();

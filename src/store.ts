@@ -656,7 +656,7 @@ export class Store {
     }
     const { sub, head } = await feed.subscribe(prefix);
     const replay = since === undefined ? [] : await eventsBetween(this.db, since, head, prefix);
-    return new Watch(feed, sub, replay);
+    return new Watch(feed, sub, replay, since ?? head);
   }
 
   // ---- transactions ------------------------------------------------------------------------------------------

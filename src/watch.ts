@@ -158,6 +158,8 @@ export class Watch implements WatchApi {
     private readonly feed: BranchFeed,
     private readonly sub: Subscriber,
     private readonly replay: CommitEvents[],
+    /** The commit the events start after: `since`, or the head when the watch began (null: an empty branch). */
+    readonly after: string | null,
   ) {}
 
   /** The events grouped by commit, oldest first: the replay of `since`, then live ones as they come. */

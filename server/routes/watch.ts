@@ -43,7 +43,9 @@ export function watchRoutes(store: Store): FastifyPluginAsync {
           'cache-control': 'no-cache',
           connection: 'keep-alive',
         });
-        out.write(': watching\n\n');
+        // An id-only message sets the client's Last-Event-ID to where the stream starts, so even a client that drops
+        // before its first event resumes without a gap.
+        out.write(watch.after ? `: watching\nid: ${watch.after}\n\n` : ': watching\n\n');
         const keepAlive = setInterval(() => out.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
         // Ending a stream also ends a wait for a client that stopped reading: its socket goes, and 'close' fires.
         const stream = {
