@@ -1,4 +1,4 @@
-import { fromUtf8, utf8 } from './object.js';
+import { fromUtf8 } from './object.js';
 
 /** Entry modes as git writes them in trees. */
 export const MODE_BLOB = '100644';
@@ -36,23 +36,30 @@ export function parseTree(body: Uint8Array): Map<string, TreeEntry> {
   return entries;
 }
 
-// Git sorts tree entries by name bytes, comparing a directory as if its name ended in '/'.
-function sortKey(name: string, mode: string): string {
-  return isTreeMode(mode) ? `${name}/` : name;
+// Below U+D800, JavaScript's string order (UTF-16 code units) is UTF-8 byte order, which is git's; names with
+// other characters are compared as bytes.
+const simple = /^[\u0000-\ud7ff]*$/;
+
+function compareNames(a: string, b: string): number {
+  if (simple.test(a) && simple.test(b)) return a < b ? -1 : a > b ? 1 : 0;
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
-const compareBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
-
-/** Serialises a tree in git's canonical entry order. */
+/** Serialises a tree in git's canonical entry order: by name bytes, a directory compared as if it ended in '/'. */
 export function serializeTree(entries: Tree): Uint8Array {
-  const sorted = [...entries].sort(([an, ae], [bn, be]) => compareBytes(sortKey(an, ae.mode), sortKey(bn, be.mode)));
-  const parts: Uint8Array[] = [];
+  const sorted = [...entries]
+    .map(([name, entry]) => ({ name, entry, key: isTreeMode(entry.mode) ? `${name}/` : name }))
+    .sort((x, y) => compareNames(x.key, y.key));
   let size = 0;
-  for (const [name, entry] of sorted) {
-    const head = utf8.encode(`${entry.mode} ${name}\0`);
-    const oid = Buffer.from(entry.oid, 'hex');
-    parts.push(head, oid);
-    size += head.length + 20;
+  for (const { name, entry } of sorted) size += entry.mode.length + Buffer.byteLength(name) + 22;
+  const out = Buffer.allocUnsafe(size);
+  let o = 0;
+  for (const { name, entry } of sorted) {
+    o += out.write(entry.mode, o, 'latin1');
+    out[o++] = 0x20;
+    o += out.write(name, o, 'utf8');
+    out[o++] = 0;
+    o += out.write(entry.oid, o, 'hex');
   }
-  return Buffer.concat(parts, size);
+  return out;
 }
