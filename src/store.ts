@@ -57,6 +57,8 @@ export interface OpenOptions {
   transactionIdleMs?: number;
   /** Open transactions one client may hold (default 1,000); past it, QUOTA. */
   maxTransactionsPerClient?: number;
+  /** How long a transaction's writes live in memory only before its ref (refs/store/tx/<id>) shows them (50 ms). */
+  transactionRefDelayMs?: number;
   /** How often watched branches' refs are checked for changes made by other processes or git (default 20 ms). */
   watchPollMs?: number;
 }
@@ -145,6 +147,7 @@ export class Store {
   private readonly volatileRefs: Refs;
   private readonly transactionIdleMs: number;
   private readonly maxTransactionsPerClient: number;
+  private readonly transactionRefDelayMs: number;
   private sweeper: ReturnType<typeof setInterval> | null = null;
   private readonly feeds = new Map<string, BranchFeed>();
   private readonly watchPollMs: number;
@@ -167,6 +170,7 @@ export class Store {
     this.volatileRefs = new Refs(files.volatile(), dir, { lockTimeoutMs: 10_000, staleLockMs: 30_000 });
     this.transactionIdleMs = options.transactionIdleMs ?? 60_000;
     this.maxTransactionsPerClient = options.maxTransactionsPerClient ?? 1000;
+    this.transactionRefDelayMs = options.transactionRefDelayMs ?? 50;
     this.watchPollMs = options.watchPollMs ?? 20;
   }
 
@@ -740,6 +744,7 @@ export class Store {
       volatileRefs: this.volatileRefs,
       signature: (author) => this.signature(author),
       checkSize: (key, bytes) => this.checkSize(key, bytes),
+      refDelayMs: this.transactionRefDelayMs,
       commit: (tx) => this.commitTransaction(tx),
       forget: (tx) => this.transactions.delete(tx.id),
     };

@@ -30,6 +30,8 @@ export interface TransactionHost {
   volatileRefs: Refs;
   signature(author?: { name: string; email: string }): Signature;
   checkSize(key: string, bytes: Uint8Array): void;
+  /** How long a transaction's writes may stay in memory only before its ref mirrors them. */
+  refDelayMs: number;
   /** Merges the transaction into its branch (through the branch's writer). */
   commit(tx: Transaction): Promise<{ commit: string | null; outcome: 'fast-forward' | 'merged' | 'empty' }>;
   forget(tx: Transaction): void;
@@ -70,6 +72,7 @@ export class Transaction implements TransactionApi {
   /** Objects not yet mirrored to disk under the transaction's ref. */
   private unflushed = new ObjectBatch();
   private flushing: Promise<void> | null = null;
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private closed = false;
   /** What the transaction's ref holds (null until its first write reaches it). */
   private refHead: string | null = null;
@@ -182,9 +185,22 @@ export class Transaction implements TransactionApi {
         this.unflushed.objects.set(o, obj);
       }
       this.head = { commit: oid, tree };
-      this.flushing ??= this.flush();
+      this.scheduleFlush();
       return { ...result, commit: oid };
     });
+  }
+
+  /**
+   * Mirrors the transaction to its ref a little later: a transaction that commits within the delay (most do) never
+   * costs the disk anything before its durable commit; one that lives longer shows up under refs/store/tx/.
+   */
+  private scheduleFlush(): void {
+    if (this.flushTimer || this.flushing) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      this.flushing ??= this.flush();
+    }, this.host.refDelayMs);
+    this.flushTimer.unref?.();
   }
 
   /**
@@ -194,7 +210,7 @@ export class Transaction implements TransactionApi {
   private async flush(): Promise<void> {
     const { db, volatileRefs } = this.host;
     try {
-      while (this.unflushed.size > 0 && !this.closed) {
+      if (this.unflushed.size > 0 && !this.closed) {
         const batch = this.unflushed;
         const target = this.head.commit!;
         this.unflushed = new ObjectBatch();
@@ -205,6 +221,8 @@ export class Transaction implements TransactionApi {
       }
     } finally {
       this.flushing = null;
+      // Writes that came while this flush ran get their own turn.
+      if (this.unflushed.size > 0 && !this.closed) this.scheduleFlush();
     }
   }
 
@@ -246,6 +264,8 @@ export class Transaction implements TransactionApi {
   private async cleanUp(): Promise<void> {
     this.host.forget(this);
     this.closed = true;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
     await this.flushing;
     if (this.refHead) await this.host.volatileRefs.compareAndSwap(this.ref, this.refHead, null);
     this.refHead = null;
