@@ -219,6 +219,9 @@ export class Transaction implements TransactionApi {
         if (!(await volatileRefs.compareAndSwap(this.ref, this.refHead, target))) return;
         this.refHead = target;
       }
+    } catch {
+      // The ref is a mirror for people and git; the transaction itself lives in memory and commits without it.
+      // A failure here (disk full, a file where refs/store/tx should be) must not fail it or the process.
     } finally {
       this.flushing = null;
       // Writes that came while this flush ran get their own turn.

@@ -103,23 +103,33 @@ export class BranchWriter {
       let head = start;
       const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
       const objects = new ObjectBatch();
-      for (const p of batch) {
-        const ctx = new WriteContext(head, this.db);
-        try {
-          const applied = await p.apply(ctx);
-          for (const [oid, o] of ctx.batch.objects) objects.objects.set(oid, o);
-          this.db.remember(ctx.batch, ctx.trees, ctx.commits);
-          head = applied.head;
-          outcomes.push({ ok: true, value: applied.result });
-        } catch (error) {
-          outcomes.push({ ok: false, error });
+      // Until the pack is written, the batch's objects exist only here: keep them readable for the requests after
+      // (the caches alone may evict a large tree before the next commit reads it).
+      this.db.hold(objects);
+      try {
+        for (const p of batch) {
+          const ctx = new WriteContext(head, this.db);
+          this.db.hold(ctx.batch);
+          try {
+            const applied = await p.apply(ctx);
+            for (const [oid, o] of ctx.batch.objects) objects.objects.set(oid, o);
+            this.db.remember(ctx.batch, ctx.trees, ctx.commits);
+            head = applied.head;
+            outcomes.push({ ok: true, value: applied.result });
+          } catch (error) {
+            outcomes.push({ ok: false, error });
+          } finally {
+            this.db.release(ctx.batch);
+          }
         }
-      }
-      if (head.commit !== start.commit) {
-        await this.db.write(objects);
-        if (!(await this.io.compareAndSwap(start.commit, head.commit!))) continue;
-        this.io.published(head);
-        this.onBatch(outcomes.filter((o) => o.ok).length);
+        if (head.commit !== start.commit) {
+          await this.db.write(objects);
+          if (!(await this.io.compareAndSwap(start.commit, head.commit!))) continue;
+          this.io.published(head);
+          this.onBatch(outcomes.filter((o) => o.ok).length);
+        }
+      } finally {
+        this.db.release(objects);
       }
       batch.forEach((p, i) => {
         const o = outcomes[i]!;

@@ -148,6 +148,9 @@ export class ObjectDb {
       this.packsWritten = 0;
       this.consolidating = this.consolidate()
         .then(() => {})
+        // Maintenance only tidies: if it fails (a file vanished, the disk is full), the small packs stay, all readable,
+        // and the next round tries again. It must never take the process down.
+        .catch(() => {})
         .finally(() => {
           this.consolidating = null;
         });
