@@ -38,6 +38,7 @@ export function parseTree(body: Uint8Array): Map<string, TreeEntry> {
 
 // Below U+D800, JavaScript's string order (UTF-16 code units) is UTF-8 byte order, which is git's; names with
 // other characters are compared as bytes.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the class is every code unit below U+D800, NUL included
 const simple = /^[\u0000-\ud7ff]*$/;
 
 function compareNames(a: string, b: string): number {
