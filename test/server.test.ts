@@ -670,6 +670,16 @@ describe('HTTP API via inject', () => {
       'GET /v1/diff',
       'POST /v1/branches/{b}/revert',
       'GET /metrics',
+      // transactions and watches
+      'POST /v1/branches/{b}/transactions',
+      'GET /v1/transactions/{id}/keys/{key}',
+      'PUT /v1/transactions/{id}/keys/{key}',
+      'DELETE /v1/transactions/{id}/keys/{key}',
+      'GET /v1/transactions/{id}/list',
+      'GET /v1/transactions/{id}/list/{key}',
+      'POST /v1/transactions/{id}/commit',
+      'DELETE /v1/transactions/{id}',
+      'GET /v1/branches/{b}/watch',
     ].sort();
 
     const res = await app.inject({ method: 'GET', url: '/v1/openapi.json' });

@@ -58,7 +58,7 @@ export function registerLive(program: Command, act: Act): void {
     .option('--isolation <level>', 'snapshot (only write-write conflicts abort) or serializable', 'snapshot')
     .addHelpText(
       'after',
-      '\nScript lines:\n  set KEY VALUE    write (VALUE is the rest of the line)\n  rm KEY           delete\n  get KEY          print the value\n  check KEY VALUE  abort unless KEY equals VALUE\n\nExamples:\n  $ printf "check vm/1/state halted\\nset vm/1/state running\\n" | store tx\n  $ store tx start-vm.txt --isolation serializable',
+      '\nScript lines:\n  set KEY VALUE    write (VALUE is the rest of the line)\n  rm KEY           delete\n  get KEY          print the value\n  check KEY VALUE  abort unless KEY equals VALUE\n\nExamples:\n  $ store tx start-vm.txt --isolation serializable\n  $ printf "check vm/1/state halted\\nset vm/1/state running\\n" | store tx',
     )
     .action(
       act(async (ctx: Context, file: string | undefined, opts: { isolation: string }) => {
