@@ -19,11 +19,18 @@ export async function diffTrees(db: ObjectDb, a: string | null, b: string | null
   const out: KeyChange[] = [];
   const read = (oid: string | null) => (oid === null ? Promise.resolve(empty) : db.readTree(oid));
   const walk = async (ta: Tree, tb: Tree, base: string): Promise<void> => {
-    const names = [...new Set([...ta.keys(), ...tb.keys()])].sort();
+    // Only the names whose entries differ are sorted and visited: at Xenstore width a directory has thousands of
+    // entries and a commit changes one.
+    const names: string[] = [];
+    for (const [name, ea] of ta) {
+      const eb = tb.get(name);
+      if (!eb || eb.oid !== ea.oid || eb.mode !== ea.mode) names.push(name);
+    }
+    for (const name of tb.keys()) if (!ta.has(name)) names.push(name);
+    names.sort();
     for (const name of names) {
       const ea = ta.get(name) ?? null;
       const eb = tb.get(name) ?? null;
-      if (ea && eb && ea.oid === eb.oid && ea.mode === eb.mode) continue;
       const key = base ? `${base}/${name}` : name;
       const aDir = ea !== null && isTreeMode(ea.mode);
       const bDir = eb !== null && isTreeMode(eb.mode);

@@ -16,6 +16,14 @@ export interface CommitEvents {
   events: WatchEvent[];
 }
 
+/** '', 'a', 'a/b', 'a/b/c' for 'a/b/c': every prefix whose watchers see this key. */
+function ancestors(key: string): string[] {
+  const out = [''];
+  for (let i = key.indexOf('/'); i >= 0; i = key.indexOf('/', i + 1)) out.push(key.slice(0, i));
+  out.push(key);
+  return out;
+}
+
 const covers = (prefix: string, key: string) => prefix === '' || key === prefix || key.startsWith(`${prefix}/`);
 
 /** Walks back this far at most to connect an old head to a new one; past it, the change is reported as one step. */
@@ -74,6 +82,8 @@ interface Subscriber {
  */
 export class BranchFeed {
   private readonly subscribers = new Set<Subscriber>();
+  /** Subscribers by prefix: an event goes to the watchers of its key's ancestors, found without scanning them all. */
+  private readonly byPrefix = new Map<string, Set<Subscriber>>();
   private last: string | null = null;
   private started = false;
   private queue: Promise<unknown> = Promise.resolve();
@@ -109,9 +119,17 @@ export class BranchFeed {
     if (head === this.last || head === null) return;
     if (this.subscribers.size > 0) {
       for (const group of await eventsBetween(this.db, this.last, head)) {
-        for (const sub of this.subscribers) {
-          const events = group.events.filter((e) => covers(sub.prefix, e.key));
-          if (events.length === 0) continue;
+        const perSubscriber = new Map<Subscriber, WatchEvent[]>();
+        for (const event of group.events) {
+          for (const prefix of ancestors(event.key)) {
+            for (const sub of this.byPrefix.get(prefix) ?? []) {
+              const list = perSubscriber.get(sub);
+              if (list) list.push(event);
+              else perSubscriber.set(sub, [event]);
+            }
+          }
+        }
+        for (const [sub, events] of perSubscriber) {
           sub.queue.push(events.length === group.events.length ? group : { commit: group.commit, events });
           sub.wake?.();
         }
@@ -126,6 +144,9 @@ export class BranchFeed {
       await this.catchUp();
       const sub: Subscriber = { prefix, queue: [], wake: null, closed: false };
       this.subscribers.add(sub);
+      let same = this.byPrefix.get(prefix);
+      if (!same) this.byPrefix.set(prefix, (same = new Set()));
+      same.add(sub);
       this.timer ??= setInterval(() => void this.poke().catch(() => {}), this.pollMs);
       return { sub, head: this.last };
     });
@@ -135,6 +156,9 @@ export class BranchFeed {
     sub.closed = true;
     sub.wake?.();
     this.subscribers.delete(sub);
+    const same = this.byPrefix.get(sub.prefix);
+    same?.delete(sub);
+    if (same?.size === 0) this.byPrefix.delete(sub.prefix);
     if (this.subscribers.size === 0 && this.timer) {
       clearInterval(this.timer);
       this.timer = null;
