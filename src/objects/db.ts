@@ -26,6 +26,10 @@ export class ObjectBatch {
 const PACKS_BEFORE_CONSOLIDATION = 64;
 /** Packs above this size are left to `git gc` (they are already "big"). */
 const SMALL_PACK_BYTES = 4 << 20;
+/** Packs up to this size are merged at every round. */
+const TINY_PACK_BYTES = 256 << 10;
+/** Small packs (tiny ones included) that make a round merge all of them. */
+const MEDIUM_PACKS_BEFORE_MERGE = 16 + PACKS_BEFORE_CONSOLIDATION;
 
 /**
  * The object database: reads through caches (parsed trees, commits, blob bytes) and isomorphic-git, which knows
@@ -168,16 +172,24 @@ export class ObjectDb {
    */
   async consolidate(): Promise<number> {
     const names = (await this.files.list(this.packDir)).filter((n) => /^pack-[0-9a-f]{40}\.idx$/.test(n));
-    const merged: PackEntry[] = [];
-    const seen = new Set<string>();
-    const sources: string[] = [];
+    const sizes = new Map<string, number>();
     for (const idxName of names) {
       const base = idxName.slice(0, -4);
       const stat = await this.files.stat(`${this.packDir}/${base}.pack`);
-      if (!stat || stat.size > SMALL_PACK_BYTES) continue;
+      if (stat && stat.size <= SMALL_PACK_BYTES) sizes.set(base, stat.size);
+    }
+    // Tiers, as in a log-structured merge: the many tiny packs are merged often, the few medium ones only once a
+    // good number of them has piled up — so a round never rewrites megabytes (and never stalls the writers'
+    // fsyncs) to absorb a few kilobytes.
+    const tiny = [...sizes].filter(([, size]) => size <= TINY_PACK_BYTES).map(([base]) => base);
+    const chosen = sizes.size >= MEDIUM_PACKS_BEFORE_MERGE ? [...sizes.keys()] : tiny;
+    const merged: PackEntry[] = [];
+    const seen = new Set<string>();
+    const sources: string[] = [];
+    for (const base of chosen) {
       const [pack, idx] = await Promise.all([
         this.files.read(`${this.packDir}/${base}.pack`),
-        this.files.read(`${this.packDir}/${idxName}`),
+        this.files.read(`${this.packDir}/${base}.idx`),
       ]);
       if (!pack || !idx) continue;
       const entries = readWholeEntries(pack, idx);
