@@ -125,7 +125,10 @@ export async function benchWatch(seconds: number, watchers = 1000, writesPerSeco
   }
   await Promise.all(pending);
   const elapsed = (performance.now() - start) / 1000;
-  await new Promise((r) => setTimeout(r, 1000));
+  // Wait until every acknowledged write's event has arrived (or 10 s pass: then the count below says what is missing).
+  for (let waited = 0; waited < 10_000 && [...acked.keys()].some((k) => !arrived.has(k)); waited += 100) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const latencies: number[] = [];
   for (const [key, t] of acked) {
     const a = arrived.get(key);

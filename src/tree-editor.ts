@@ -1,7 +1,15 @@
 import { keyIsDirectory, keyIsValue, notFound, StoreError } from './errors.js';
 import type { ObjectBatch, ObjectDb } from './objects/db.js';
 import { EMPTY_TREE } from './objects/object.js';
-import { isTreeMode, MODE_BLOB, MODE_TREE, serializeTree, type Tree, type TreeEntry } from './objects/tree.js';
+import {
+  isTreeMode,
+  MODE_BLOB,
+  MODE_TREE,
+  serializeTree,
+  serializeTreeChange,
+  type Tree,
+  type TreeEntry,
+} from './objects/tree.js';
 
 /** A directory being edited: copy-on-write over a parsed tree, with the subdirectories opened so far. */
 interface Dir {
@@ -9,9 +17,27 @@ interface Dir {
   entries: Map<string, TreeEntry> | null; // null until the first change: share `base` untouched
   children: Map<string, Dir>;
   dirty: boolean;
+  /** Names whose oid changed (same name, same mode): enough to patch base's serialised body. */
+  retargeted: Set<string>;
+  /** An entry was added, removed or changed mode: the tree must be serialised afresh. */
+  reshaped: boolean;
 }
 
-const openDir = (base: Tree): Dir => ({ base, entries: null, children: new Map(), dirty: false });
+const openDir = (base: Tree): Dir => ({
+  base,
+  entries: null,
+  children: new Map(),
+  dirty: false,
+  retargeted: new Set(),
+  reshaped: false,
+});
+
+/** Records what kind of change setting `name` to `mode` is, before the entry is written. */
+function note(d: Dir, name: string, mode: string | null): void {
+  const before = current(d).get(name);
+  if (before && mode !== null && before.mode === mode && d.base.get(name)?.mode === mode) d.retargeted.add(name);
+  else d.reshaped = true;
+}
 const emptyTree: Tree = new Map();
 const current = (d: Dir): Tree => d.entries ?? d.base;
 const writable = (d: Dir): Map<string, TreeEntry> => {
@@ -105,7 +131,10 @@ export class TreeEditor {
         if (!entry && !create) return null;
         child = openDir(entry ? await this.db.readTree(entry.oid) : emptyTree);
         dir.children.set(name, child);
-        if (!entry) writable(dir).set(name, { mode: MODE_TREE, oid: EMPTY_TREE });
+        if (!entry) {
+          note(dir, name, null);
+          writable(dir).set(name, { mode: MODE_TREE, oid: EMPTY_TREE });
+        }
       }
       path.push(child);
       dir = child;
@@ -131,6 +160,7 @@ export class TreeEditor {
     const dir = path.at(-1)!;
     const existing = current(dir).get(name);
     if (existing && isTreeMode(existing.mode)) throw keyIsDirectory(segments.join('/'));
+    note(dir, name, mode);
     writable(dir).set(name, { mode, oid });
     for (const d of path) d.dirty = true;
   }
@@ -143,6 +173,7 @@ export class TreeEditor {
     if (!path) return;
     const dir = path.at(-1)!;
     dir.children.delete(name);
+    note(dir, name, null);
     if (entry) writable(dir).set(name, entry);
     else if (current(dir).has(name)) writable(dir).delete(name);
     for (const d of path) d.dirty = true;
@@ -163,12 +194,14 @@ export class TreeEditor {
     if (!path || !dir || !existing) throw notFound('key', key);
     if (isTreeMode(existing.mode) && !recursive) throw keyIsDirectory(key);
     dir.children.delete(name);
+    note(dir, name, null);
     writable(dir).delete(name);
     for (const d of path) d.dirty = true;
     // Git cannot hold an empty directory: prune the ones this emptied now, not at write time, so that a later edit
     // in the same commit may put a value where the directory was.
     for (let i = path.length - 1; i > 0 && current(path[i]!).size === 0; i--) {
       path[i - 1]!.children.delete(segments[i - 1]!);
+      note(path[i - 1]!, segments[i - 1]!, null);
       writable(path[i - 1]!).delete(segments[i - 1]!);
     }
     return existing;
@@ -184,13 +217,26 @@ export class TreeEditor {
       for (const [name, child] of dir.children) {
         if (!child.dirty) continue;
         const oid = finish(child);
-        const entries = writable(dir);
-        if (oid === null || current(child).size === 0) entries.delete(name);
-        else entries.set(name, { mode: MODE_TREE, oid });
+        if (oid === null || current(child).size === 0) {
+          note(dir, name, null);
+          writable(dir).delete(name);
+        } else {
+          note(dir, name, MODE_TREE);
+          writable(dir).set(name, { mode: MODE_TREE, oid });
+        }
       }
       const tree = current(dir);
-      const oid = batch.add('tree', serializeTree(tree));
+      const body =
+        dir.reshaped || dir.entries === null
+          ? serializeTree(tree)
+          : serializeTreeChange(dir.base, tree, dir.retargeted);
+      const oid = batch.add('tree', body);
       parsed.set(oid, tree);
+      // Written: later edits start from this version.
+      dir.base = tree;
+      dir.entries = null;
+      dir.retargeted = new Set();
+      dir.reshaped = false;
       dir.dirty = false;
       return tree.size === 0 && dir !== this.root ? null : oid;
     };

@@ -22,3 +22,38 @@ describe('tree entry order', () => {
     for (const n of names) expect(await store.getText(`v/${n}`)).toBe(n);
   });
 });
+
+describe('patched tree bodies', () => {
+  it('keeps wide trees exact through oid-only updates, additions and deletions (checked by git)', async () => {
+    const store = await diskStore();
+    const ops = Array.from({ length: 300 }, (_, i) => ({ op: 'set' as const, key: `vm/${i}/state`, value: 'halted' }));
+    await store.batch(ops);
+    const expected = new Map(ops.map((o) => [o.key, o.value]));
+    // Oid-only changes (patched bodies at two levels), then reshaping ones, interleaved, some in one commit.
+    for (let round = 0; round < 40; round++) {
+      const i = (round * 37) % 300;
+      await store.set(`vm/${i}/state`, `running ${round}`);
+      expected.set(`vm/${i}/state`, `running ${round}`);
+      if (round % 7 === 0) {
+        await store.batch([
+          { op: 'set', key: `vm/${i}/extra`, value: 'x' },
+          { op: 'set', key: `vm/${(i + 1) % 300}/state`, value: `batched ${round}` },
+        ]);
+        expected.set(`vm/${i}/extra`, 'x');
+        expected.set(`vm/${(i + 1) % 300}/state`, `batched ${round}`);
+      }
+      if (round % 11 === 0) {
+        await store.delete(`vm/${(i + 2) % 300}`, { recursive: true });
+        for (const k of [...expected.keys()]) if (k.startsWith(`vm/${(i + 2) % 300}/`)) expected.delete(k);
+      }
+    }
+    git(['--git-dir', store.dir, 'fsck', '--strict']);
+    const listed = git(['--git-dir', store.dir, 'ls-tree', '-r', '-z', '--name-only', 'main'])
+      .toString()
+      .split('\0')
+      .filter(Boolean);
+    expect(new Set(listed)).toEqual(new Set(expected.keys()));
+    for (const [key, value] of expected)
+      expect(git(['--git-dir', store.dir, 'show', `main:${key}`]).toString()).toBe(value);
+  });
+});
