@@ -144,8 +144,8 @@ export class BranchFeed {
       await this.catchUp();
       const sub: Subscriber = { prefix, queue: [], wake: null, closed: false };
       this.subscribers.add(sub);
-      let same = this.byPrefix.get(prefix);
-      if (!same) this.byPrefix.set(prefix, (same = new Set()));
+      const same = this.byPrefix.get(prefix) ?? new Set<Subscriber>();
+      this.byPrefix.set(prefix, same);
       same.add(sub);
       this.timer ??= setInterval(() => void this.poke().catch(() => {}), this.pollMs);
       return { sub, head: this.last };
