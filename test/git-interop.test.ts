@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openStore } from '../src/index.js';
-import { diskStore, git, gitEnv, gitSubjects, tempDir } from './helpers.js';
+import { diskStore, git, gitEnv, gitSubjects, sleep, tempDir } from './helpers.js';
 
 /** `git fsck --strict` on a bare repository: its exit status and what it printed. */
 function fsck(dir: string): { status: number | null; output: string } {
@@ -24,7 +24,6 @@ const gitBranches = (dir: string) =>
   git(['--git-dir', dir, 'branch', '--format=%(refname:short)']).toString().trim().split('\n').filter(Boolean);
 const lsTree = (dir: string, revision = 'main') =>
   git(['--git-dir', dir, 'ls-tree', '-r', '-z', '--name-only', revision]).toString().split('\0').filter(Boolean).sort();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Every value of `expected` is in git at `revision`, byte for byte. */
 function expectGitValues(dir: string, expected: Record<string, Uint8Array | string>, revision = 'main') {

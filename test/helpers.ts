@@ -42,3 +42,38 @@ export function git(args: string[], options: ExecFileSyncOptions = {}): Buffer {
 export function gitSubjects(dir: string, branch = 'main'): string[] {
   return git(['--git-dir', dir, 'log', '--first-parent', '--format=%s', branch]).toString().trim().split('\n');
 }
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Waits until `cond()` holds; throws (naming `what`) after `ms`. */
+export async function until(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** Waits until `count()` has not changed for `quietMs` (or `ms` passed): for checks that nothing MORE arrives. */
+export async function settle(count: () => number, quietMs = 200, ms = 10_000): Promise<void> {
+  const start = Date.now();
+  let last = count();
+  let since = Date.now();
+  while (Date.now() - since < quietMs && Date.now() - start < ms) {
+    await sleep(10);
+    if (count() !== last) {
+      last = count();
+      since = Date.now();
+    }
+  }
+}
+
+/** The `code` of the StoreError a promise rejects with, or 'no error'. */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    return (e as { code: string }).code;
+  }
+  return 'no error';
+}

@@ -11,12 +11,11 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../server/app.js';
 import { openStore, type Store } from '../src/index.js';
-import { diskStore, git, gitEnv, tempDir } from './helpers.js';
+import { diskStore, git, gitEnv, sleep, tempDir } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../bin/store.js', import.meta.url));
 const BUNDLE = fileURLToPath(new URL('../dist/bundle/main.js', import.meta.url));
 const HEX40 = /^[0-9a-f]{40}$/;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const apps: FastifyInstance[] = [];
 const stores: Store[] = [];

@@ -13,39 +13,15 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../server/app.js';
 import { type CommitEvents, openStore, type Store, StoreClient, type WatchEvent } from '../src/index.js';
-import { diskStore, gitEnv, tempDir } from './helpers.js';
+import { diskStore, gitEnv, settle, sleep, tempDir, until } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../bin/store.js', import.meta.url));
 const DIST_MAIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const blobOid = (value: string | Uint8Array) => {
   const bytes = Buffer.from(value);
   return createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex');
 };
-
-async function until(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
-/** Waits until `count()` has not changed for `quietMs`: for checks that nothing MORE arrives. */
-async function settle(count: () => number, quietMs = 200, ms = 10_000): Promise<void> {
-  const start = Date.now();
-  let last = count();
-  let since = Date.now();
-  while (Date.now() - since < quietMs && Date.now() - start < ms) {
-    await sleep(10);
-    if (count() !== last) {
-      last = count();
-      since = Date.now();
-    }
-  }
-}
 
 const covers = (prefix: string, key: string) => prefix === '' || key === prefix || key.startsWith(`${prefix}/`);
 

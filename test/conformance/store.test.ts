@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Store } from '../../src/index.js';
+import { codeOf } from '../helpers.js';
 import { factories } from './store-factories.js';
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    return (e as { code: string }).code;
-  }
-  return 'no error';
-}
 
 for (const factory of factories) {
   describe(`store conformance (${factory.name})`, () => {

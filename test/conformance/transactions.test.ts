@@ -7,11 +7,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Conflict, openStore, type Store, type StoreError } from '../../src/index.js';
-import { git, tempDir } from '../helpers.js';
+import { git, sleep, tempDir } from '../helpers.js';
 import { factories } from './store-factories.js';
 
 const TX_PREFIX = 'refs/store/tx/';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The StoreError a promise rejects with (fails the test when it resolves). */
 async function errorOf(p: Promise<unknown>): Promise<StoreError> {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CommitEvents, Store, WatchEvent } from '../../src/index.js';
-import { git } from '../helpers.js';
+import { codeOf, git, settle, sleep, until } from '../helpers.js';
 import { factories } from './store-factories.js';
 
 /**
@@ -17,31 +17,6 @@ const blobOid = (value: string | Uint8Array) => {
   const bytes = Buffer.from(value);
   return createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex');
 };
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Waits until `cond()` holds; throws (naming `what`) after `ms`. */
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-/** Waits until `count()` has not changed for `quietMs` (or `ms` passed): for checks that nothing MORE arrives. */
-async function settle(count: () => number, quietMs = 150, ms = 10_000): Promise<void> {
-  const start = Date.now();
-  let last = count();
-  let since = Date.now();
-  while (Date.now() - since < quietMs && Date.now() - start < ms) {
-    await sleep(10);
-    if (count() !== last) {
-      last = count();
-      since = Date.now();
-    }
-  }
-}
 
 interface Watchable {
   commits(): AsyncIterable<CommitEvents>;
@@ -108,15 +83,6 @@ async function expectedGroups(s: Store, after: string | null, prefix: string, br
     if (events.length > 0) groups.push({ commit, events });
   }
   return groups;
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    return (e as { code: string }).code;
-  }
-  return 'no error';
 }
 
 /** No commit is reported twice, and commits come in the branch's order. */
