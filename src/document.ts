@@ -1,5 +1,4 @@
 import { invalidArgument } from './errors.js';
-import { fromUtf8 } from './objects/object.js';
 
 /**
  * Converting between a nested document (what JSON and YAML files hold) and keys: an object is a directory, anything
@@ -63,8 +62,3 @@ export function nestDocument(entries: { key: string; value: Uint8Array }[], pref
   }
   return root;
 }
-
-/** Whether bytes are valid UTF-8 text. */
-export const isUtf8 = (bytes: Uint8Array): boolean => typeof valueToLeaf(bytes) === 'string';
-
-export const decodeUtf8 = (bytes: Uint8Array): string => fromUtf8.decode(bytes);

@@ -72,10 +72,6 @@ export class Files {
     return data === null ? null : new TextDecoder().decode(data);
   }
 
-  async exists(path: string): Promise<boolean> {
-    return (await this.stat(path)) !== null;
-  }
-
   async stat(path: string): Promise<StatsLike | null> {
     try {
       return await this.p.stat(path);

@@ -12,7 +12,7 @@
  */
 
 export { type StoreApi, StoreClient } from './client.js';
-export { flattenDocument, isUtf8, nestDocument, valueToLeaf } from './document.js';
+export { flattenDocument, nestDocument, valueToLeaf } from './document.js';
 export { type Conflict, type ErrorCode, isStoreError, StoreError } from './errors.js';
 export type { FsLike } from './fs.js';
 export type { CommitInfo, Identity } from './history/commit-info.js';

@@ -63,6 +63,3 @@ export function parseCommit(body: Uint8Array): Commit {
   }
   return commit;
 }
-
-/** The first line of a commit message. */
-export const subjectOf = (message: string): string => message.split('\n', 1)[0] ?? '';

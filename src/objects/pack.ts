@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { crc32, inflateSync } from 'node:zlib';
+import { crc32 } from 'node:zlib';
 import type { Files } from '../fs.js';
 import type { GitObject, ObjectType } from './object.js';
 
@@ -189,14 +189,4 @@ export function readWholeEntries(pack: Uint8Array, idx: Uint8Array): PackEntry[]
     entries.push({ oid, raw: pack.subarray(offset, end), crc });
   }
   return entries;
-}
-
-/** Decodes one whole (non-delta) pack entry; used by tests and by consolidation checks. */
-export function decodeEntry(raw: Uint8Array): GitObject {
-  let i = 0;
-  let byte = raw[i++]!;
-  const type = CODE_TYPES[(byte >> 4) & 7];
-  if (!type) throw new Error('delta entries are not decoded here');
-  while (byte & 0x80) byte = raw[i++]!;
-  return { type, body: inflateSync(raw.subarray(i)) };
 }

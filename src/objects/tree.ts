@@ -2,10 +2,7 @@ import { fromUtf8 } from './object.js';
 
 /** Entry modes as git writes them in trees. */
 export const MODE_BLOB = '100644';
-export const MODE_EXEC = '100755';
-export const MODE_LINK = '120000';
 export const MODE_TREE = '40000';
-export const MODE_GITLINK = '160000';
 
 /** One tree entry. */
 export interface TreeEntry {
