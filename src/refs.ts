@@ -90,6 +90,9 @@ export class Refs {
     for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
       if (await this.files.createExclusive(lock, [content])) return lock;
       const stat = await this.files.stat(lock);
+      // Git never removes another's lock; we do once it is far older than any write holds one, so a writer killed
+      // mid-write does not block the branch forever. Known gap: two processes judging the same stale lock at once
+      // could each remove it and one remove the other's fresh lock — only after a crash, and only within one retry.
       if (stat && Date.now() - stat.mtimeMs > this.options.staleLockMs) {
         await this.files.remove(lock);
         continue;
