@@ -113,24 +113,57 @@ export class Refs {
    * the ref no longer holds `expected`.
    */
   async compareAndSwap(ref: string, expected: string | null, next: string | null): Promise<boolean> {
+    const swap = await this.prepareSwap(ref, expected, next);
+    if (!swap) return false;
+    await swap.commit();
+    return true;
+  }
+
+  /**
+   * The first half of a compare-and-swap: takes the lock (its content, the new value, fsynced) and checks the ref
+   * still holds `expected`; null, with the lock released, when it does not. `commit()` then renames the lock into
+   * place, `abort()` drops it. Split so a writer can hold the lock while its objects are still being made durable,
+   * overlapping the two fsyncs; it must not commit before they are.
+   */
+  async prepareSwap(
+    ref: string,
+    expected: string | null,
+    next: string | null,
+  ): Promise<{ commit(): Promise<void>; abort(): Promise<void> } | null> {
     const file = this.path(ref);
-    await this.files.mkdirp(file.slice(0, file.lastIndexOf('/')));
+    const dir = file.slice(0, file.lastIndexOf('/'));
+    await this.files.mkdirp(dir);
     const lock = await this.lock(file, utf8.encode(next ? `${next}\n` : ''));
-    let renamed = false;
     try {
-      if ((await this.read(ref)) !== expected) return false;
-      if (next) {
-        await this.files.p.rename(lock, file);
-        renamed = true;
-        await this.files.syncDir(file.slice(0, file.lastIndexOf('/')));
-      } else {
-        await this.files.remove(file);
-        await this.removePacked(ref);
+      if ((await this.read(ref)) !== expected) {
+        await this.files.remove(lock);
+        return null;
       }
-      return true;
-    } finally {
-      if (!renamed) await this.files.remove(lock);
+    } catch (e) {
+      await this.files.remove(lock);
+      throw e;
     }
+    return {
+      commit: async () => {
+        if (next) {
+          try {
+            await this.files.p.rename(lock, file);
+          } catch (e) {
+            await this.files.remove(lock);
+            throw e;
+          }
+          await this.files.syncDir(dir);
+        } else {
+          try {
+            await this.files.remove(file);
+            await this.removePacked(ref);
+          } finally {
+            await this.files.remove(lock);
+          }
+        }
+      },
+      abort: () => this.files.remove(lock),
+    };
   }
 
   /** Drops `ref` from packed-refs, under packed-refs.lock, as `git branch -d` does. */

@@ -247,7 +247,7 @@ export class Store {
             }
             return head;
           },
-          compareAndSwap: (expected, next) => this.refs.compareAndSwap(ref, expected, next),
+          prepareSwap: (expected, next) => this.refs.prepareSwap(ref, expected, next),
           published: (head) => {
             this.heads.set(branch, { ...head, checkedAt: Date.now() });
             void this.feeds

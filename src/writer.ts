@@ -47,7 +47,11 @@ interface Pending {
 /** What the writer needs from the store: the ref it moves and where durable objects go. */
 export interface BranchIo {
   readHead(): Promise<Head>;
-  compareAndSwap(expected: string | null, next: string): Promise<boolean>;
+  /** Locks the ref and checks it still holds `expected` (see Refs.prepareSwap); null when it moved. */
+  prepareSwap(
+    expected: string | null,
+    next: string,
+  ): Promise<{ commit(): Promise<void>; abort(): Promise<void> } | null>;
   published(head: Head): void;
 }
 
@@ -123,8 +127,18 @@ export class BranchWriter {
           }
         }
         if (head.commit !== start.commit) {
-          await this.db.write(objects);
-          if (!(await this.io.compareAndSwap(start.commit, head.commit!))) continue;
+          // The pack's fsyncs and the ref lock's run side by side; the ref moves only once both are done, so it
+          // never points at objects that are not yet durable.
+          const [written, swap] = await Promise.allSettled([
+            this.db.write(objects),
+            this.io.prepareSwap(start.commit, head.commit!),
+          ]);
+          if (written.status === 'rejected' || swap.status === 'rejected') {
+            if (swap.status === 'fulfilled') await swap.value?.abort();
+            throw written.status === 'rejected' ? written.reason : (swap as PromiseRejectedResult).reason;
+          }
+          if (!swap.value) continue;
+          await swap.value.commit();
           this.io.published(head);
           this.onBatch(outcomes.filter((o) => o.ok).length);
         }
