@@ -77,3 +77,12 @@ export async function codeOf(p: Promise<unknown>): Promise<string> {
   }
   return 'no error';
 }
+
+/** The environment for spawning the `store` binary: git's test identity, no colour, no inherited STORE_* settings. */
+export function cliEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...gitEnv, NO_COLOR: '1' };
+  delete env.STORE_REPO;
+  delete env.STORE_URL;
+  delete env.STORE_DEBUG;
+  return env;
+}

@@ -11,7 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../server/app.js';
 import { openStore, type Store } from '../src/index.js';
-import { diskStore, git, gitEnv, sleep, tempDir } from './helpers.js';
+import { cliEnv, diskStore, git, gitEnv, sleep, tempDir } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../bin/store.js', import.meta.url));
 const BUNDLE = fileURLToPath(new URL('../dist/bundle/main.js', import.meta.url));
@@ -402,14 +402,6 @@ interface Result {
   code: number | null;
   stdout: string;
   stderr: string;
-}
-
-function cliEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...gitEnv, NO_COLOR: '1' };
-  delete env.STORE_REPO;
-  delete env.STORE_URL;
-  delete env.STORE_DEBUG;
-  return env;
 }
 
 function store(args: string[], input = ''): Result {

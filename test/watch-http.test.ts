@@ -13,7 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../server/app.js';
 import { type CommitEvents, openStore, type Store, StoreClient, type WatchEvent } from '../src/index.js';
-import { diskStore, gitEnv, settle, sleep, tempDir, until } from './helpers.js';
+import { cliEnv, diskStore, settle, sleep, tempDir, until } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../bin/store.js', import.meta.url));
 const DIST_MAIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
@@ -500,13 +500,7 @@ describe('SSE watch over a real socket', () => {
 
 // ---- the CLI -----------------------------------------------------------------------------------------------------
 
-function storeEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...gitEnv, NO_COLOR: '1' };
-  delete env.STORE_REPO;
-  delete env.STORE_URL;
-  delete env.STORE_DEBUG;
-  return env;
-}
+const storeEnv = cliEnv;
 
 /** A running `store` process whose output is collected as it comes. */
 class Proc {
