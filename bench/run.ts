@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { openStore } from '../src/index.js';
 import { benchCli } from './cli.js';
+import { benchFastImport, benchNaiveIsomorphicGit } from './compare.js';
 import { benchHttp } from './http.js';
 import { benchTransactions, benchWatch } from './live.js';
 
@@ -64,12 +65,28 @@ async function concurrentCallers(n: number, callers: number) {
   };
 }
 
+const library = {
+  durableOneCallerDisk: await oneCaller(N),
+  durable50CallersDisk: await concurrentCallers(N, 50),
+};
+// The same W1 workload (100 VMs × 7 keys, one key per commit) through git fast-import and naive isomorphic-git.
+const fastImportW1 = benchFastImport(N, 100);
+const naiveIsomorphicGitW1 = await benchNaiveIsomorphicGit(quick ? 200 : 1000, 100);
 const figures = {
   machine: { cpus: os.cpus().length, node: process.version },
   quick,
-  library: {
-    durableOneCallerDisk: await oneCaller(N),
-    durable50CallersDisk: await concurrentCallers(N, 50),
+  library,
+  comparisons: {
+    fastImportW1,
+    naiveIsomorphicGitW1,
+    ratios: {
+      library50CallersOverFastImport:
+        Math.round((library.durable50CallersDisk.commitsPerSecond / fastImportW1.commitsPerSecond) * 100) / 100,
+      library50CallersOverNaiveIsomorphicGit:
+        Math.round((library.durable50CallersDisk.commitsPerSecond / naiveIsomorphicGitW1.commitsPerSecond) * 10) / 10,
+      libraryOneCallerOverNaiveIsomorphicGit:
+        Math.round((library.durableOneCallerDisk.commitsPerSecond / naiveIsomorphicGitW1.commitsPerSecond) * 10) / 10,
+    },
   },
   http: await benchHttp(quick ? 3 : 10),
   cli: await benchCli(),
