@@ -1,8 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { type Identity, openStore, type StoreApi, StoreClient } from '../src/index.js';
-import { UsageError } from './exit-codes.js';
+import { type Identity, openStore, parseIdentity, type StoreApi, StoreClient } from '../src/index.js';
 import type { Io } from './io.js';
 
 /** The global options every command takes. */
@@ -25,13 +24,6 @@ export interface Context {
   repo: string;
 }
 
-/** `Name <email>` → identity. */
-export function parseAuthor(text: string): Identity {
-  const m = /^\s*([^<>]+?)\s*<([^<>]*)>\s*$/.exec(text);
-  if (!m) throw new UsageError(`--author must look like "Name <email>", not ${JSON.stringify(text)}`);
-  return { name: m[1]!, email: m[2]! };
-}
-
 function gitConfig(key: string): string | undefined {
   const r = spawnSync('git', ['config', '--get', key], { encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() || undefined : undefined;
@@ -52,7 +44,7 @@ export function makeContext(io: Io, command: Command): Context {
     },
     // Author: --author, then git's own environment variables, then git config, then the store's default.
     author: () => {
-      if (options.author) return parseAuthor(options.author);
+      if (options.author) return parseIdentity(options.author, '--author');
       const name = io.env.GIT_AUTHOR_NAME ?? gitConfig('user.name');
       const email = io.env.GIT_AUTHOR_EMAIL ?? gitConfig('user.email');
       return name ? { name, email: email ?? '' } : undefined;

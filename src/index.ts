@@ -15,7 +15,7 @@ export { type StoreApi, StoreClient } from './client.js';
 export { flattenDocument, nestDocument, valueToLeaf } from './document.js';
 export { type Conflict, type ErrorCode, isStoreError, StoreError } from './errors.js';
 export type { FsLike } from './fs.js';
-export type { CommitInfo, Identity } from './history/commit-info.js';
+export { type CommitInfo, type Identity, parseIdentity } from './history/commit-info.js';
 export type { Change } from './history/diff.js';
 export type { LogOptions, LogPage } from './history/log.js';
 export { checkBranchName, MAX_KEY_BYTES, normalizeKey, parseKey } from './keys.js';

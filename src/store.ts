@@ -226,11 +226,15 @@ export class Store {
       loading = this.loadHead(branch).finally(() => this.loadingHeads.delete(branch));
       this.loadingHeads.set(branch, loading);
     }
-    const fresh = await loading;
-    if (!fresh.commit && branch !== this.defaultBranch) {
+    return this.existing(branch, await loading);
+  }
+
+  /** A head without a commit is the unborn default branch, or a branch that does not exist: NOT_FOUND for that. */
+  private existing<H extends Head>(branch: string, head: H): H {
+    if (!head.commit && branch !== this.defaultBranch) {
       throw notFound('branch', branch, `create it with \`store branch ${branch}\``);
     }
-    return fresh;
+    return head;
   }
 
   private writer(branch: string): BranchWriter {
@@ -240,13 +244,7 @@ export class Store {
       w = new BranchWriter(
         this.db,
         {
-          readHead: async () => {
-            const head = await this.loadHead(branch);
-            if (!head.commit && branch !== this.defaultBranch) {
-              throw notFound('branch', branch, `create it with \`store branch ${branch}\``);
-            }
-            return head;
-          },
+          readHead: async () => this.existing(branch, await this.loadHead(branch)),
           prepareSwap: (expected, next) => this.refs.prepareSwap(ref, expected, next),
           published: (head) => {
             this.heads.set(branch, { ...head, checkedAt: Date.now() });
@@ -685,9 +683,7 @@ export class Store {
         },
       );
     }
-    const base = await this.loadHead(branch);
-    if (!base.commit && branch !== this.defaultBranch)
-      throw notFound('branch', branch, `create it with \`store branch ${branch}\``);
+    const base = this.existing(branch, await this.loadHead(branch));
     const tx = new Transaction(
       this.transactionHost(),
       branch,

@@ -15,10 +15,7 @@ export class WriteContext {
   readonly trees = new Map<string, Tree>();
   readonly commits = new Map<string, Commit>();
 
-  constructor(
-    readonly head: Head,
-    readonly db: ObjectDb,
-  ) {}
+  constructor(readonly head: Head) {}
 
   /** Builds a commit object in this request's batch. */
   commit(tree: string, parents: string[], message: string, author: Signature, committer = author): Head {
@@ -112,7 +109,7 @@ export class BranchWriter {
       this.db.hold(objects);
       try {
         for (const p of batch) {
-          const ctx = new WriteContext(head, this.db);
+          const ctx = new WriteContext(head);
           this.db.hold(ctx.batch);
           try {
             const applied = await p.apply(ctx);

@@ -1,13 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type Identity, StoreError } from '../../src/index.js';
+import { type Identity, parseIdentity, StoreError } from '../../src/index.js';
 
 /** `Name <email>` from X-Store-Author, when given. */
 export function authorOf(request: FastifyRequest): Identity | undefined {
   const header = request.headers['x-store-author'];
   if (typeof header !== 'string' || header === '') return undefined;
-  const m = /^\s*([^<>]+?)\s*<([^<>]*)>\s*$/.exec(header);
-  if (!m) throw new StoreError('INVALID_ARGUMENT', 'X-Store-Author must look like "Name <email>"');
-  return { name: m[1]!, email: m[2]! };
+  return parseIdentity(header, 'X-Store-Author');
 }
 
 /** The optional commit message (X-Store-Message, percent-decoded so it may hold newlines). */

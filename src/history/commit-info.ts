@@ -1,9 +1,17 @@
+import { invalidArgument } from '../errors.js';
 import type { Commit, Signature } from '../objects/commit.js';
 
 /** A person as the store shows them. */
 export interface Identity {
   name: string;
   email: string;
+}
+
+/** `Name <email>` → identity; INVALID_ARGUMENT naming `where` (an option, a header) otherwise. */
+export function parseIdentity(text: string, where: string): Identity {
+  const m = /^\s*([^<>]+?)\s*<([^<>]*)>\s*$/.exec(text);
+  if (!m) throw invalidArgument(`${where} must look like "Name <email>", not ${JSON.stringify(text)}`);
+  return { name: m[1]!, email: m[2]! };
 }
 
 /** A commit as the store shows it. */
