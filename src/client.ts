@@ -5,6 +5,7 @@ import type { LogOptions, LogPage } from './history/log.js';
 import type {
   BatchOp,
   BranchInfo,
+  GcResult,
   ListEntry,
   MergeOptions,
   MergeResult,
@@ -40,6 +41,7 @@ type StoreCalls = Pick<
   | 'diff'
   | 'revert'
   | 'snapshot'
+  | 'gc'
 >;
 
 const enc = encodeURIComponent;
@@ -241,6 +243,10 @@ export class StoreClient implements StoreApi {
   async diff(from: string, to?: string, options: { branch?: string; prefix?: string } = {}): Promise<Change[]> {
     const q = StoreClient.query({ from, to, branch: options.branch, prefix: options.prefix });
     return (await this.json<{ changes: Change[] }>('GET', `/v1/diff${q}`)).changes;
+  }
+
+  gc(): Promise<GcResult> {
+    return this.json('POST', '/v1/gc', {});
   }
 
   async revert(rev: string, options: WriteOptions = {}): Promise<{ commit: string }> {

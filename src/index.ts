@@ -26,6 +26,7 @@ export type { TransactionResult } from './store.js';
 export {
   type BatchOp,
   type BranchInfo,
+  type GcResult,
   type ListEntry,
   type MergeOptions,
   type MergeResult,

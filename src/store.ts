@@ -797,6 +797,16 @@ export class Store {
     }
   }
 
+  /**
+   * Repacks the repository: every pack merged into one, deflated, wide trees stored as chained deltas of their other
+   * versions (git's own `git gc` works too). Safe while this and other processes write.
+   */
+  async gc(): Promise<GcResult> {
+    const started = Date.now();
+    const result = await this.db.gc();
+    return { ...result, ms: Date.now() - started };
+  }
+
   /** Calls `listener` after each batch a writer of this store made durable (for metrics). Returns an unsubscribe. */
   onBatch(listener: (event: { branch: string; writes: number }) => void): () => void {
     this.batchListeners.add(listener);
@@ -811,6 +821,16 @@ export class Store {
     for (const w of this.writers.values()) await w.idle();
     await this.db.idle();
   }
+}
+
+/** What `gc` did: packs and bytes of the pack directory before and after, objects kept, time taken. */
+export interface GcResult {
+  packsBefore: number;
+  packsAfter: number;
+  bytesBefore: number;
+  bytesAfter: number;
+  objects: number;
+  ms: number;
 }
 
 /** Opens a store; see {@link OpenOptions}. */

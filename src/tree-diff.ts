@@ -1,5 +1,6 @@
 import type { ObjectDb } from './objects/db.js';
 import { isTreeMode, type Tree, type TreeEntry } from './objects/tree.js';
+import { candidateNames } from './objects/tree-overlay.js';
 
 /** A key whose value differs between two trees (null: absent on that side). */
 export interface KeyChange {
@@ -22,11 +23,20 @@ export async function diffTrees(db: ObjectDb, a: string | null, b: string | null
     // Only the names whose entries differ are sorted and visited: at Xenstore width a directory has thousands of
     // entries and a commit changes one.
     const names: string[] = [];
-    for (const [name, ea] of ta) {
-      const eb = tb.get(name);
-      if (!eb || eb.oid !== ea.oid || eb.mode !== ea.mode) names.push(name);
+    const candidates = candidateNames(ta, tb);
+    if (candidates) {
+      for (const name of candidates) {
+        const ea = ta.get(name);
+        const eb = tb.get(name);
+        if (ea?.oid !== eb?.oid || ea?.mode !== eb?.mode) names.push(name);
+      }
+    } else {
+      for (const [name, ea] of ta) {
+        const eb = tb.get(name);
+        if (!eb || eb.oid !== ea.oid || eb.mode !== ea.mode) names.push(name);
+      }
+      for (const name of tb.keys()) if (!ta.has(name)) names.push(name);
     }
-    for (const name of tb.keys()) if (!ta.has(name)) names.push(name);
     names.sort();
     for (const name of names) {
       const ea = ta.get(name) ?? null;

@@ -10,11 +10,14 @@ import {
   type Tree,
   type TreeEntry,
 } from './objects/tree.js';
+import { TreeOverlay } from './objects/tree-overlay.js';
 
 /** A directory being edited: copy-on-write over a parsed tree, with the subdirectories opened so far. */
 interface Dir {
   base: Tree;
-  entries: Map<string, TreeEntry> | null; // null until the first change: share `base` untouched
+  entries: Map<string, TreeEntry> | TreeOverlay | null; // null until the first change: share `base` untouched
+  /** The oid `base` was read from or written as: the previous version a delta may be made against. */
+  baseOid: string;
   children: Map<string, Dir>;
   dirty: boolean;
   /** Names whose oid changed (same name, same mode): enough to patch base's serialised body. */
@@ -23,8 +26,9 @@ interface Dir {
   reshaped: boolean;
 }
 
-const openDir = (base: Tree): Dir => ({
+const openDir = (base: Tree, baseOid: string): Dir => ({
   base,
+  baseOid,
   entries: null,
   children: new Map(),
   dirty: false,
@@ -40,8 +44,8 @@ function note(d: Dir, name: string, mode: string | null): void {
 }
 const emptyTree: Tree = new Map();
 const current = (d: Dir): Tree => d.entries ?? d.base;
-const writable = (d: Dir): Map<string, TreeEntry> => {
-  d.entries ??= new Map(d.base);
+const writable = (d: Dir): Map<string, TreeEntry> | TreeOverlay => {
+  d.entries ??= TreeOverlay.editable(d.base);
   return d.entries;
 };
 
@@ -109,7 +113,7 @@ export class TreeEditor {
     private readonly rootOid: string,
     root: Tree,
   ) {
-    this.root = openDir(root);
+    this.root = openDir(root, rootOid);
   }
 
   static async open(db: ObjectDb, root: string | null): Promise<TreeEditor> {
@@ -129,7 +133,7 @@ export class TreeEditor {
           throw keyIsValue(key, segments.slice(0, i + 1).join('/'));
         }
         if (!entry && !create) return null;
-        child = openDir(entry ? await this.db.readTree(entry.oid) : emptyTree);
+        child = openDir(entry ? await this.db.readTree(entry.oid) : emptyTree, entry ? entry.oid : EMPTY_TREE);
         dir.children.set(name, child);
         if (!entry) {
           note(dir, name, null);
@@ -230,10 +234,11 @@ export class TreeEditor {
         dir.reshaped || dir.entries === null
           ? serializeTree(tree)
           : serializeTreeChange(dir.base, tree, dir.retargeted);
-      const oid = batch.add('tree', body);
+      const oid = batch.add('tree', body, dir.baseOid);
       parsed.set(oid, tree);
       // Written: later edits start from this version.
       dir.base = tree;
+      dir.baseOid = oid;
       dir.entries = null;
       dir.retargeted = new Set();
       dir.reshaped = false;

@@ -57,10 +57,30 @@ const MAX_BATCH = 2048;
 /** Attempts before a batch that keeps losing compare-and-swap races fails (the caller sees LOCKED). */
 const MAX_ATTEMPTS = 1000;
 
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/** A batch applied in memory: the head it built on, the head it leads to, its objects and what to answer. */
+interface Applied_ {
+  start: Head;
+  head: Head;
+  objects: ObjectBatch;
+  outcomes: Outcome[];
+}
+
+/** A batch on its way to disk; `done` resolves to the head it published, or null when it had to be re-run. */
+interface Stage {
+  head: Head;
+  done: Promise<Head | null>;
+}
+
 /**
  * The serial writer of one branch (DESIGN §3): requests queue; each turn takes all that wait, applies them in order
  * (each its own commit, chained), writes their objects as one durable pack, then moves the branch by compare-and-swap
  * and only then answers. If the branch moved meanwhile, the whole batch is applied again on the new head.
+ *
+ * Two batches are in flight at once: while one waits for its fsyncs, the next is applied on top of the head the
+ * first will publish and its pack is written; it moves the ref only after the first did. With callers that each wait
+ * for their write, this keeps the CPU busy during the disk's latency instead of alternating between the two.
  */
 export class BranchWriter {
   private readonly queue: Pending[] = [];
@@ -85,69 +105,123 @@ export class BranchWriter {
   }
 
   private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
+    let last: Stage | null = null;
+    for (;;) {
+      if (this.queue.length === 0) {
+        if (!last) break;
+        // The batch in flight answers its callers when done, and they may queue more.
+        await last.done;
+        last = null;
+        continue;
+      }
       const batch = this.queue.splice(0, MAX_BATCH);
+      const previous: Stage | null = last;
+      let applied: Applied_;
       try {
-        await this.run(batch);
+        applied = await this.apply(batch, previous ? previous.head : await this.io.readHead());
       } catch (e) {
         for (const p of batch) p.reject(e);
+        continue;
       }
+      last = { head: applied.head, done: this.finish(batch, applied, previous) };
     }
     // Cleared in the same synchronous step as the empty-queue check: a request submitted after it starts a new
     // drain, and none can slip in between and be left waiting.
     this.running = null;
   }
 
-  private async run(batch: Pending[]): Promise<void> {
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const start = await this.io.readHead();
-      let head = start;
-      const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
-      const objects = new ObjectBatch();
-      // Until the pack is written, the batch's objects exist only here: keep them readable for the requests after
-      // (the caches alone may evict a large tree before the next commit reads it).
-      this.db.hold(objects);
+  /** Applies every request of a batch in order on `start`, each its own commit; their objects stay readable. */
+  private async apply(batch: Pending[], start: Head): Promise<Applied_> {
+    let head = start;
+    const outcomes: Outcome[] = [];
+    const objects = new ObjectBatch();
+    // Until the pack is written, the batch's objects exist only here: keep them readable for the requests after
+    // (the caches alone may evict a large tree before the next commit reads it). Released by `finish`.
+    this.db.hold(objects);
+    for (const p of batch) {
+      const ctx = new WriteContext(head);
+      this.db.hold(ctx.batch);
       try {
-        for (const p of batch) {
-          const ctx = new WriteContext(head);
-          this.db.hold(ctx.batch);
-          try {
-            const applied = await p.apply(ctx);
-            for (const [oid, o] of ctx.batch.objects) objects.objects.set(oid, o);
-            this.db.remember(ctx.batch, ctx.trees, ctx.commits);
-            head = applied.head;
-            outcomes.push({ ok: true, value: applied.result });
-          } catch (error) {
-            outcomes.push({ ok: false, error });
-          } finally {
-            this.db.release(ctx.batch);
-          }
-        }
-        if (head.commit !== start.commit) {
-          // The pack's fsyncs and the ref lock's run side by side; the ref moves only once both are done, so it
-          // never points at objects that are not yet durable.
-          const [written, swap] = await Promise.allSettled([
-            this.db.write(objects),
-            this.io.prepareSwap(start.commit, head.commit!),
-          ]);
-          if (written.status === 'rejected' || swap.status === 'rejected') {
-            if (swap.status === 'fulfilled') await swap.value?.abort();
-            throw written.status === 'rejected' ? written.reason : (swap as PromiseRejectedResult).reason;
-          }
-          if (!swap.value) continue;
-          await swap.value.commit();
-          this.io.published(head);
-          this.onBatch(outcomes.filter((o) => o.ok).length);
-        }
+        const applied = await p.apply(ctx);
+        objects.merge(ctx.batch);
+        this.db.remember(ctx.batch, ctx.trees, ctx.commits);
+        head = applied.head;
+        outcomes.push({ ok: true, value: applied.result });
+      } catch (error) {
+        outcomes.push({ ok: false, error });
       } finally {
-        this.db.release(objects);
+        this.db.release(ctx.batch);
       }
-      batch.forEach((p, i) => {
-        const o = outcomes[i]!;
-        if (o.ok) p.resolve(o.value);
-        else p.reject(o.error);
-      });
-      return;
+    }
+    return { start, head, objects, outcomes };
+  }
+
+  /**
+   * Makes an applied batch durable and publishes it after `previous` (the batch it was built on, if any), then
+   * answers. Falls back to `run` — read the head, apply again — when the head it built on did not become the branch.
+   */
+  private async finish(batch: Pending[], applied: Applied_, previous: Stage | null): Promise<Head | null> {
+    try {
+      const { start, head, objects, outcomes } = applied;
+      const written = head.commit === start.commit ? Promise.resolve() : this.db.write(objects);
+      // Whatever happens below, the pack write must not be left rejected and unobserved.
+      written.catch(() => {});
+      const before = previous ? await previous.done : start;
+      if (before?.commit !== start.commit) {
+        await written.catch(() => {});
+        return await this.run(batch);
+      }
+      if (head.commit !== start.commit && !(await this.publish(written, start, head, outcomes))) {
+        return await this.run(batch);
+      }
+      this.answer(batch, outcomes);
+      return head;
+    } catch (e) {
+      for (const p of batch) p.reject(e);
+      return null;
+    } finally {
+      this.db.release(applied.objects);
+    }
+  }
+
+  /** Moves the ref from `start` to `head` once `written` is durable; false when another writer moved it first. */
+  private async publish(written: Promise<void>, start: Head, head: Head, outcomes: Outcome[]): Promise<boolean> {
+    // The pack's fsyncs and the ref lock's run side by side; the ref moves only once both are done, so it never
+    // points at objects that are not yet durable.
+    const [w, swap] = await Promise.allSettled([written, this.io.prepareSwap(start.commit, head.commit!)]);
+    if (w.status === 'rejected' || swap.status === 'rejected') {
+      if (swap.status === 'fulfilled') await swap.value?.abort();
+      throw w.status === 'rejected' ? w.reason : (swap as PromiseRejectedResult).reason;
+    }
+    if (!swap.value) return false;
+    await swap.value.commit();
+    this.io.published(head);
+    this.onBatch(outcomes.filter((o) => o.ok).length);
+    return true;
+  }
+
+  private answer(batch: Pending[], outcomes: Outcome[]): void {
+    batch.forEach((p, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) p.resolve(o.value);
+      else p.reject(o.error);
+    });
+  }
+
+  /** The batch on the branch's current head, again until its compare-and-swap wins; returns the published head. */
+  private async run(batch: Pending[]): Promise<Head> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const applied = await this.apply(batch, await this.io.readHead());
+      try {
+        const { start, head, objects, outcomes } = applied;
+        if (head.commit !== start.commit && !(await this.publish(this.db.write(objects), start, head, outcomes))) {
+          continue;
+        }
+        this.answer(batch, outcomes);
+        return head;
+      } finally {
+        this.db.release(applied.objects);
+      }
     }
     throw new StoreError('LOCKED', `gave up after ${MAX_ATTEMPTS} attempts: other writers keep moving the branch`);
   }

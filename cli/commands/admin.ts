@@ -22,6 +22,25 @@ export function registerAdmin(program: Command, act: Act): void {
     );
 
   program
+    .command('gc')
+    .description('repack the repository: every pack into one, deflated, wide trees as deltas (safe while writing)')
+    .addHelpText('after', '\nExamples:\n  $ store gc\n  $ store gc --json')
+    .action(
+      act(async (ctx: Context) => {
+        const r = await (await ctx.store()).gc();
+        if (ctx.options.json) ctx.io.out(`${JSON.stringify(r)}\n`);
+        else {
+          const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
+          ctx.io.out(
+            `packed ${r.objects} objects: ${r.packsBefore} packs, ${mb(r.bytesBefore)} → ${r.packsAfter} pack${
+              r.packsAfter === 1 ? '' : 's'
+            }, ${mb(r.bytesAfter)} (${r.ms} ms)\n`,
+          );
+        }
+      }),
+    );
+
+  program
     .command('serve')
     .description('run the HTTP API on a store (created if missing); SIGTERM/SIGINT stop it cleanly')
     .option('--host <host>', 'address to listen on', '127.0.0.1')

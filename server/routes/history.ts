@@ -101,6 +101,30 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
       },
     );
 
+    app.post(
+      '/v1/gc',
+      {
+        schema: {
+          summary: 'Repack the repository: all packs into one, deflated, wide trees as deltas (safe while writing)',
+          tags: ['history'],
+          body: { type: 'object', additionalProperties: false, properties: {} },
+          response: {
+            200: {
+              type: 'object',
+              properties: Object.fromEntries(
+                ['packsBefore', 'packsAfter', 'bytesBefore', 'bytesAfter', 'objects', 'ms'].map((k) => [
+                  k,
+                  { type: 'integer' },
+                ]),
+              ),
+            },
+            ...errors,
+          },
+        },
+      },
+      () => store.gc(),
+    );
+
     app.post<{ Params: { b: string }; Body: { commit: string; message?: string } }>(
       '/v1/branches/:b/revert',
       {

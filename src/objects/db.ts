@@ -1,24 +1,40 @@
 import { notFound, StoreError } from '../errors.js';
 import type { Files } from '../fs.js';
 import { type Commit, parseCommit } from './commit.js';
+import { DELTA_MIN_BYTES } from './delta.js';
+import { planByKey } from './delta-plan.js';
 import { Lru } from './lru.js';
 import { type GitObject, hashObject, type ObjectType } from './object.js';
-import { encodeEntry, type PackEntry, readWholeEntries, writePack } from './pack.js';
-import { ObjectReader } from './reader.js';
+import { type PackInput, writePack } from './pack.js';
+import { ObjectReader, type RawEntry } from './reader.js';
+import { repack } from './repack.js';
 import { parseTree, type Tree } from './tree.js';
+import { treeWeight } from './tree-overlay.js';
 
 /** Objects made by one batch of writes, waiting to be written together as one pack. */
 export class ObjectBatch {
   readonly objects = new Map<string, GitObject>();
+  /** For large trees: the previous version of the same directory, which a pack may store this one as a delta of. */
+  readonly bases = new Map<string, string>();
 
-  add(type: ObjectType, body: Uint8Array): string {
+  /** Adds an object; `base` names the object it is a new version of (a hint for delta encoding). */
+  add(type: ObjectType, body: Uint8Array, base?: string): string {
     const oid = hashObject(type, body);
-    if (!this.objects.has(oid)) this.objects.set(oid, { type, body });
+    if (!this.objects.has(oid)) {
+      this.objects.set(oid, { type, body });
+      if (base !== undefined && body.length >= DELTA_MIN_BYTES && base !== oid) this.bases.set(oid, base);
+    }
     return oid;
   }
 
   get size(): number {
     return this.objects.size;
+  }
+
+  /** Takes in another batch's objects. */
+  merge(other: ObjectBatch): void {
+    for (const [oid, o] of other.objects) this.objects.set(oid, o);
+    for (const [oid, base] of other.bases) this.bases.set(oid, base);
   }
 }
 
@@ -37,11 +53,11 @@ const MEDIUM_PACKS_BEFORE_MERGE = 16 + PACKS_BEFORE_CONSOLIDATION;
  */
 export class ObjectDb {
   private readonly reader: ObjectReader;
-  private readonly trees = new Lru<string, Tree>(400_000, (t) => t.size + 1);
+  private readonly trees = new Lru<string, Tree>(400_000, treeWeight);
   private readonly commits = new Lru<string, Commit>(100_000);
   private readonly blobs = new Lru<string, Uint8Array>(64 << 20, (b) => b.length + 64);
   private packsWritten = 0;
-  private consolidating: Promise<void> | null = null;
+  private maintaining: Promise<unknown> | null = null;
 
   constructor(
     private readonly files: Files,
@@ -143,72 +159,118 @@ export class ObjectDb {
    */
   async write(batch: ObjectBatch, durable = true): Promise<void> {
     if (batch.size === 0) return;
-    const entries: PackEntry[] = [];
-    for (const [oid, o] of batch.objects) entries.push(encodeEntry(oid, o));
     await this.files.mkdirp(this.packDir);
-    await writePack(durable ? this.files : this.files.volatile(), this.packDir, entries);
+    await writePack(durable ? this.files : this.files.volatile(), this.packDir, batchInputs(batch));
     this.reader.refresh();
-    if (++this.packsWritten >= PACKS_BEFORE_CONSOLIDATION && !this.consolidating) {
+    if (++this.packsWritten >= PACKS_BEFORE_CONSOLIDATION && !this.maintaining) {
       this.packsWritten = 0;
-      this.consolidating = this.consolidate()
-        .then(() => {})
-        // Maintenance only tidies: if it fails (a file vanished, the disk is full), the small packs stay, all readable,
-        // and the next round tries again. It must never take the process down.
-        .catch(() => {})
-        .finally(() => {
-          this.consolidating = null;
-        });
+      this.maintain(() => this.consolidate()).catch(() => {
+        // Maintenance only tidies: if it fails (a file vanished, the disk is full), the small packs stay, all
+        // readable, and the next round tries again. It must never take the process down.
+      });
+    }
+  }
+
+  /** Runs one maintenance task at a time (background consolidation, gc). */
+  private async maintain<T>(task: () => Promise<T>): Promise<T> {
+    while (this.maintaining) await this.maintaining.catch(() => {});
+    const running = task();
+    this.maintaining = running;
+    try {
+      return await running;
+    } finally {
+      if (this.maintaining === running) this.maintaining = null;
     }
   }
 
   /** Waits for background maintenance (tests and close). */
   async idle(): Promise<void> {
-    await this.consolidating;
+    await this.maintaining?.catch(() => {});
   }
 
   /**
-   * Merges the small whole-object packs into one, so readers (ours, git's) do not search hundreds of indexes.
-   * The new pack is durable before any old one is removed, so an object is never missing from the repository.
+   * Merges small packs into one, so readers (ours, git's) do not search hundreds of indexes, storing wide trees as
+   * deltas of their previous versions. Tiers, as in a log-structured merge: the many tiny packs are merged often,
+   * the few medium ones only once a good number of them has piled up — so a round never rewrites megabytes (and
+   * never stalls the writers' fsyncs) to absorb a few kilobytes. Returns how many packs were merged.
    */
   async consolidate(): Promise<number> {
-    const names = (await this.files.list(this.packDir)).filter((n) => /^pack-[0-9a-f]{40}\.idx$/.test(n));
-    const sizes = new Map<string, number>();
-    for (const idxName of names) {
-      const base = idxName.slice(0, -4);
-      const stat = await this.files.stat(`${this.packDir}/${base}.pack`);
-      if (stat && stat.size <= SMALL_PACK_BYTES) sizes.set(base, stat.size);
-    }
-    // Tiers, as in a log-structured merge: the many tiny packs are merged often, the few medium ones only once a
-    // good number of them has piled up — so a round never rewrites megabytes (and never stalls the writers'
-    // fsyncs) to absorb a few kilobytes.
-    const tiny = [...sizes].filter(([, size]) => size <= TINY_PACK_BYTES).map(([base]) => base);
-    const chosen = sizes.size >= MEDIUM_PACKS_BEFORE_MERGE ? [...sizes.keys()] : tiny;
-    const merged: PackEntry[] = [];
-    const seen = new Set<string>();
-    const sources: string[] = [];
-    for (const base of chosen) {
-      const [pack, idx] = await Promise.all([
-        this.files.read(`${this.packDir}/${base}.pack`),
-        this.files.read(`${this.packDir}/${base}.idx`),
-      ]);
-      if (!pack || !idx) continue;
-      const entries = readWholeEntries(pack, idx);
-      if (!entries) continue;
-      sources.push(base);
-      for (const e of entries) {
-        if (seen.has(e.oid)) continue;
-        seen.add(e.oid);
-        merged.push(e);
-      }
-    }
-    if (sources.length < 2) return 0;
-    const kept = await writePack(this.files, this.packDir, merged);
-    for (const base of sources) {
-      if (base === kept) continue;
-      // Index first: a reader that still finds the idx also still finds its pack.
-      await this.files.remove(`${this.packDir}/${base}.idx`);
-      await this.files.remove(`${this.packDir}/${base}.pack`);
-    }
-    return sources.length;
+    const small = (await this.reader.listPacks()).filter((p) => p.bytes <= SMALL_PACK_BYTES);
+    const chosen = small.length >= MEDIUM_PACKS_BEFORE_MERGE ? small : small.filter((p) => p.bytes <= TINY_PACK_BYTES);
+    const done = await repack(
+      this,
+      this.files,
+      this.packDir,
+      chosen.map((p) => p.name),
+      { compress: false },
+    );
+    this.reader.refresh();
+    return done ? chosen.length : 0;
   }
+
+  /**
+   * `store gc`: every pack rewritten as one, deflated, wide trees as chained deltas. Safe while other processes
+   * write: packs that appear meanwhile are left alone, and nothing is removed before its replacement is durable.
+   */
+  gc(): Promise<{ packsBefore: number; packsAfter: number; bytesBefore: number; bytesAfter: number; objects: number }> {
+    return this.maintain(async () => {
+      const before = await this.reader.listPacks();
+      const done = await repack(
+        this,
+        this.files,
+        this.packDir,
+        before.map((p) => p.name),
+        {
+          compress: true,
+          force: true,
+        },
+      );
+      const after = await this.reader.listPacks();
+      const sum = (packs: { bytes: number }[]) => packs.reduce((n, p) => n + p.bytes, 0);
+      return {
+        packsBefore: before.length,
+        packsAfter: after.length,
+        bytesBefore: sum(before),
+        bytesAfter: sum(after),
+        objects: done?.objects ?? 0,
+      };
+    });
+  }
+
+  /** The entries of one pack as stored, in order (for repacking). */
+  rawEntriesOf(pack: string): AsyncIterable<RawEntry> {
+    return this.reader.rawEntriesOf(pack);
+  }
+
+  /** Reads one object; CORRUPT when it is missing (repacking reads only objects it has just seen). */
+  readObject(oid: string): Promise<GitObject> {
+    return this.reader.readObject(oid);
+  }
+}
+
+/**
+ * A batch's objects as pack inputs, in the order they were made. Wide trees built from a previous version in the
+ * same batch become deltas of it, planned as chains (delta-plan.ts); the first version of each stays whole.
+ */
+function batchInputs(batch: ObjectBatch): PackInput[] {
+  const chainOf = new Map<string, string>();
+  const versions: { oid: string; key: string }[] = [];
+  for (const [oid, base] of batch.bases) {
+    if (!batch.objects.has(base)) continue;
+    const key = chainOf.get(base) ?? base;
+    chainOf.set(base, key);
+    chainOf.set(oid, key);
+    versions.push({ oid, key });
+  }
+  // Each chain's first version (its key) leads it.
+  const roots = new Set(versions.map((v) => v.key));
+  const planned = planByKey(
+    [...batch.objects.keys()]
+      .filter((oid) => roots.has(oid) || chainOf.has(oid))
+      .map((oid) => ({ oid, key: chainOf.get(oid)! })),
+  );
+  return [...batch.objects].map(([oid, o]) => {
+    const base = planned.get(oid);
+    return { oid, type: o.type, body: o.body, ...(base ? { base } : {}) };
+  });
 }

@@ -26,6 +26,8 @@ export class Lru<K, V> {
     const weight = this.weigh(value);
     this.map.set(key, { value, weight });
     this.total += weight;
+    // Only when over the limit: an iterator over a Map that `get` keeps reordering walks past its deleted slots.
+    if (this.total <= this.limit) return;
     for (const [k, v] of this.map) {
       if (this.total <= this.limit || this.map.size === 1) break;
       this.map.delete(k);

@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { crc32 } from 'node:zlib';
+import { crc32, deflateSync } from 'node:zlib';
 import type { Files } from '../fs.js';
-import type { GitObject, ObjectType } from './object.js';
+import { makeDelta } from './delta.js';
+import type { ObjectType } from './object.js';
 
 /**
  * Packs and their indexes (git's pack format v2, idx v2), written whole and durably: the store's write path puts a
@@ -9,14 +10,30 @@ import type { GitObject, ObjectType } from './object.js';
  */
 
 const TYPE_CODES: Record<ObjectType, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
-const CODE_TYPES: Record<number, ObjectType> = { 1: 'commit', 2: 'tree', 3: 'blob', 4: 'tag' };
 
-/** One object as it sits in a pack: entry header plus zlib stream, with the CRC-32 the idx records. */
-export interface PackEntry {
+/** An object to write into a pack; `base`, when it names an object earlier in the same pack, allows a delta. */
+export interface PackInput {
   oid: string;
-  raw: Uint8Array;
+  type: ObjectType;
+  body: Uint8Array;
+  base?: string;
+}
+
+/** An entry copied from another pack as it is (its zlib bytes); an OFS_DELTA's base must be copied before it. */
+export interface RawInput {
+  oid: string;
+  raw: { code: number; size: number; base: string | null; data: Uint8Array };
+}
+
+/** One object as it sits in a pack: its entry's bytes (in pieces) and the CRC-32 the idx records. */
+interface PackEntry {
+  oid: string;
+  parts: Uint8Array[];
+  size: number;
   crc: number;
 }
+
+const OFS_DELTA = 6;
 
 function adler32(data: Uint8Array): number {
   let a = 1;
@@ -58,9 +75,9 @@ export function zlibStored(data: Uint8Array): Uint8Array {
   return out;
 }
 
-function entryHeader(type: ObjectType, size: number): Uint8Array {
+function entryHeader(code: number, size: number): number[] {
   const bytes: number[] = [];
-  let byte = (TYPE_CODES[type] << 4) | (size & 0x0f);
+  let byte = (code << 4) | (size & 0x0f);
   let rest = Math.floor(size / 16);
   while (rest > 0) {
     bytes.push(byte | 0x80);
@@ -68,13 +85,80 @@ function entryHeader(type: ObjectType, size: number): Uint8Array {
     rest = Math.floor(rest / 128);
   }
   bytes.push(byte);
-  return Uint8Array.from(bytes);
+  return bytes;
 }
 
-/** Encodes one object as a pack entry. */
-export function encodeEntry(oid: string, object: GitObject): PackEntry {
-  const raw = Buffer.concat([entryHeader(object.type, object.body.length), zlibStored(object.body)]);
-  return { oid, raw, crc: crc32(raw) };
+/** The distance back to a delta's base, in the pack format's offset encoding (each more byte adds one first). */
+function ofsBytes(distance: number): number[] {
+  let n = distance;
+  const bytes = [n & 0x7f];
+  n = Math.floor(n / 128);
+  while (n > 0) {
+    n--;
+    bytes.unshift(0x80 | (n & 0x7f));
+    n = Math.floor(n / 128);
+  }
+  return bytes;
+}
+
+/** How a pack is made: deflated or stored entries, and where delta bases are read (default: earlier inputs). */
+export interface PackOptions {
+  compress?: boolean;
+  readBase?: (oid: string) => Promise<Uint8Array>;
+}
+
+/**
+ * Encodes objects as pack entries, in order. An object whose `base` is earlier in the same pack is stored as an
+ * OFS_DELTA against it when that saves space (a pack must hold every base it uses: git refuses "thin" packs on
+ * disk). `compress` deflates each entry (for `store gc`); otherwise stored blocks keep the commit path cheap.
+ */
+async function encodeEntries(
+  objects: Iterable<PackInput | RawInput> | AsyncIterable<PackInput | RawInput>,
+  options: PackOptions,
+): Promise<{ entries: PackEntry[]; offsets: number[] }> {
+  const offsetOf = new Map<string, number>();
+  const bodies = options.readBase ? null : new Map<string, Uint8Array>();
+  const entries: PackEntry[] = [];
+  const offsets: number[] = [];
+  let offset = 12;
+  for await (const o of objects) {
+    if ('raw' in o) {
+      const { code, size: inflated, base, data } = o.raw;
+      const baseAt = base === null ? undefined : offsetOf.get(base);
+      if (code === OFS_DELTA && baseAt === undefined) throw new Error(`delta base of ${o.oid} is not in the pack`);
+      const head = Uint8Array.from(
+        code === OFS_DELTA
+          ? [...entryHeader(code, inflated), ...ofsBytes(offset - baseAt!)]
+          : entryHeader(code, inflated),
+      );
+      const size = head.length + data.length;
+      entries.push({ oid: o.oid, parts: [head, data], size, crc: crc32(data, crc32(head)) });
+      offsetOf.set(o.oid, offset);
+      offsets.push(offset);
+      offset += size;
+      continue;
+    }
+    const baseAt = o.base === undefined ? undefined : offsetOf.get(o.base);
+    let delta: Uint8Array | null = null;
+    if (baseAt !== undefined) {
+      const base = bodies ? bodies.get(o.base!)! : await options.readBase!(o.base!);
+      delta = makeDelta(base, o.body);
+    }
+    const payload = delta ?? o.body;
+    const head = Uint8Array.from(
+      delta
+        ? [...entryHeader(OFS_DELTA, payload.length), ...ofsBytes(offset - baseAt!)]
+        : entryHeader(TYPE_CODES[o.type], payload.length),
+    );
+    const data = options.compress ? deflateSync(payload) : zlibStored(payload);
+    const size = head.length + data.length;
+    entries.push({ oid: o.oid, parts: [head, data], size, crc: crc32(data, crc32(head)) });
+    offsetOf.set(o.oid, offset);
+    bodies?.set(o.oid, o.body);
+    offsets.push(offset);
+    offset += size;
+  }
+  return { entries, offsets };
 }
 
 function buildIndex(entries: PackEntry[], offsets: number[], packSum: Buffer): Buffer {
@@ -125,68 +209,36 @@ function buildIndex(entries: PackEntry[], offsets: number[], packSum: Buffer): B
  * Writes `entries` as one pack + idx in `packDir`, durably: both are written to temporary names, fsynced, then
  * renamed (pack first, so an idx never names a missing pack) and the directory synced. Returns the pack's name.
  */
-export async function writePack(files: Files, packDir: string, entries: PackEntry[]): Promise<string> {
+export async function writePack(
+  files: Files,
+  packDir: string,
+  objects: Iterable<PackInput | RawInput> | AsyncIterable<PackInput | RawInput>,
+  options: PackOptions = {},
+): Promise<string> {
+  const { entries, offsets } = await encodeEntries(objects, options);
   const header = Buffer.alloc(12);
   header.write('PACK', 0, 'latin1');
   header.writeUInt32BE(2, 4);
   header.writeUInt32BE(entries.length, 8);
   const hash = createHash('sha1').update(header);
-  const offsets: number[] = [];
-  let offset = 12;
+  const parts: Uint8Array[] = [header];
   for (const e of entries) {
-    offsets.push(offset);
-    hash.update(e.raw);
-    offset += e.raw.length;
+    for (const p of e.parts) {
+      hash.update(p);
+      parts.push(p);
+    }
   }
   const sum = hash.digest();
+  parts.push(sum);
   const name = `pack-${sum.toString('hex')}`;
   const tmp = `${packDir}/tmp_pack_${randomBytes(6).toString('hex')}`;
   // Both files are written and fsynced side by side: the two syncs overlap instead of queueing.
   await Promise.all([
-    files.writeNew(tmp, [header, ...entries.map((e) => e.raw), sum], false),
+    files.writeNew(tmp, parts, false),
     files.writeNew(`${tmp}.idx`, [buildIndex(entries, offsets, sum)], false),
   ]);
   await files.p.rename(tmp, `${packDir}/${name}.pack`);
   await files.p.rename(`${tmp}.idx`, `${packDir}/${name}.idx`);
   await files.syncDir(packDir);
   return name;
-}
-
-/** The oids and offsets an idx v2 lists, in pack order. */
-export function readIndexOffsets(idx: Uint8Array): { oid: string; offset: number; crc: number }[] {
-  const buf = Buffer.from(idx.buffer, idx.byteOffset, idx.byteLength);
-  if (buf.readUInt32BE(0) !== 0xff744f63 || buf.readUInt32BE(4) !== 2) throw new Error('not a version 2 pack index');
-  const n = buf.readUInt32BE(8 + 255 * 4);
-  const oidsAt = 8 + 1024;
-  const crcAt = oidsAt + n * 20;
-  const offAt = crcAt + n * 4;
-  const largeAt = offAt + n * 4;
-  const out: { oid: string; offset: number; crc: number }[] = [];
-  for (let i = 0; i < n; i++) {
-    let offset = buf.readUInt32BE(offAt + i * 4);
-    if (offset & 0x80000000) offset = Number(buf.readBigUInt64BE(largeAt + (offset & 0x7fffffff) * 8));
-    out.push({
-      oid: buf.toString('hex', oidsAt + i * 20, oidsAt + i * 20 + 20),
-      offset,
-      crc: buf.readUInt32BE(crcAt + i * 4),
-    });
-  }
-  return out.sort((a, b) => a.offset - b.offset);
-}
-
-/**
- * The entries of a pack whose objects are all whole (no deltas), as raw bytes ready to copy into another pack;
- * null for a pack holding deltas (one git wrote), which only `git gc` should rewrite.
- */
-export function readWholeEntries(pack: Uint8Array, idx: Uint8Array): PackEntry[] | null {
-  const listed = readIndexOffsets(idx);
-  const entries: PackEntry[] = [];
-  for (let i = 0; i < listed.length; i++) {
-    const { oid, offset, crc } = listed[i]!;
-    const end = i + 1 < listed.length ? listed[i + 1]!.offset : pack.length - 20;
-    const type = (pack[offset]! >> 4) & 7;
-    if (!CODE_TYPES[type]) return null;
-    entries.push({ oid, raw: pack.subarray(offset, end), crc });
-  }
-  return entries;
 }

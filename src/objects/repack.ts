@@ -1,0 +1,78 @@
+import type { Files } from '../fs.js';
+import { DELTA_MIN_BYTES } from './delta.js';
+import { planByKey, treeKey } from './delta-plan.js';
+import type { GitObject } from './object.js';
+import { type PackInput, type RawInput, writePack } from './pack.js';
+import type { RawEntry } from './reader.js';
+
+/** What repacking needs from the object store: the packs' entries, and reads through its caches. */
+export interface RepackSource {
+  rawEntriesOf(pack: string): AsyncIterable<RawEntry>;
+  readObject(oid: string): Promise<GitObject>;
+}
+
+const TREE = 2;
+const OFS_DELTA = 6;
+
+/**
+ * Rewrites `packs` as one pack, then removes them. Every object is kept (nothing is pruned here). Wide trees that
+ * are stored whole become deltas of other versions of the same directory, chained as `delta-plan` describes.
+ * - `compress` (`store gc`): every object is read and written again, deflated.
+ * - otherwise (background maintenance): entries are copied as they are — only the whole wide trees are read and
+ *   re-encoded — so a round costs little more than the bytes it moves.
+ * The new pack is durable before any old one goes, and an old pack's idx goes before its pack, so a reader — this
+ * process, another one, or git — always finds every object. Null with fewer than two packs (unless `force`).
+ */
+export async function repack(
+  source: RepackSource,
+  files: Files,
+  packDir: string,
+  packs: string[],
+  options: { compress: boolean; force?: boolean },
+): Promise<{ name: string; objects: number } | null> {
+  if (packs.length === 0 || (packs.length < 2 && !options.force)) return null;
+  const { compress } = options;
+  // Pass 1: which wide trees are versions of one another. Bodies are not kept: at Xenstore width, 100,000 versions
+  // of a 320 KB tree do not fit in memory.
+  const seen = new Set<string>();
+  const versions: { oid: string; key: string }[] = [];
+  for (const pack of packs) {
+    for await (const e of source.rawEntriesOf(pack)) {
+      if (seen.has(e.oid)) continue;
+      seen.add(e.oid);
+      const wideTree = e.size >= DELTA_MIN_BYTES && (e.code === TREE || (compress && e.code >= OFS_DELTA));
+      if (!wideTree) continue;
+      const o = await source.readObject(e.oid);
+      if (o.type === 'tree') versions.push({ oid: e.oid, key: treeKey(o.body) });
+    }
+  }
+  const bases = planByKey(versions);
+  // Pass 2: the entries again, in the same order, so every base precedes what is made from it.
+  async function* inputs(): AsyncGenerator<PackInput | RawInput> {
+    const written = new Set<string>();
+    for (const pack of packs) {
+      for await (const e of source.rawEntriesOf(pack)) {
+        if (written.has(e.oid)) continue;
+        written.add(e.oid);
+        const base = bases.get(e.oid);
+        const copyable = !compress && !base && e.code !== 7 && (e.base === null || written.has(e.base));
+        if (copyable) {
+          yield { oid: e.oid, raw: e };
+          continue;
+        }
+        const o = await source.readObject(e.oid);
+        yield { oid: e.oid, type: o.type, body: o.body, ...(base ? { base } : {}) };
+      }
+    }
+  }
+  const name = await writePack(files, packDir, inputs(), {
+    compress,
+    readBase: async (oid) => (await source.readObject(oid)).body,
+  });
+  for (const pack of packs) {
+    if (pack === name) continue;
+    await files.remove(`${packDir}/${pack}.idx`);
+    await files.remove(`${packDir}/${pack}.pack`);
+  }
+  return { name, objects: seen.size };
+}
