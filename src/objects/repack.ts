@@ -40,10 +40,12 @@ export async function repack(
     for await (const e of source.rawEntriesOf(pack)) {
       if (seen.has(e.oid)) continue;
       seen.add(e.oid);
-      const wideTree = e.size >= DELTA_MIN_BYTES && (e.code === TREE || (compress && e.code >= OFS_DELTA));
-      if (!wideTree) continue;
+      // A delta entry's size is the delta's: what it makes is known only by reading it (gc re-encodes them all;
+      // background maintenance copies them as they are).
+      const maybeWideTree = (e.code === TREE && e.size >= DELTA_MIN_BYTES) || (compress && e.code >= OFS_DELTA);
+      if (!maybeWideTree) continue;
       const o = await source.readObject(e.oid);
-      if (o.type === 'tree') versions.push({ oid: e.oid, key: treeKey(o.body) });
+      if (o.type === 'tree' && o.body.length >= DELTA_MIN_BYTES) versions.push({ oid: e.oid, key: treeKey(o.body) });
     }
   }
   const bases = planByKey(versions);
