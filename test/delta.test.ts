@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { planChain } from '../src/objects/delta-plan.js';
 import { applyDelta, makeDelta } from '../src/objects/delta.js';
+import { planChain } from '../src/objects/delta-plan.js';
 
 /** A body like a wide tree's after a few edits: bytes replaced in place, inserted or removed. */
 const edited = fc
