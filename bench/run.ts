@@ -1,96 +1,257 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openStore } from '../src/index.js';
 import { benchCli } from './cli.js';
-import { benchFastImport, benchNaiveIsomorphicGit } from './compare.js';
+import { benchFastImport, benchNaiveIsomorphicGit, disposeGitPrefills } from './compare.js';
+import { benchDisk } from './disk.js';
+import { benchEtcd } from './etcd.js';
+import { benchHistory, benchMerge, benchOpen } from './history.js';
 import { benchHttp } from './http.js';
 import { benchTransactions, benchWatch } from './live.js';
+import { at, renderTable } from './table.js';
+import { libraryConcurrent, libraryOneCaller, type Workload, workloads } from './workloads.js';
 
 /**
- * `npm run bench`: prints one JSON object of figures. This first version measures the library's durable write path
- * on disk; `--quick` shrinks the workloads. (The comparison workloads against git fast-import, naive isomorphic-git
- * and etcd belong to the performance issue.)
+ * `npm run bench` (build, then `node dist/bench/run.js [--quick] [--save] [--table]`): the issue-6 benchmark. Prints
+ * ONE JSON object on stdout; progress, one line per section, on stderr, and a readable table there too when stdout
+ * is a terminal (or with --table). `--quick` runs small versions; `--save` also writes bench/results/latest.json.
+ * BENCH_MACHINE, when set, is recorded as machine.description. A section that throws is recorded as { error }.
  */
 
-const quick = process.argv.includes('--quick');
-const N = quick ? 1000 : 10_000;
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const save = args.includes('--save');
+const table = args.includes('--table') || process.stdout.isTTY === true;
+const started = Date.now();
 
-async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
-  const start = process.hrtime.bigint();
-  const value = await fn();
-  return { ms: Number(process.hrtime.bigint() - start) / 1e6, value };
+type Failed = { error: string };
+type Maybe<T> = T | Failed;
+
+async function section<T>(label: string, fn: () => Promise<T> | T): Promise<Maybe<T>> {
+  process.stderr.write(`bench: ${label} … `);
+  const start = Date.now();
+  try {
+    const value = await fn();
+    const rss = Math.round(process.memoryUsage.rss() / 2 ** 20);
+    process.stderr.write(`${((Date.now() - start) / 1000).toFixed(1)} s (bench process RSS ${rss} MB)\n`);
+    return value;
+  } catch (e) {
+    const error = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`FAILED after ${((Date.now() - start) / 1000).toFixed(1)} s: ${error.split('\n')[0]}\n`);
+    return { error };
+  }
 }
 
-async function freshStore() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gitstore-bench-'));
-  const store = await openStore({ fs, dir: path.join(dir, 'store.git'), create: true });
-  return { store, dir };
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const ratio = (a: unknown, b: unknown, digits = 2): number | null => {
+  const x = num(a);
+  const y = num(b);
+  if (x === null || y === null || y === 0) return null;
+  const f = 10 ** digits;
+  return Math.round((x / y) * f) / f;
+};
+
+function firstLine(cmd: string, argv: string[]): string | null {
+  const r = spawnSync(cmd, argv, { encoding: 'utf8' });
+  return r.status === 0 ? (r.stdout.trim().split('\n')[0] ?? null) : null;
 }
 
-async function oneCaller(n: number) {
-  const { store, dir } = await freshStore();
-  const { ms } = await timed(async () => {
-    for (let i = 0; i < n; i++) await store.set(`local/domain/${i % 100}/cfg/k${i % 7}`, `value ${i}`);
-  });
-  await store.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-  return { writes: n, ms: Math.round(ms), commitsPerSecond: Math.round((n / ms) * 1000) };
-}
-
-async function concurrentCallers(n: number, callers: number) {
-  const { store, dir } = await freshStore();
-  let next = 0;
-  const { ms } = await timed(() =>
-    Promise.all(
-      Array.from({ length: callers }, async () => {
-        while (next < n) {
-          const i = next++;
-          await store.set(`local/domain/${i % 100}/cfg/k${i % 7}`, `value ${i}`);
-        }
-      }),
-    ),
-  );
-  await store.close();
-  const packBytes = fs
-    .readdirSync(path.join(dir, 'store.git/objects/pack'))
-    .reduce((sum, f) => sum + fs.statSync(path.join(dir, 'store.git/objects/pack', f)).size, 0);
-  fs.rmSync(dir, { recursive: true, force: true });
+function machine() {
+  const cpus = os.cpus();
+  const tmp = os.tmpdir();
+  const mount = firstLine('findmnt', ['-n', '-o', 'FSTYPE,SOURCE,OPTIONS', '-T', tmp]);
   return {
-    writes: n,
-    callers,
-    ms: Math.round(ms),
-    commitsPerSecond: Math.round((n / ms) * 1000),
-    bytesPerCommit: Math.round(packBytes / n),
+    description: process.env.BENCH_MACHINE ?? null,
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? null,
+    node: process.version,
+    os: `${os.type()} ${os.release()}`,
+    totalMemoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    filesystem: `repositories under ${tmp}: ${mount ?? 'filesystem unknown (no findmnt)'}`,
+    git: firstLine('git', ['--version']),
   };
 }
 
-const library = {
-  durableOneCallerDisk: await oneCaller(N),
-  durable50CallersDisk: await concurrentCallers(N, 50),
-};
-// The same W1 workload (100 VMs × 7 keys, one key per commit) through git fast-import and naive isomorphic-git.
-const fastImportW1 = benchFastImport(N, 100);
-const naiveIsomorphicGitW1 = await benchNaiveIsomorphicGit(quick ? 200 : 1000, 100);
-const figures = {
-  machine: { cpus: os.cpus().length, node: process.version },
-  quick,
-  library,
-  comparisons: {
-    fastImportW1,
-    naiveIsomorphicGitW1,
+// ---- workloads ----------------------------------------------------------------------------------------------------
+
+/** The W2 50-caller repository, kept for the disk figures and removed at the end. */
+type Kept = { root: string; repo: string; maxDuringRun: number };
+let kept: Kept | null = null;
+
+async function runWorkload(w: Workload) {
+  const keep = w.name === 'W2';
+  const oneCaller = await section(`${w.name} library, one caller, ${w.nOne} commits`, () => libraryOneCaller(w));
+  const fiftyCallers = await section(`${w.name} library, 50 callers, ${w.n50} commits`, async () => {
+    const r = await libraryConcurrent(w, 50, keep);
+    if (keep) kept = { root: r.root, repo: r.repo, maxDuringRun: r.figures.maxObjectBytesDuringRun };
+    return r.figures;
+  });
+  const fastImport = await section(`${w.name} git fast-import, ${w.n50} commits`, () => benchFastImport(w.n50, w.vms));
+  const naiveIsomorphicGit =
+    w.nNaive > 0
+      ? await section(`${w.name} naive isomorphic-git, ${w.nNaive} commits`, () =>
+          benchNaiveIsomorphicGit(w.nNaive, w.vms),
+        )
+      : null;
+  const ours50 = at(fiftyCallers, 'commitsPerSecond');
+  const ours1 = at(oneCaller, 'commitsPerSecond');
+  return {
+    vms: w.vms,
+    keys: w.vms * 7,
+    keyPattern: 'local/domain/<vm>/cfg/k<i>; commit n sets local/domain/<n % vms>/cfg/k<n % 7> = "value n"',
+    library: { oneCaller, fiftyCallers },
+    fastImport,
+    naiveIsomorphicGit,
     ratios: {
-      library50CallersOverFastImport:
-        Math.round((library.durable50CallersDisk.commitsPerSecond / fastImportW1.commitsPerSecond) * 100) / 100,
-      library50CallersOverNaiveIsomorphicGit:
-        Math.round((library.durable50CallersDisk.commitsPerSecond / naiveIsomorphicGitW1.commitsPerSecond) * 10) / 10,
-      libraryOneCallerOverNaiveIsomorphicGit:
-        Math.round((library.durableOneCallerDisk.commitsPerSecond / naiveIsomorphicGitW1.commitsPerSecond) * 10) / 10,
+      fiftyCallersOverFastImport: ratio(ours50, at(fastImport, 'commitsPerSecond')),
+      fiftyCallersOverNaiveIsomorphicGit: ratio(ours50, at(naiveIsomorphicGit, 'commitsPerSecond'), 1),
+      oneCallerOverNaiveIsomorphicGit: ratio(ours1, at(naiveIsomorphicGit, 'commitsPerSecond'), 1),
     },
+  };
+}
+
+function removeKept() {
+  disposeGitPrefills();
+  const k = kept as Kept | null;
+  if (k) fs.rmSync(k.root, { recursive: true, force: true });
+  kept = null;
+}
+// Interrupted: remove the repositories that outlive one section (each section removes its own in a finally).
+process.once('SIGINT', () => {
+  removeKept();
+  process.exit(130);
+});
+
+const figures: Record<string, unknown> = { machine: machine(), quick };
+try {
+  const [w1, w2] = workloads(quick) as [Workload, Workload];
+  figures.workloads = { W1: await runWorkload(w1), W2: await runWorkload(w2) };
+  figures.disk = await section('disk: W2 repository, store gc, git gc --aggressive of a copy', () => {
+    const k = kept as Kept | null;
+    if (!k) throw new Error('the W2 50-caller run did not leave a repository');
+    return benchDisk(k.repo, k.maxDuringRun);
+  });
+} finally {
+  removeKept();
+}
+
+// ---- HTTP -----------------------------------------------------------------------------------------------------------
+
+const seconds = quick ? 2 : 10;
+const httpKeys = 1000;
+const connections = 50;
+const oursHttp = await section(`HTTP, store serve, ${seconds} s writes + ${seconds} s reads`, () =>
+  benchHttp(seconds, httpKeys, connections),
+);
+const etcdHttp = await section(`HTTP, etcd JSON gateway, ${seconds} s writes + ${seconds} s reads`, () =>
+  benchEtcd(seconds, httpKeys, connections),
+);
+figures.http = {
+  seconds,
+  keys: httpKeys,
+  connections,
+  ours: oursHttp,
+  etcd: etcdHttp,
+  ratios: {
+    writesOursOverEtcd: ratio(at(oursHttp, 'writes.requestsPerSecond'), at(etcdHttp, 'writes.requestsPerSecond')),
+    readsOursOverEtcd: ratio(at(oursHttp, 'reads.requestsPerSecond'), at(etcdHttp, 'reads.requestsPerSecond')),
   },
-  http: await benchHttp(quick ? 3 : 10),
-  cli: await benchCli(),
-  transactions: await benchTransactions(quick ? 3 : 10),
-  watch: await benchWatch(quick ? 3 : 10),
+  ...(etcdHttp === null ? { note: 'etcd is not on PATH: no etcd figures' } : {}),
 };
-process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
+
+// ---- history --------------------------------------------------------------------------------------------------------
+
+const historyCommits = quick ? 10_000 : 100_000;
+figures.history = {
+  open: await section('history: open a 100,000-key repository', () => benchOpen(100_000)),
+  merge: await section('history: merge of branches differing in 10,000 keys', () => benchMerge()),
+  commits: await section(`history: log and diff over ${historyCommits} commits`, () => benchHistory(historyCommits)),
+  ...(quick ? { note: '--quick: the history is 10,000 commits, not 100,000' } : {}),
+};
+
+// ---- CLI, transactions, watch ---------------------------------------------------------------------------------------
+
+figures.cli = await section('CLI: store get', () => benchCli(quick ? 7 : 20));
+figures.transactions = await section('HTTP transactions', () => benchTransactions(quick ? 3 : 10));
+figures.watch = await section('HTTP watch latency', () => benchWatch(quick ? 3 : 10));
+
+// ---- targets --------------------------------------------------------------------------------------------------------
+
+function target(figure: string, measured: unknown, goal: string, test: (x: number) => boolean) {
+  const x = num(measured);
+  return { figure, measured: x, target: goal, met: x === null ? null : test(x) };
+}
+
+figures.targets = {
+  w1Library50Callers: target(
+    'library W1, 50 callers',
+    at(figures, 'workloads.W1.library.fiftyCallers.commitsPerSecond'),
+    '≥ 8,000 commits/s',
+    (x) => x >= 8000,
+  ),
+  w1LibraryOneCaller: target(
+    'library W1, one caller',
+    at(figures, 'workloads.W1.library.oneCaller.commitsPerSecond'),
+    'report (bounded by fsync)',
+    () => true,
+  ),
+  w2Library50CallersOverFastImport: target(
+    'library W2, 50 callers / fast-import',
+    at(figures, 'workloads.W2.ratios.fiftyCallersOverFastImport'),
+    '≥ 4 × fast-import',
+    (x) => x >= 4,
+  ),
+  httpWritesOverEtcd: target(
+    'HTTP writes / etcd put',
+    at(figures, 'http.ratios.writesOursOverEtcd'),
+    '≥ 2 × etcd',
+    (x) => x >= 2,
+  ),
+  httpReadsOverEtcd: target(
+    'HTTP reads / etcd range',
+    at(figures, 'http.ratios.readsOursOverEtcd'),
+    '≥ 5 × etcd',
+    (x) => x >= 5,
+  ),
+  diskAfterGc: target(
+    'disk after store gc / git gc --aggr.',
+    at(figures, 'disk.ratios.afterGcOverGitGcAggressive'),
+    '≤ 1.5 × git gc --aggressive',
+    (x) => x <= 1.5,
+  ),
+  diskMaxDuringRun: target(
+    'disk while writing W2 / git gc --aggr.',
+    at(figures, 'disk.ratios.maxDuringRunOverGitGcAggressive'),
+    '≤ 3 × git gc --aggressive',
+    (x) => x <= 3,
+  ),
+  open100kMs: target(
+    'open 100k keys (open+get+list) ms',
+    at(figures, 'history.open.openToFirstAnswersMs'),
+    '< 1,000 ms',
+    (x) => x < 1000,
+  ),
+  open100kRssMB: target('open 100k keys, peak RSS MB', at(figures, 'history.open.rssMB'), '< 300 MB', (x) => x < 300),
+};
+
+figures.notes = [
+  'Library figures are durable (fsync before a write resolves), on disk under os.tmpdir(); every workload repository is first prefilled with all its keys in one batch commit, which is not timed.',
+  'git fast-import: two invocations, prefill then the timed commits (only the second is timed); run with GLIBC_TUNABLES raising malloc trim_threshold/top_pad, as glibc otherwise makes it brk per object on this VM (see fastImport.untunedSample). fast-import does not fsync.',
+  'Naive isomorphic-git: the repository is prefilled by git fast-import (not timed); the timed loop is the naive read-trees/writeBlob/writeTree/writeCommit/writeRef per commit, with a smaller N.',
+  'library.fiftyCallers.bytesPerCommit is the growth of objects/ per timed commit; disk.*.bytesPerCommit divides the whole objects/ by every commit (prefill included). The git gc --aggressive reference runs without bitmaps and commit-graph (-c repack.writeBitmaps=false -c gc.writeCommitGraph=false).',
+  'history figures are read in fresh node processes (cold object caches, warm OS page cache).',
+];
+figures.measuredAt = new Date().toISOString();
+figures.command = `node dist/bench/run.js${args.length ? ` ${args.join(' ')}` : ''}`;
+figures.totalSeconds = Math.round((Date.now() - started) / 1000);
+
+const json = `${JSON.stringify(figures, null, 2)}\n`;
+process.stdout.write(json);
+if (save) {
+  const out = path.join(import.meta.dirname, '../../bench/results/latest.json');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, json);
+  process.stderr.write(`bench: saved ${path.relative(process.cwd(), out)}\n`);
+}
+if (table) process.stderr.write(renderTable(figures));

@@ -166,6 +166,41 @@ export class Refs {
     };
   }
 
+  /**
+   * Takes `ref`'s lock and reads the value it holds, for a writer that lost a compare-and-swap race: holding the lock
+   * while it rebuilds on that value, it cannot lose again (git's own writers work this way). `commit(next)` writes
+   * the new value into the lock, fsyncs and renames it into place; `abort()` drops the lock.
+   */
+  async hold(
+    ref: string,
+  ): Promise<{ current: string | null; commit(next: string): Promise<void>; abort(): Promise<void> }> {
+    const file = this.path(ref);
+    const dir = file.slice(0, file.lastIndexOf('/'));
+    await this.files.mkdirp(dir);
+    const lock = await this.lock(file, new Uint8Array(0));
+    let current: string | null;
+    try {
+      current = await this.read(ref);
+    } catch (e) {
+      await this.files.remove(lock);
+      throw e;
+    }
+    return {
+      current,
+      commit: async (next) => {
+        try {
+          await this.files.writeNew(lock, [utf8.encode(`${next}\n`)], false);
+          await this.files.p.rename(lock, file);
+        } catch (e) {
+          await this.files.remove(lock);
+          throw e;
+        }
+        await this.files.syncDir(dir);
+      },
+      abort: () => this.files.remove(lock),
+    };
+  }
+
   /** Drops `ref` from packed-refs, under packed-refs.lock, as `git branch -d` does. */
   private async removePacked(ref: string): Promise<void> {
     const file = this.path('packed-refs');

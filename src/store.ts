@@ -206,7 +206,11 @@ export class Store {
 
   /** Reads a branch's head from its ref (bypassing the cache) and caches it. */
   private async loadHead(branch: string): Promise<CachedHead> {
-    const commit = await this.refs.read(this.refName(branch));
+    return this.cacheHead(branch, await this.refs.read(this.refName(branch)));
+  }
+
+  /** Caches `commit` (with its tree) as a branch's head. */
+  private async cacheHead(branch: string, commit: string | null): Promise<CachedHead> {
     const head: CachedHead = {
       commit,
       tree: commit ? (await this.db.readCommit(commit)).tree : null,
@@ -246,6 +250,15 @@ export class Store {
         {
           readHead: async () => this.existing(branch, await this.loadHead(branch)),
           prepareSwap: (expected, next) => this.refs.prepareSwap(ref, expected, next),
+          holdRef: async () => {
+            const held = await this.refs.hold(ref);
+            try {
+              return { ...held, head: this.existing(branch, await this.cacheHead(branch, held.current)) };
+            } catch (e) {
+              await held.abort();
+              throw e;
+            }
+          },
           published: (head) => {
             this.heads.set(branch, { ...head, checkedAt: Date.now() });
             void this.feeds

@@ -1,4 +1,3 @@
-import { StoreError } from './errors.js';
 import { type Commit, type Signature, serializeCommit } from './objects/commit.js';
 import { ObjectBatch, type ObjectDb } from './objects/db.js';
 import type { Tree } from './objects/tree.js';
@@ -49,13 +48,13 @@ export interface BranchIo {
     expected: string | null,
     next: string,
   ): Promise<{ commit(): Promise<void>; abort(): Promise<void> } | null>;
+  /** Takes the ref's lock and reads the head it guards (see Refs.hold). */
+  holdRef(): Promise<{ head: Head; commit(next: string): Promise<void>; abort(): Promise<void> }>;
   published(head: Head): void;
 }
 
 /** Requests taken as one batch at most: bounds the latency of the first one. */
 const MAX_BATCH = 2048;
-/** Attempts before a batch that keeps losing compare-and-swap races fails (the caller sees LOCKED). */
-const MAX_ATTEMPTS = 1000;
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
@@ -208,21 +207,37 @@ export class BranchWriter {
     });
   }
 
-  /** The batch on the branch's current head, again until its compare-and-swap wins; returns the published head. */
+  /**
+   * The batch again, after its optimistic attempt lost the race for the ref: this time the ref's lock is taken first
+   * and the batch rebuilt on the value it guards, so it cannot lose twice (and leaves no pack of orphans per retry).
+   * Other processes wait on the lock meanwhile, as they would for git.
+   */
   private async run(batch: Pending[]): Promise<Head> {
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const applied = await this.apply(batch, await this.io.readHead());
-      try {
-        const { start, head, objects, outcomes } = applied;
-        if (head.commit !== start.commit && !(await this.publish(this.db.write(objects), start, head, outcomes))) {
-          continue;
-        }
-        this.answer(batch, outcomes);
-        return head;
-      } finally {
-        this.db.release(applied.objects);
-      }
+    const held = await this.io.holdRef();
+    let applied: Applied_;
+    try {
+      applied = await this.apply(batch, held.head);
+    } catch (e) {
+      await held.abort();
+      throw e;
     }
-    throw new StoreError('LOCKED', `gave up after ${MAX_ATTEMPTS} attempts: other writers keep moving the branch`);
+    const { start, head, objects, outcomes } = applied;
+    let moved = false;
+    try {
+      if (head.commit !== start.commit) {
+        await this.db.write(objects);
+        moved = true;
+        await held.commit(head.commit!);
+        this.io.published(head);
+        this.onBatch(outcomes.filter((o) => o.ok).length);
+      }
+      this.answer(batch, outcomes);
+      return head;
+    } finally {
+      // Once commit() ran, the lock is gone (renamed, or removed on failure): removing it again could remove a lock
+      // another writer has taken since.
+      if (!moved) await held.abort();
+      this.db.release(objects);
+    }
   }
 }

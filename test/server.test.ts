@@ -669,6 +669,7 @@ describe('HTTP API via inject', () => {
       'GET /v1/commits/{rev}',
       'GET /v1/diff',
       'POST /v1/branches/{b}/revert',
+      'POST /v1/gc',
       'GET /metrics',
       // transactions and watches
       'POST /v1/branches/{b}/transactions',

@@ -195,7 +195,7 @@ export class ObjectDb {
    * never stalls the writers' fsyncs) to absorb a few kilobytes. Returns how many packs were merged.
    */
   async consolidate(): Promise<number> {
-    const small = (await this.reader.listPacks()).filter((p) => p.bytes <= SMALL_PACK_BYTES);
+    const small = (await this.reader.listPacks()).filter((p) => p.bytes <= SMALL_PACK_BYTES && !p.keep);
     const chosen = small.length >= MEDIUM_PACKS_BEFORE_MERGE ? small : small.filter((p) => p.bytes <= TINY_PACK_BYTES);
     const done = await repack(
       this,
@@ -219,7 +219,7 @@ export class ObjectDb {
         this,
         this.files,
         this.packDir,
-        before.map((p) => p.name),
+        before.filter((p) => !p.keep).map((p) => p.name),
         {
           compress: true,
           force: true,

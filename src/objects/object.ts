@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 
 /** The four git object types. */
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
@@ -11,8 +11,18 @@ export interface GitObject {
 
 /** The id git gives an object: SHA-1 over the header and the body. */
 export function hashObject(type: ObjectType, body: Uint8Array): string {
+  // Small objects (most of them) are hashed in one call from a reused buffer: a Hash object per object costs
+  // more than hashing its few hundred bytes.
+  if (body.length <= SCRATCH_BYTES - 32) {
+    const n = scratch.write(`${type} ${body.length}\0`, 0, 'latin1');
+    scratch.set(body, n);
+    return hash('sha1', scratch.subarray(0, n + body.length), 'hex');
+  }
   return createHash('sha1').update(`${type} ${body.length}\0`).update(body).digest('hex');
 }
+
+const SCRATCH_BYTES = 64 << 10;
+const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
 
 export const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 

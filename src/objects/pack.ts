@@ -88,6 +88,17 @@ function entryHeader(code: number, size: number): number[] {
   return bytes;
 }
 
+/**
+ * A copy of `b` in a buffer of its own size. zlib's output for a small object is a slice of a 16 KB chunk, and a
+ * repack keeps every entry until the pack is written: 100,000 slices kept 1.6 GB alive (measured).
+ */
+function exact(b: Buffer): Buffer {
+  if (b.buffer.byteLength <= b.length * 2) return b;
+  const copy = Buffer.allocUnsafe(b.length);
+  b.copy(copy);
+  return copy;
+}
+
 /** The distance back to a delta's base, in the pack format's offset encoding (each more byte adds one first). */
 function ofsBytes(distance: number): number[] {
   let n = distance;
@@ -150,7 +161,7 @@ async function encodeEntries(
         ? [...entryHeader(OFS_DELTA, payload.length), ...ofsBytes(offset - baseAt!)]
         : entryHeader(TYPE_CODES[o.type], payload.length),
     );
-    const data = options.compress ? deflateSync(payload) : zlibStored(payload);
+    const data = options.compress ? exact(deflateSync(payload)) : zlibStored(payload);
     const size = head.length + data.length;
     entries.push({ oid: o.oid, parts: [head, data], size, crc: crc32(data, crc32(head)) });
     offsetOf.set(o.oid, offset);

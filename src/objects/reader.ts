@@ -67,6 +67,9 @@ function inflate(data: Uint8Array): Uint8Array {
   return inflateSync(data);
 }
 
+/** Re-listings allowed while packs keep vanishing under one read. */
+const MAX_CHURN = 50;
+
 /** A pack listed a moment ago is no longer there (consolidated by another writer). */
 class PackGone extends Error {}
 
@@ -102,7 +105,10 @@ export class ObjectReader {
         continue;
       }
       const data = await this.files.read(`${this.packDir}/${file}`);
-      if (!data) continue;
+      if (!data) {
+        this.vanished = true;
+        continue;
+      }
       const idx = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
       if (idx.readUInt32BE(0) !== 0xff744f63 || idx.readUInt32BE(4) !== 2)
         throw corrupt(`${file} is not a v2 pack index`);
@@ -194,33 +200,51 @@ export class ObjectReader {
 
   /** The object, or null when the repository does not have it. */
   async read(oid: string): Promise<GitObject | null> {
-    for (let attempt = 0; attempt < 3; attempt++) {
+    // Packs come and go under us (other processes merge them): a vanished pack means "list again", as often as it
+    // takes within reason; a clean miss is believed after a few fresh listings.
+    for (let misses = 0, churn = 0; misses < 3 && churn < MAX_CHURN; ) {
+      this.vanished = false;
       try {
         for (const p of await this.loadPacks()) {
           const i = this.find(p, oid);
           if (i >= 0) return await this.readAt(p, this.offsetAt(p, i));
         }
       } catch (e) {
-        // Another process consolidated the pack away between our listing and our read: list again.
         if (!(e instanceof PackGone)) throw e;
         this.refresh();
+        churn++;
         continue;
       }
       const loose = await this.files.read(`${this.gitdir}/objects/${oid.slice(0, 2)}/${oid.slice(2)}`);
       if (loose) return parseLoose(loose, oid);
-      // Not found: maybe a pack appeared (another writer) or was consolidated since we listed them.
+      // Not found: maybe a pack appeared (another writer) or was merged away since we listed them.
       this.refresh();
+      if (this.vanished) churn++;
+      else misses++;
     }
     return null;
   }
 
-  /** The packs now in the repository, oldest first (by modification time): name and size in bytes. */
-  async listPacks(): Promise<{ name: string; bytes: number; mtimeMs: number }[]> {
+  /** Set when a listed pack's index could not be read: the listing raced with a repack. */
+  private vanished = false;
+
+  /**
+   * The packs now in the repository, oldest first (by modification time): name, bytes (pack and idx), and whether
+   * git was told to keep it as it is (a `.keep` file), which repacking respects.
+   */
+  async listPacks(): Promise<{ name: string; bytes: number; mtimeMs: number; keep: boolean }[]> {
     this.refresh();
-    const out: { name: string; bytes: number; mtimeMs: number }[] = [];
+    const files = new Set(await this.files.list(this.packDir));
+    const out: { name: string; bytes: number; mtimeMs: number; keep: boolean }[] = [];
     for (const p of await this.loadPacks()) {
       const stat = await this.files.stat(`${this.packDir}/${p.name}.pack`);
-      if (stat) out.push({ name: p.name, bytes: stat.size, mtimeMs: stat.mtimeMs });
+      if (!stat) continue;
+      out.push({
+        name: p.name,
+        bytes: stat.size + p.idx.length,
+        mtimeMs: stat.mtimeMs,
+        keep: files.has(`${p.name}.keep`),
+      });
     }
     return out.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : 1));
   }
@@ -232,7 +256,14 @@ export class ObjectReader {
   async *rawEntriesOf(name: string): AsyncGenerator<RawEntry> {
     const p = (await this.loadPacks()).find((q) => q.name === name);
     if (!p) return;
-    const pack = await this.packData(p);
+    let pack: Buffer;
+    try {
+      pack = await this.packData(p);
+    } catch (e) {
+      // Merged away by another process meanwhile: its objects are in the pack that replaced it.
+      if (e instanceof PackGone) return;
+      throw e;
+    }
     const oidAt = new Map<number, string>();
     for (let i = 0; i < p.count; i++) {
       oidAt.set(this.offsetAt(p, i), p.idx.toString('hex', 8 + 1024 + i * 20, 8 + 1024 + i * 20 + 20));

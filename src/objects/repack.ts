@@ -13,6 +13,7 @@ export interface RepackSource {
 
 const TREE = 2;
 const OFS_DELTA = 6;
+const SIDECARS = ['bitmap', 'rev', 'mtimes', 'promisor'];
 
 /**
  * Rewrites `packs` as one pack, then removes them. Every object is kept (nothing is pruned here). Wide trees that
@@ -75,6 +76,8 @@ export async function repack(
     if (pack === name) continue;
     await files.remove(`${packDir}/${pack}.idx`);
     await files.remove(`${packDir}/${pack}.pack`);
+    // What git may have written beside a pack it made: stale once the pack is gone (git would call them garbage).
+    for (const ext of SIDECARS) await files.remove(`${packDir}/${pack}.${ext}`);
   }
   return { name, objects: seen.size };
 }
