@@ -768,7 +768,7 @@ export class Store {
         return { head: ctx.head, result: { commit: ctx.head.commit, outcome: 'empty' as const } };
       }
       // The transaction's commits were written without fsync; the branch is about to point at them.
-      for (const [oid, o] of tx.objects.objects) ctx.batch.objects.set(oid, o);
+      ctx.batch.merge(tx.objects);
       if (!moved) return { head: tx.head, result: { commit: tx.head.commit, outcome: 'fast-forward' as const } };
       const merged = await mergeTrees(
         this.db,

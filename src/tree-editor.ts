@@ -230,11 +230,13 @@ export class TreeEditor {
         }
       }
       const tree = current(dir);
-      const body =
-        dir.reshaped || dir.entries === null
-          ? serializeTree(tree)
-          : serializeTreeChange(dir.base, tree, dir.retargeted);
-      const oid = batch.add('tree', body, dir.baseOid);
+      let oid: string;
+      if (dir.reshaped || dir.entries === null) oid = batch.add('tree', serializeTree(tree), dir.baseOid);
+      else {
+        // A branch writer's batch (one with a prior) owns the chain of versions: wide bodies are patched in place.
+        const patch = serializeTreeChange(dir.base, tree, dir.retargeted, batch.prior !== null);
+        oid = patch.inPlace ? batch.addPatch(patch, dir.baseOid) : batch.add('tree', patch.body, dir.baseOid);
+      }
       parsed.set(oid, tree);
       // Written: later edits start from this version.
       dir.base = tree;

@@ -10,11 +10,17 @@ export interface Head {
 
 /** What a write request sees and builds on: the head as left by the requests before it in the batch. */
 export class WriteContext {
-  readonly batch = new ObjectBatch();
+  readonly batch: ObjectBatch;
   readonly trees = new Map<string, Tree>();
   readonly commits = new Map<string, Commit>();
 
-  constructor(readonly head: Head) {}
+  /** `prior`: the writer's batch so far, which this request's objects join (and may be patches of). */
+  constructor(
+    readonly head: Head,
+    prior: ObjectBatch | null = null,
+  ) {
+    this.batch = new ObjectBatch(prior);
+  }
 
   /** Builds a commit object in this request's batch. */
   commit(tree: string, parents: string[], message: string, author: Signature, committer = author): Head {
@@ -138,7 +144,7 @@ export class BranchWriter {
     // (the caches alone may evict a large tree before the next commit reads it). Released by `finish`.
     this.db.hold(objects);
     for (const p of batch) {
-      const ctx = new WriteContext(head);
+      const ctx = new WriteContext(head, objects);
       this.db.hold(ctx.batch);
       try {
         const applied = await p.apply(ctx);

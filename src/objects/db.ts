@@ -1,40 +1,117 @@
 import { notFound, StoreError } from '../errors.js';
 import type { Files } from '../fs.js';
 import { type Commit, parseCommit } from './commit.js';
-import { DELTA_MIN_BYTES } from './delta.js';
+import { DELTA_MIN_BYTES, patchDelta } from './delta.js';
 import { planByKey } from './delta-plan.js';
 import { Lru } from './lru.js';
 import { type GitObject, hashObject, type ObjectType } from './object.js';
-import { type PackInput, writePack } from './pack.js';
+import { type DeltaInput, type PackInput, writePack } from './pack.js';
 import { ObjectReader, type RawEntry } from './reader.js';
 import { repack } from './repack.js';
-import { parseTree, type Tree } from './tree.js';
+import { parseTree, type Tree, type TreePatch } from './tree.js';
 import { treeWeight } from './tree-overlay.js';
+
+/**
+ * A wide tree version kept as the oids written over its predecessor's body (tree.ts `serializeTreeChange`), not as
+ * a body of its own: the body was patched in place and has moved on to later versions.
+ */
+interface Patched {
+  base: string;
+  size: number;
+  writes: { at: number; oid: Buffer }[];
+  /** Patched versions between this one and a whole body: bounded so a pack's delta chains stay shallow. */
+  depth: number;
+}
+
+/** Deepest chain of patched versions in one batch before a version is kept whole (git's own default depth). */
+const MAX_PATCH_DEPTH = 50;
 
 /** Objects made by one batch of writes, waiting to be written together as one pack. */
 export class ObjectBatch {
   readonly objects = new Map<string, GitObject>();
   /** For large trees: the previous version of the same directory, which a pack may store this one as a delta of. */
   readonly bases = new Map<string, string>();
+  /** Wide tree versions kept as patches of an earlier version in this batch (or in `prior`). */
+  readonly patched = new Map<string, Patched>();
+  /** Every oid added, in order (objects set directly, e.g. copied from a transaction, are whole and need none). */
+  readonly order: string[] = [];
+
+  /** `prior`: the batch this one will be merged into (a writer's batch so far), whose objects patches may build on. */
+  constructor(readonly prior: ObjectBatch | null = null) {}
 
   /** Adds an object; `base` names the object it is a new version of (a hint for delta encoding). */
   add(type: ObjectType, body: Uint8Array, base?: string): string {
     const oid = hashObject(type, body);
-    if (!this.objects.has(oid)) {
+    if (!this.has(oid)) {
       this.objects.set(oid, { type, body });
+      this.order.push(oid);
       if (base !== undefined && body.length >= DELTA_MIN_BYTES && base !== oid) this.bases.set(oid, base);
     }
     return oid;
   }
 
+  /**
+   * Adds a tree version made by patching `base`'s body in place. Kept as the patch when `base` is in this batch (or
+   * its prior), else — the first version of a batch — as a copy of the body, which the pack needs whole.
+   */
+  addPatch(patch: TreePatch, base: string): string {
+    const oid = hashObject('tree', patch.body);
+    if (this.has(oid)) return oid;
+    const baseDepth = this.depthOf(base);
+    if (baseDepth === null || baseDepth >= MAX_PATCH_DEPTH) {
+      const body = Buffer.allocUnsafe(patch.body.length);
+      Buffer.from(patch.body.buffer, patch.body.byteOffset, patch.body.length).copy(body);
+      this.objects.set(oid, { type: 'tree', body });
+      this.order.push(oid);
+      if (baseDepth !== null && base !== oid) this.bases.set(oid, base);
+      return oid;
+    }
+    this.patched.set(oid, { base, size: patch.body.length, writes: patch.writes, depth: baseDepth + 1 });
+    this.order.push(oid);
+    return oid;
+  }
+
+  /** How many patches separate `oid` from a whole body in this batch (0: whole); null when not in it. */
+  private depthOf(oid: string): number | null {
+    for (let b: ObjectBatch | null = this; b; b = b.prior) {
+      if (b.objects.has(oid)) return 0;
+      const p = b.patched.get(oid);
+      if (p) return p.depth;
+    }
+    return null;
+  }
+
+  has(oid: string): boolean {
+    return this.objects.has(oid) || this.patched.has(oid);
+  }
+
+  /** An object of this batch (or its prior), a patched version's body rebuilt from its whole base. */
+  get(oid: string): GitObject | undefined {
+    for (let b: ObjectBatch | null = this; b; b = b.prior) {
+      const o = b.objects.get(oid);
+      if (o) return o;
+      const p = b.patched.get(oid);
+      if (p) {
+        const base = this.get(p.base)!;
+        const body = Buffer.allocUnsafe(p.size);
+        Buffer.from(base.body.buffer, base.body.byteOffset, base.body.length).copy(body);
+        for (const { at, oid: bytes } of p.writes) bytes.copy(body, at);
+        return { type: 'tree', body };
+      }
+    }
+    return undefined;
+  }
+
   get size(): number {
-    return this.objects.size;
+    return this.objects.size + this.patched.size;
   }
 
   /** Takes in another batch's objects. */
   merge(other: ObjectBatch): void {
     for (const [oid, o] of other.objects) this.objects.set(oid, o);
     for (const [oid, base] of other.bases) this.bases.set(oid, base);
+    for (const [oid, p] of other.patched) this.patched.set(oid, p);
+    this.order.push(...other.order);
   }
 }
 
@@ -87,7 +164,7 @@ export class ObjectDb {
 
   async read(oid: string): Promise<GitObject> {
     for (const batch of this.held) {
-      const o = batch.objects.get(oid);
+      const o = batch.get(oid);
       if (o) return o;
     }
     const found = await this.reader.read(oid);
@@ -249,10 +326,11 @@ export class ObjectDb {
 }
 
 /**
- * A batch's objects as pack inputs, in the order they were made. Wide trees built from a previous version in the
- * same batch become deltas of it, planned as chains (delta-plan.ts); the first version of each stays whole.
+ * A batch's objects as pack inputs, in the order they were made. Patched tree versions become deltas of their
+ * predecessor as they are; whole wide trees built from a previous version in the same batch become deltas of it,
+ * planned as chains (delta-plan.ts); the first version of each stays whole.
  */
-function batchInputs(batch: ObjectBatch): PackInput[] {
+function batchInputs(batch: ObjectBatch): (PackInput | DeltaInput)[] {
   const chainOf = new Map<string, string>();
   const versions: { oid: string; key: string }[] = [];
   for (const [oid, base] of batch.bases) {
@@ -269,8 +347,24 @@ function batchInputs(batch: ObjectBatch): PackInput[] {
       .filter((oid) => roots.has(oid) || chainOf.has(oid))
       .map((oid) => ({ oid, key: chainOf.get(oid)! })),
   );
-  return [...batch.objects].map(([oid, o]) => {
+  const out: (PackInput | DeltaInput)[] = [];
+  const seen = new Set<string>();
+  const emit = (oid: string) => {
+    if (seen.has(oid)) return;
+    seen.add(oid);
+    const p = batch.patched.get(oid);
+    if (p) {
+      emit(p.base);
+      out.push({ oid, delta: { base: p.base, data: patchDelta(p.size, p.writes) } });
+      return;
+    }
+    const o = batch.objects.get(oid);
+    if (!o) return;
     const base = planned.get(oid);
-    return { oid, type: o.type, body: o.body, ...(base ? { base } : {}) };
-  });
+    if (base) emit(base);
+    out.push({ oid, type: o.type, body: o.body, ...(base ? { base } : {}) });
+  };
+  for (const oid of batch.order) emit(oid);
+  for (const oid of batch.objects.keys()) emit(oid);
+  return out;
 }

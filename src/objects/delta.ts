@@ -189,3 +189,21 @@ export function makeDelta(baseBytes: Uint8Array, targetBytes: Uint8Array): Uint8
   if (out.length > target.length * 0.75) return null;
   return out.buf.subarray(0, out.length);
 }
+
+/**
+ * The delta from a body to a copy of it with 20-byte oids written at the given offsets (sorted, not overlapping):
+ * what a tree version patched in place is, written without looking at either body.
+ */
+export function patchDelta(size: number, writes: readonly { at: number; oid: Uint8Array }[]): Uint8Array {
+  const out = new Out();
+  out.varint(size);
+  out.varint(size);
+  let done = 0;
+  for (const { at, oid } of writes) {
+    if (at > done) out.copy(done, at - done);
+    out.insert(oid, 0, oid.length);
+    done = at + oid.length;
+  }
+  if (done < size) out.copy(done, size - done);
+  return out.buf.subarray(0, out.length);
+}

@@ -19,6 +19,12 @@ export interface PackInput {
   base?: string;
 }
 
+/** An object already expressed as a delta of an object earlier in the same pack. */
+export interface DeltaInput {
+  oid: string;
+  delta: { base: string; data: Uint8Array };
+}
+
 /** An entry copied from another pack as it is (its zlib bytes); an OFS_DELTA's base must be copied before it. */
 export interface RawInput {
   oid: string;
@@ -124,7 +130,7 @@ export interface PackOptions {
  * disk). `compress` deflates each entry (for `store gc`); otherwise stored blocks keep the commit path cheap.
  */
 async function encodeEntries(
-  objects: Iterable<PackInput | RawInput> | AsyncIterable<PackInput | RawInput>,
+  objects: Iterable<PackInput | RawInput | DeltaInput> | AsyncIterable<PackInput | RawInput | DeltaInput>,
   options: PackOptions,
 ): Promise<{ entries: PackEntry[]; offsets: number[] }> {
   const offsetOf = new Map<string, number>();
@@ -133,6 +139,18 @@ async function encodeEntries(
   const offsets: number[] = [];
   let offset = 12;
   for await (const o of objects) {
+    if ('delta' in o) {
+      const baseAt = offsetOf.get(o.delta.base);
+      if (baseAt === undefined) throw new Error(`delta base of ${o.oid} is not in the pack`);
+      const head = Uint8Array.from([...entryHeader(OFS_DELTA, o.delta.data.length), ...ofsBytes(offset - baseAt)]);
+      const data = options.compress ? exact(deflateSync(o.delta.data)) : zlibStored(o.delta.data);
+      const size = head.length + data.length;
+      entries.push({ oid: o.oid, parts: [head, data], size, crc: crc32(data, crc32(head)) });
+      offsetOf.set(o.oid, offset);
+      offsets.push(offset);
+      offset += size;
+      continue;
+    }
     if ('raw' in o) {
       const { code, size: inflated, base, data } = o.raw;
       const baseAt = base === null ? undefined : offsetOf.get(base);
@@ -223,7 +241,7 @@ function buildIndex(entries: PackEntry[], offsets: number[], packSum: Buffer): B
 export async function writePack(
   files: Files,
   packDir: string,
-  objects: Iterable<PackInput | RawInput> | AsyncIterable<PackInput | RawInput>,
+  objects: Iterable<PackInput | RawInput | DeltaInput> | AsyncIterable<PackInput | RawInput | DeltaInput>,
   options: PackOptions = {},
 ): Promise<string> {
   const { entries, offsets } = await encodeEntries(objects, options);

@@ -43,10 +43,15 @@ function compareNames(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
-/** A serialised tree and where each entry's oid sits in it, so a later version that only changes oids is a patch. */
+/**
+ * A serialised tree and where each entry's oid sits in it, so a later version that only changes oids is a patch.
+ * A wide tree's body is handed from version to version and patched in place (see `serializeTreeChange`); a version
+ * whose body was taken over keeps the way back instead: the newer layout and the bytes its patch overwrote.
+ */
 interface Layout {
-  body: Buffer;
+  body: Buffer | null;
   oidAt: ReadonlyMap<string, number>;
+  newer?: { layout: Layout; undo: { at: number; bytes: Buffer }[] };
 }
 
 // Keyed by the (immutable) parsed trees; a tree forgotten by the caches takes its layout with it.
@@ -76,22 +81,68 @@ function layOut(entries: Tree): Layout {
   return layout;
 }
 
-/** Serialises a tree in git's canonical entry order: by name bytes, a directory compared as if it ended in '/'. */
+/** A copy made with one memcpy (Buffer.from(uint8Array) copies byte by byte: 1.6 ms for 320 KB, profiled). */
+function clone(b: Buffer): Buffer {
+  const copy = Buffer.allocUnsafe(b.length);
+  b.copy(copy);
+  return copy;
+}
+
+/** A fresh copy of a layout's body, rebuilt from a newer version's by undoing patches when it was taken over. */
+function copyOf(layout: Layout): Buffer {
+  if (layout.body) return clone(layout.body);
+  const { layout: newer, undo } = layout.newer!;
+  const body = copyOf(newer);
+  for (const { at, bytes } of undo) bytes.copy(body, at);
+  return body;
+}
+
+/**
+ * Serialises a tree in git's canonical entry order: by name bytes, a directory compared as if it ended in '/'.
+ * The result is the caller's to keep.
+ */
 export function serializeTree(entries: Tree): Uint8Array {
-  return layOut(entries).body;
+  return copyOf(layOut(entries));
+}
+
+/** Wide trees are patched in place; smaller ones are copied (cheap, and their bodies are kept whole in packs). */
+const PATCH_IN_PLACE_BYTES = 1024;
+
+/** A version serialised as a patch of its predecessor: where 20-byte oids were written, oldest first. */
+export interface TreePatch {
+  /** The new body. When `inPlace`, it is only valid until the next version is made from it: hash it, then drop it. */
+  body: Uint8Array;
+  inPlace: boolean;
+  writes: { at: number; oid: Buffer }[];
 }
 
 /**
  * Serialises `next`, a version of `base` whose entries differ only in the oids of `changed` (same names, same modes):
- * a copy of base's body with 20 bytes patched per change, instead of sorting and writing thousands of entries —
- * the common case at Xenstore width, where a commit changes one VM's subtree under a directory of 10,000.
+ * base's body with 20 bytes patched per change, instead of sorting and writing thousands of entries — the common
+ * case at Xenstore width, where a commit changes one VM's subtree under a directory of 10,000.
+ * With `inPlace` (a branch writer's chain of versions), a wide body is taken over from `base` and patched where it
+ * is: a fresh 320 KB buffer per commit costs ~0.2–0.9 ms in page faults alone on these VMs (profiled), more than
+ * hashing it. `base` keeps what it needs to rebuild its body should anyone ask for it again.
  */
-export function serializeTreeChange(base: Tree, next: Tree, changed: Iterable<string>): Uint8Array {
+export function serializeTreeChange(base: Tree, next: Tree, changed: Iterable<string>, inPlace: boolean): TreePatch {
   const from = layOut(base);
-  // A plain memcpy: Buffer.from(uint8Array) copies element by element (1.6 ms for a 320 KB tree, profiled).
-  const body = Buffer.allocUnsafe(from.body.length);
-  from.body.copy(body);
-  for (const name of changed) body.write(next.get(name)!.oid, from.oidAt.get(name)!, 'hex');
-  layouts.set(next, { body, oidAt: from.oidAt });
-  return body;
+  const writes: { at: number; oid: Buffer }[] = [];
+  for (const name of changed) writes.push({ at: from.oidAt.get(name)!, oid: Buffer.from(next.get(name)!.oid, 'hex') });
+  writes.sort((a, b) => a.at - b.at);
+  const wide = (from.body?.length ?? Number.POSITIVE_INFINITY) >= PATCH_IN_PLACE_BYTES;
+  if (inPlace && wide) {
+    const body = from.body ?? copyOf(from);
+    const undo = writes.map(({ at }) => ({ at, bytes: Buffer.from(body.subarray(at, at + 20)) }));
+    for (const { at, oid } of writes) oid.copy(body, at);
+    const layout: Layout = { body, oidAt: from.oidAt };
+    from.body = null;
+    from.newer = { layout, undo };
+    layouts.set(next, layout);
+    return { body, inPlace: true, writes };
+  }
+  const body = copyOf(from);
+  for (const { at, oid } of writes) oid.copy(body, at);
+  // The layout keeps its own copy: the caller's body goes into a batch and must not change under it.
+  layouts.set(next, { body: clone(body), oidAt: from.oidAt });
+  return { body, inPlace: false, writes };
 }
