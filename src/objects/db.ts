@@ -237,8 +237,8 @@ export class ObjectDb {
   async write(batch: ObjectBatch, durable = true): Promise<void> {
     if (batch.size === 0) return;
     await this.files.mkdirp(this.packDir);
-    await writePack(durable ? this.files : this.files.volatile(), this.packDir, batchInputs(batch));
-    this.reader.refresh();
+    const written = await writePack(durable ? this.files : this.files.volatile(), this.packDir, batchInputs(batch));
+    this.reader.added(written.name, written.idx, written.pack);
     if (++this.packsWritten >= PACKS_BEFORE_CONSOLIDATION && !this.maintaining) {
       this.packsWritten = 0;
       this.maintain(() => this.consolidate()).catch(() => {

@@ -236,38 +236,39 @@ function buildIndex(entries: PackEntry[], offsets: number[], packSum: Buffer): B
 
 /**
  * Writes `entries` as one pack + idx in `packDir`, durably: both are written to temporary names, fsynced, then
- * renamed (pack first, so an idx never names a missing pack) and the directory synced. Returns the pack's name.
+ * renamed (pack first, so an idx never names a missing pack) and the directory synced. Returns the pack's name and
+ * both files' bytes (the caller's reader can use them without reading them back).
  */
 export async function writePack(
   files: Files,
   packDir: string,
   objects: Iterable<PackInput | RawInput | DeltaInput> | AsyncIterable<PackInput | RawInput | DeltaInput>,
   options: PackOptions = {},
-): Promise<string> {
+): Promise<{ name: string; pack: Buffer; idx: Buffer }> {
   const { entries, offsets } = await encodeEntries(objects, options);
-  const header = Buffer.alloc(12);
-  header.write('PACK', 0, 'latin1');
-  header.writeUInt32BE(2, 4);
-  header.writeUInt32BE(entries.length, 8);
-  const hash = createHash('sha1').update(header);
-  const parts: Uint8Array[] = [header];
+  let size = 12 + 20;
+  for (const e of entries) size += e.size;
+  // One buffer, hashed in one call: a pack is thousands of small pieces.
+  const pack = Buffer.allocUnsafe(size);
+  pack.write('PACK', 0, 'latin1');
+  pack.writeUInt32BE(2, 4);
+  pack.writeUInt32BE(entries.length, 8);
+  let at = 12;
   for (const e of entries) {
     for (const p of e.parts) {
-      hash.update(p);
-      parts.push(p);
+      pack.set(p, at);
+      at += p.length;
     }
   }
-  const sum = hash.digest();
-  parts.push(sum);
+  const sum = createHash('sha1').update(pack.subarray(0, at)).digest();
+  sum.copy(pack, at);
+  const idx = buildIndex(entries, offsets, sum);
   const name = `pack-${sum.toString('hex')}`;
   const tmp = `${packDir}/tmp_pack_${randomBytes(6).toString('hex')}`;
   // Both files are written and fsynced side by side: the two syncs overlap instead of queueing.
-  await Promise.all([
-    files.writeNew(tmp, parts, false),
-    files.writeNew(`${tmp}.idx`, [buildIndex(entries, offsets, sum)], false),
-  ]);
+  await Promise.all([files.writeNew(tmp, [pack], false), files.writeNew(`${tmp}.idx`, [idx], false)]);
   await files.p.rename(tmp, `${packDir}/${name}.pack`);
   await files.p.rename(`${tmp}.idx`, `${packDir}/${name}.idx`);
   await files.syncDir(packDir);
-  return name;
+  return { name, pack, idx };
 }

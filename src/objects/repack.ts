@@ -68,7 +68,7 @@ export async function repack(
       }
     }
   }
-  const name = await writePack(files, packDir, inputs(), {
+  const { name } = await writePack(files, packDir, inputs(), {
     compress,
     readBase: async (oid) => (await source.readObject(oid)).body,
   });
