@@ -9,6 +9,11 @@ export interface Io {
 }
 
 export function processIo(): Io {
+  // `store log | head` closes the pipe early: that is the reader being done, not an error worth a stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   return {
     out: (d) => process.stdout.write(d),
     err: (d) => process.stderr.write(d),

@@ -1,9 +1,11 @@
 import { type ErrorCode, StoreError } from './errors.js';
+import type { BlameLine } from './history/blame.js';
 import type { CommitInfo } from './history/commit-info.js';
 import type { Change } from './history/diff.js';
 import type { LogOptions, LogPage } from './history/log.js';
 import type {
   BatchOp,
+  BisectResult,
   BranchInfo,
   GcResult,
   ListEntry,
@@ -42,6 +44,8 @@ type StoreCalls = Pick<
   | 'revert'
   | 'snapshot'
   | 'gc'
+  | 'bisect'
+  | 'blame'
 >;
 
 const enc = encodeURIComponent;
@@ -243,6 +247,25 @@ export class StoreClient implements StoreApi {
   async diff(from: string, to?: string, options: { branch?: string; prefix?: string } = {}): Promise<Change[]> {
     const q = StoreClient.query({ from, to, branch: options.branch, prefix: options.prefix });
     return (await this.json<{ changes: Change[] }>('GET', `/v1/diff${q}`)).changes;
+  }
+
+  /** Key predicates only: a `test` function cannot travel over HTTP (the CLI's --run needs the repository). */
+  async bisect(options: Parameters<Store['bisect']>[0]): Promise<BisectResult> {
+    if (options.test || !options.predicate) {
+      throw new StoreError('INVALID_ARGUMENT', 'over HTTP, bisect takes a key predicate, not a test to run', {});
+    }
+    const b = await this.branch(options.branch);
+    return this.json('POST', `/v1/branches/${enc(b)}/bisect`, {
+      good: options.good,
+      bad: options.bad,
+      ...options.predicate,
+    });
+  }
+
+  async blame(prefix = '', options: { branch?: string; at?: string } = {}): Promise<BlameLine[]> {
+    const b = await this.branch(options.branch);
+    const q = StoreClient.query({ at: options.at });
+    return (await this.json<{ keys: BlameLine[] }>('GET', `/v1/branches/${enc(b)}/blame/${keyPath(prefix)}${q}`)).keys;
   }
 
   gc(): Promise<GcResult> {

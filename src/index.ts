@@ -15,6 +15,8 @@ export { type StoreApi, StoreClient } from './client.js';
 export { flattenDocument, nestDocument, valueToLeaf } from './document.js';
 export { type Conflict, type ErrorCode, isStoreError, StoreError } from './errors.js';
 export type { FsLike } from './fs.js';
+export { type KeyPredicate, type Verdict, verdictOfExit } from './history/bisect.js';
+export type { BlameLine } from './history/blame.js';
 export { type CommitInfo, type Identity, parseIdentity } from './history/commit-info.js';
 export type { Change } from './history/diff.js';
 export type { LogOptions, LogPage } from './history/log.js';
@@ -25,6 +27,7 @@ export { isIsoTime } from './revision.js';
 export type { TransactionResult } from './store.js';
 export {
   type BatchOp,
+  type BisectResult,
   type BranchInfo,
   type GcResult,
   type ListEntry,

@@ -1,5 +1,7 @@
 import { conflict, invalidArgument, notFound, preconditionFailed, StoreError, tooLarge } from './errors.js';
 import { Files, type FsLike } from './fs.js';
+import { bisect, type KeyPredicate, keyTest, type Verdict } from './history/bisect.js';
+import { type BlameLine, blame } from './history/blame.js';
 import { type CommitInfo, commitInfo, type Identity } from './history/commit-info.js';
 import { type Change, diffRevisions } from './history/diff.js';
 import { type LogOptions, type LogPage, readLog } from './history/log.js';
@@ -533,6 +535,49 @@ export class Store {
     return diffRevisions(this.db, (await this.db.readCommit(id)).parents[0] ?? null, id);
   }
 
+  /**
+   * Finds the first commit on the first-parent history from `bad` (default: the branch head) after `good` where the
+   * predicate holds — a key equals a value, matches a regular expression, or is missing — or, with `test`, where
+   * `test` says so (0 good, 125 skip, other exit codes bad, as for `git bisect run`). O(log n) snapshots are read.
+   */
+  async bisect(options: {
+    good: string;
+    bad?: string;
+    branch?: string;
+    predicate?: KeyPredicate;
+    test?: (commit: string) => Promise<Verdict>;
+    onProgress?: (stepsLeft: number, inDoubt: number) => void;
+  }): Promise<BisectResult> {
+    const branch = options.branch ?? this.defaultBranch;
+    const good = await this.resolve(options.good, branch);
+    const bad = options.bad === undefined ? (await this.head(branch)).commit! : await this.resolve(options.bad, branch);
+    let test = options.test;
+    if (!test) {
+      if (!options.predicate) throw invalidArgument('bisect needs a key predicate or a test to run');
+      const segments = normalizeKey(options.predicate.key).split('/');
+      test = keyTest(options.predicate, async (commit) => {
+        const entry = await lookup(this.db, (await this.db.readCommit(commit)).tree, segments);
+        return entry && !isTreeMode(entry.mode) ? this.db.readBlob(entry.oid) : null;
+      });
+    }
+    const outcome = await bisect(this.db, good, bad, test, options.onProgress);
+    const commit = await this.db.readCommit(outcome.firstBad);
+    return {
+      firstBad: commitInfo(outcome.firstBad, commit),
+      changes: await diffRevisions(this.db, commit.parents[0] ?? null, outcome.firstBad),
+      tested: outcome.tested,
+      candidates: outcome.candidates,
+    };
+  }
+
+  /** For each key at or below `prefix` (default: all) on a branch or revision, the last commit that changed it. */
+  async blame(prefix = '', options: { branch?: string; at?: string } = {}): Promise<BlameLine[]> {
+    const segments = parseKey(prefix, true);
+    const { commit } = await this.treeAt(options.branch, options.at);
+    if (!commit) return [];
+    return blame(this.db, commit, segments);
+  }
+
   /** Undoes one commit's changes (against its first parent) as a new commit `revert <id>`; CONFLICT if later
    * commits changed the same keys since. */
   async revert(rev: string, options: WriteOptions = {}): Promise<{ commit: string }> {
@@ -834,6 +879,14 @@ export class Store {
     for (const w of this.writers.values()) await w.idle();
     await this.db.idle();
   }
+}
+
+/** A bisection's answer: the first bad commit and its changes, the snapshots tested, commits skipped in doubt. */
+export interface BisectResult {
+  firstBad: CommitInfo;
+  changes: Change[];
+  tested: { commit: string; verdict: Verdict }[];
+  candidates: string[];
 }
 
 /** What `gc` did: packs and bytes of the pack directory before and after, objects kept, time taken. */

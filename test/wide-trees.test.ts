@@ -62,4 +62,17 @@ describe('wide trees patched in place', () => {
     const listed = git(['--git-dir', store.dir, 'ls-tree', '-r', '--name-only', 'main']).toString().trim().split('\n');
     expect(new Set(listed)).toEqual(new Set(model.keys()));
   });
+
+  it('one commit of 100,000 keys (more objects than a function call takes arguments)', async () => {
+    const store = await diskStore();
+    const ops = Array.from({ length: 100_000 }, (_, i) => ({
+      op: 'set' as const,
+      key: `local/domain/${Math.floor(i / 7)}/cfg/k${i % 7}`,
+      value: `v${i}`,
+    }));
+    await store.batch(ops);
+    expect(await store.getText('local/domain/14285/cfg/k4')).toBe('v99999');
+    expect((await store.list('local/domain')).entries).toHaveLength(14_286);
+    await store.close();
+  });
 });

@@ -1,5 +1,10 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Command } from 'commander';
-import type { Change, CommitInfo } from '../../src/index.js';
+import type { Change, CommitInfo, KeyPredicate, Verdict } from '../../src/index.js';
+import { verdictOfExit } from '../../src/index.js';
 import type { Context } from '../context.js';
 import { UsageError } from '../exit-codes.js';
 import { styles, table } from '../io.js';
@@ -79,6 +84,101 @@ export function registerHistory(program: Command, act: Act): void {
     );
 
   program
+    .command('bisect')
+    .description('find the first commit where a key went bad, or where a command fails, in O(log n) snapshots')
+    .requiredOption('--good <rev>', 'a revision known to be good')
+    .option('--bad <rev>', 'a revision known to be bad (default: the branch head)')
+    .option('--key <key>', 'the key the predicate looks at')
+    .option('--equals <value>', 'bad when the key has this value')
+    .option('--matches <regex>', 'bad when the key matches this regular expression')
+    .option('--missing', 'bad when the key is absent')
+    .option(
+      '--run <cmd>',
+      'run CMD in each snapshot, exported to a temporary directory ($STORE_SNAPSHOT): exit 0 good, 125 skip, 1-127 bad',
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ store bisect --good main~500 --key vm/web1/memory --equals 0\n' +
+        '  $ store bisect --good 2026-11-01 --run \'test "$(cat vm/web1/state)" != crashed\'',
+    )
+    .action(
+      act(async (ctx: Context, opts: BisectOptions) => {
+        const predicate = predicateOf(opts);
+        const store = await ctx.store();
+        if (!predicate && ctx.options.url) {
+          throw new UsageError('--run needs the repository itself: run it where the repository is, without --url');
+        }
+        const command = opts.run!;
+        const test = predicate
+          ? undefined
+          : async (commit: string): Promise<Verdict> => {
+              const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-bisect-'));
+              try {
+                for (const { key, value } of (await store.snapshot('', { at: commit })).entries) {
+                  fs.mkdirSync(path.dirname(path.join(dir, key)), { recursive: true });
+                  fs.writeFileSync(path.join(dir, key), value);
+                }
+                const r = spawnSync(command, {
+                  shell: true,
+                  cwd: dir,
+                  env: { ...ctx.io.env, STORE_SNAPSHOT: dir, STORE_COMMIT: commit },
+                  encoding: 'utf8',
+                  stdio: ['ignore', 'pipe', 'pipe'],
+                });
+                // The command's output goes to stderr: stdout carries the answer.
+                ctx.io.err(`${r.stdout ?? ''}${r.stderr ?? ''}`);
+                return verdictOfExit(r.status, command);
+              } finally {
+                fs.rmSync(dir, { recursive: true, force: true });
+              }
+            };
+        const result = await store.bisect({
+          good: opts.good,
+          bad: opts.bad,
+          branch: ctx.options.branch,
+          ...(predicate ? { predicate } : { test }),
+          onProgress: (steps, inDoubt) => {
+            if (ctx.io.tty)
+              ctx.io.err(steps > 0 ? `\rbisect: ~${steps} steps left (${inDoubt} commits in doubt) ` : '\r\u001b[K');
+          },
+        });
+        if (ctx.options.json) return printJson(ctx, result);
+        ctx.io.out(`first bad commit: ${result.firstBad.id}\n`);
+        if (result.candidates.length > 0) {
+          ctx.io.out(`(or one of these skipped commits before it: ${result.candidates.map(short).join(' ')})\n`);
+        }
+        ctx.io.out(describe(ctx, result.firstBad));
+        printChanges(ctx, result.changes);
+      }),
+    );
+
+  program
+    .command('blame')
+    .description('for each key at or below PREFIX, the last commit that changed it: who and when')
+    .argument('[prefix]', 'a key or a prefix (default: every key)')
+    .option('--at <rev>', 'as of this revision or ISO time (default: the branch head)')
+    .addHelpText('after', '\nExamples:\n  $ store blame vm/web1\n  $ store blame --at 2026-11-01 --json')
+    .action(
+      act(async (ctx: Context, prefix: string | undefined, opts: { at?: string }) => {
+        const store = await ctx.store();
+        const lines = await store.blame(prefix ?? '', { branch: ctx.options.branch, at: opts.at });
+        if (ctx.options.json) return printJson(ctx, lines);
+        const s = styles(ctx.io);
+        ctx.io.out(
+          table(
+            lines.map(({ key, commit: c }) => [
+              key,
+              s.yellow(short(c.id)),
+              s.dim(c.author.time.replace('.000Z', 'Z')),
+              c.author.name,
+              c.subject,
+            ]),
+          ),
+        );
+      }),
+    );
+
+  program
     .command('revert')
     .description('undo a commit with a new commit (fails, writing nothing, if later commits changed the same keys)')
     .argument('<rev>', 'the commit to undo')
@@ -95,6 +195,32 @@ export function registerHistory(program: Command, act: Act): void {
         else ctx.io.out(`${r.commit}\n`);
       }),
     );
+}
+
+interface BisectOptions {
+  good: string;
+  bad?: string;
+  key?: string;
+  equals?: string;
+  matches?: string;
+  missing?: boolean;
+  run?: string;
+}
+
+/** The key predicate the options give, or null for --run; a UsageError for a combination that means nothing. */
+function predicateOf(opts: BisectOptions): KeyPredicate | null {
+  const given = [opts.equals !== undefined, opts.matches !== undefined, opts.missing === true].filter(Boolean).length;
+  if (opts.run !== undefined) {
+    if (opts.key !== undefined || given > 0)
+      throw new UsageError('give either --run or --key with a predicate, not both');
+    return null;
+  }
+  if (opts.key === undefined || given !== 1) {
+    throw new UsageError('give --key K with one of --equals V, --matches REGEX, --missing; or --run CMD');
+  }
+  if (opts.equals !== undefined) return { key: opts.key, equals: opts.equals };
+  if (opts.matches !== undefined) return { key: opts.key, matches: opts.matches };
+  return { key: opts.key, missing: true };
 }
 
 function describe(ctx: Context, c: CommitInfo): string {

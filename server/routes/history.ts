@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { CommitInfo, Store } from '../../src/index.js';
 import { errorSchema } from '../errors.js';
-import { authorOf, branchParams, commitSchema, messageOf } from './shared.js';
+import { authorOf, branchParams, commitSchema, keyParams, messageOf } from './shared.js';
 
 const errors = { '4xx': errorSchema };
 const changeSchema = {
@@ -99,6 +99,91 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
         const { from, to, branch, prefix } = request.query;
         return { changes: await store.diff(from, to, { branch, prefix }) };
       },
+    );
+
+    app.post<{
+      Params: { b: string };
+      Body: { good: string; bad?: string; key: string; equals?: string; matches?: string; missing?: boolean };
+    }>(
+      '/v1/branches/:b/bisect',
+      {
+        schema: {
+          summary: 'Find the first commit after `good` where a key equals a value, matches a regex, or is missing',
+          tags: ['history'],
+          params: branchParams,
+          body: {
+            type: 'object',
+            required: ['good', 'key'],
+            additionalProperties: false,
+            properties: {
+              good: { type: 'string', minLength: 1 },
+              bad: { type: 'string', minLength: 1 },
+              key: { type: 'string', minLength: 1 },
+              equals: { type: 'string' },
+              matches: { type: 'string' },
+              missing: { type: 'boolean', const: true },
+            },
+            oneOf: [{ required: ['equals'] }, { required: ['matches'] }, { required: ['missing'] }],
+          },
+          response: {
+            200: {
+              type: 'object',
+              properties: {
+                firstBad: commitSchema,
+                changes: { type: 'array', items: changeSchema },
+                tested: {
+                  type: 'array',
+                  items: { type: 'object', properties: { commit: { type: 'string' }, verdict: { type: 'string' } } },
+                },
+                candidates: { type: 'array', items: { type: 'string' } },
+              },
+            },
+            ...errors,
+          },
+        },
+      },
+      async (request) => {
+        const { good, bad, key, equals, matches } = request.body;
+        const predicate =
+          equals !== undefined
+            ? { key, equals }
+            : matches !== undefined
+              ? { key, matches }
+              : { key, missing: true as const };
+        const r = await store.bisect({ good, bad, branch: request.params.b, predicate });
+        return { ...r, firstBad: present(r.firstBad) };
+      },
+    );
+
+    const blame = async (b: string, prefix: string, at: string | undefined) => ({
+      keys: (await store.blame(prefix, { branch: b, at })).map((l) => ({ key: l.key, commit: present(l.commit) })),
+    });
+    const blameSchema = {
+      summary: 'For each key at or below the prefix, the last commit that changed it (author, time, subject)',
+      tags: ['history'],
+      querystring: { type: 'object', additionalProperties: false, properties: { at: { type: 'string' } } },
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            keys: {
+              type: 'array',
+              items: { type: 'object', properties: { key: { type: 'string' }, commit: commitSchema } },
+            },
+          },
+        },
+        ...errors,
+      },
+    };
+    app.get<{ Params: { b: string; '*': string }; Querystring: { at?: string } }>(
+      '/v1/branches/:b/blame/*',
+      { schema: { ...blameSchema, params: keyParams } },
+      (request) => blame(request.params.b, request.params['*'], request.query.at),
+    );
+    app.get<{ Params: { b: string }; Querystring: { at?: string } }>(
+      '/v1/branches/:b/blame',
+      { schema: { ...blameSchema, params: branchParams } },
+      (request) => blame(request.params.b, '', request.query.at),
     );
 
     app.post(

@@ -5,17 +5,12 @@ import {
   acceptRawBodies,
   authorOf,
   branchParams,
+  keyParams,
   listResponse,
   messageOf,
   sendValue,
   writeOptionsOf,
 } from './shared.js';
-
-const keyParams = {
-  type: 'object',
-  properties: { b: { type: 'string', minLength: 1 }, '*': { type: 'string' } },
-  required: ['b', '*'],
-} as const;
 
 const errors = { '4xx': errorSchema };
 

@@ -28,6 +28,13 @@ export const branchParams = {
   required: ['b'],
 } as const;
 
+/** A branch and a key path (the route's wildcard). */
+export const keyParams = {
+  type: 'object',
+  properties: { b: { type: 'string', minLength: 1 }, '*': { type: 'string' } },
+  required: ['b', '*'],
+} as const;
+
 const signatureSchema = {
   type: 'object',
   properties: {

@@ -111,7 +111,8 @@ export class ObjectBatch {
     for (const [oid, o] of other.objects) this.objects.set(oid, o);
     for (const [oid, base] of other.bases) this.bases.set(oid, base);
     for (const [oid, p] of other.patched) this.patched.set(oid, p);
-    this.order.push(...other.order);
+    // A loop, not push(...): a batch of 100,000 keys has more objects than a call can take arguments.
+    for (const oid of other.order) this.order.push(oid);
   }
 }
 

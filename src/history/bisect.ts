@@ -1,0 +1,106 @@
+import { invalidArgument, StoreError } from '../errors.js';
+import type { ObjectDb } from '../objects/db.js';
+
+/** What a tested snapshot turned out to be; `skip` cannot be tested (git bisect's exit code 125). */
+export type Verdict = 'good' | 'bad' | 'skip';
+
+/** The outcome of a bisection: the first bad commit on the first-parent chain, and what it took to find it. */
+export interface BisectOutcome {
+  firstBad: string;
+  /** Snapshots tested (the good and bad ends are taken as given, as git bisect does). */
+  tested: { commit: string; verdict: Verdict }[];
+  /** Commits between good and bad that could not be tested and may hide the first bad one (skipped neighbours). */
+  candidates: string[];
+}
+
+/**
+ * Finds the first bad commit on `bad`'s first-parent chain after `good`, testing O(log n) snapshots. `test` decides
+ * each one; `progress` hears how many steps are left (about log2 of the commits still in doubt). A skipped commit is
+ * stepped around, nearest first, as git does; when only skipped commits separate a good one from a bad one, the
+ * first bad one cannot be told apart from them, and they are returned as candidates.
+ */
+export async function bisect(
+  db: ObjectDb,
+  good: string,
+  bad: string,
+  test: (commit: string) => Promise<Verdict>,
+  progress: (stepsLeft: number, inDoubt: number) => void = () => {},
+): Promise<BisectOutcome> {
+  // chain[0] is the commit after `good`, chain[n-1] is `bad`.
+  const chain: string[] = [];
+  for (let oid: string | undefined = bad; oid !== good; ) {
+    if (oid === undefined) {
+      throw invalidArgument(`${good} is not on the first-parent history of ${bad}; give an older --good`);
+    }
+    chain.push(oid);
+    oid = (await db.readCommit(oid)).parents[0];
+  }
+  if (chain.length === 0) throw invalidArgument('--good and --bad name the same commit');
+  chain.reverse();
+  // Invariant: everything before lo is good (or skipped), chain[hi] is bad.
+  let lo = 0;
+  let hi = chain.length - 1;
+  const tested: BisectOutcome['tested'] = [];
+  const skipped = new Set<number>();
+  while (lo < hi) {
+    progress(Math.ceil(Math.log2(hi - lo + 1)), hi - lo);
+    const mid = pick(lo, hi, skipped);
+    if (mid === null) break;
+    const verdict = await test(chain[mid]!);
+    tested.push({ commit: chain[mid]!, verdict });
+    if (verdict === 'skip') skipped.add(mid);
+    else if (verdict === 'bad') hi = mid;
+    else lo = mid + 1;
+  }
+  progress(0, 0);
+  const candidates: string[] = [];
+  for (let i = lo; i < hi; i++) if (skipped.has(i)) candidates.push(chain[i]!);
+  return { firstBad: chain[hi]!, tested, candidates };
+}
+
+/** The untested index in [lo, hi) nearest the middle; null when all of them were skipped. */
+function pick(lo: number, hi: number, skipped: Set<number>): number | null {
+  const mid = (lo + hi) >> 1;
+  for (let d = 0; mid - d >= lo || mid + d < hi; d++) {
+    if (mid + d < hi && !skipped.has(mid + d)) return mid + d;
+    if (mid - d >= lo && !skipped.has(mid - d)) return mid - d;
+  }
+  return null;
+}
+
+/** What marks a snapshot bad, for the key predicates (`--equals`, `--matches`, `--missing`). */
+export type KeyPredicate =
+  | { key: string; equals: string }
+  | { key: string; matches: string }
+  | { key: string; missing: true };
+
+/** A verdict function for a key predicate, given how to read the key at a commit (null: absent). */
+export function keyTest(
+  predicate: KeyPredicate,
+  valueAt: (commit: string) => Promise<Uint8Array | null>,
+): (commit: string) => Promise<Verdict> {
+  let re: RegExp | null = null;
+  if ('matches' in predicate) {
+    try {
+      re = new RegExp(predicate.matches);
+    } catch (e) {
+      throw invalidArgument(`--matches: ${(e as Error).message}`);
+    }
+  }
+  return async (commit) => {
+    const value = await valueAt(commit);
+    if ('missing' in predicate) return value === null ? 'bad' : 'good';
+    if (value === null) return 'good';
+    const text = new TextDecoder().decode(value);
+    if ('equals' in predicate) return text === predicate.equals ? 'bad' : 'good';
+    return re!.test(text) ? 'bad' : 'good';
+  };
+}
+
+/** git bisect run's exit codes: 0 good, 125 skip, 1–127 bad, anything else stops the bisection. */
+export function verdictOfExit(code: number | null, command: string): Verdict {
+  if (code === 0) return 'good';
+  if (code === 125) return 'skip';
+  if (code !== null && code >= 1 && code <= 127) return 'bad';
+  throw new StoreError('INVALID_ARGUMENT', `${command} exited with ${code ?? 'a signal'}: stopping the bisection`, {});
+}
