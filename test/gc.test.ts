@@ -270,7 +270,7 @@ describe('store gc', () => {
   it('merges many packs into one, smaller; readers see exactly what they saw; git agrees, and git gc still works', async () => {
     const store = await diskStore();
     const dir = store.dir;
-    // > 64 packs, so background consolidation has already made packs with deltas of their own.
+    // > 32 packs, so background consolidation has already made packs with deltas of their own.
     await wideHistory(store, 70, 1);
     await store.createBranch('feature');
     await wideHistory(store, 6, 2, 'feature');
@@ -547,7 +547,7 @@ describe('store gc', () => {
     })();
 
     // store gc, the real binary, three times while all that goes on, each after every writer process acknowledged
-    // PACE more writes; from the third on, the writer processes also consolidate their own packs (every 64 writes).
+    // PACE more writes; from the third on, the writer processes also consolidate their own packs (every 32 writes).
     // A gc that fails is recorded and asserted on last, after what matters more: that no write was lost.
     const gcs: GcResult[] = [];
     const gcFailures: string[] = [];

@@ -181,7 +181,7 @@ describe('packs written by the store, as plain git sees them', () => {
 
     const { packs, deltas } = verifyPacks(dir);
     // One pack per batch (unless there were enough batches for background consolidation to merge some).
-    if (batches.length < 64) expect(packs.length).toBe(batches.length);
+    if (batches.length < 32) expect(packs.length).toBe(batches.length);
     else expect(packs.length).toBeLessThan(batches.length);
     expect(deltas.length).toBeGreaterThan(0);
     // Only wide trees are stored as deltas, and their bases are in the same pack (verify-pack resolved them).
@@ -218,7 +218,7 @@ describe('packs written by the store, as plain git sees them', () => {
     expect(batches).toBe(141);
 
     const { packs, deltas } = verifyPacks(dir);
-    // Two rounds of consolidation (at 64 and 128 packs written) merged the tiny packs.
+    // Rounds of consolidation (every 32 packs written) merged the tiny packs.
     expect(packs.length).toBeLessThan(batches - 100);
     // Each sequential write stored its version of local/domain whole; consolidation made them deltas.
     expect(deltas.filter((d) => d.type === 'tree').length).toBeGreaterThan(50);

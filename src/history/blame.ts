@@ -16,16 +16,16 @@ export interface BlameLine {
  */
 export async function blame(db: ObjectDb, head: string, segments: string[]): Promise<BlameLine[]> {
   const headTree = (await db.readCommit(head)).tree;
-  const prefix = segments.join('/');
-  const entry = await (async () => {
-    try {
-      return await listTree(db, headTree, segments, true);
-    } catch {
-      // The prefix names a value: blame that one key.
-      return [{ key: prefix }];
-    }
-  })();
-  const open = new Set(entry.map((e) => e.key));
+  let prefix = segments.join('/');
+  let keys: string[];
+  try {
+    keys = (await listTree(db, headTree, segments, true)).map((e) => e.key);
+  } catch {
+    // The prefix names a value: blame that one key, diffing its directory (a diff under a value sees nothing).
+    keys = [prefix];
+    prefix = segments.slice(0, -1).join('/');
+  }
+  const open = new Set(keys);
   const found = new Map<string, CommitInfo>();
   let oid: string | undefined = head;
   while (oid && open.size > 0) {
