@@ -3,13 +3,13 @@
  * (stored as OFS_DELTA entries), background consolidation of small packs, and the same on memfs (copied to disk
  * for git to look at).
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { memfs } from 'memfs';
 import { describe, expect, it } from 'vitest';
 import { type FsLike, openStore, type Store } from '../src/index.js';
-import { diskStore, git, gitEnv, tempDir } from './helpers.js';
+import { expectFsckClean, verifyPacks } from './git-packs.js';
+import { diskStore, git, tempDir } from './helpers.js';
 
 /** A small seeded PRNG (mulberry32), so a failing run can be repeated. */
 function random(seed: number): (n: number) => number {
@@ -21,64 +21,6 @@ function random(seed: number): (n: number) => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
   };
-}
-
-interface DeltaEntry {
-  pack: string;
-  oid: string;
-  type: string;
-  depth: number;
-  base: string;
-}
-
-/**
- * `git verify-pack -v` on every pack of a repository, each of which must pass; checks every pack has its idx (and no
- * temporary file is left). Returns the packs and every entry verify-pack lists as a delta (with a depth and a base).
- */
-function verifyPacks(dir: string): { packs: string[]; deltas: DeltaEntry[]; objects: number } {
-  const packDir = path.join(dir, 'objects/pack');
-  const files = fs.readdirSync(packDir);
-  // No temporary files left behind; git's own .bitmap/.rev files may sit beside its packs.
-  expect(files.filter((f) => !/^pack-[0-9a-f]{40}\.(pack|idx|bitmap|rev)$/.test(f))).toEqual([]);
-  const packs = files.filter((f) => f.endsWith('.pack')).map((f) => f.slice(0, -5));
-  expect(files.filter((f) => f.endsWith('.idx')).map((f) => f.slice(0, -4))).toEqual(packs);
-  const deltas: DeltaEntry[] = [];
-  let objects = 0;
-  // One verify-pack for all of them (it checks each in turn, and fails if any fails); its report of each pack ends
-  // with "<pack>.pack: ok".
-  const r = spawnSync(
-    'git',
-    ['--git-dir', dir, 'verify-pack', '-v', ...packs.map((p) => path.join(packDir, `${p}.idx`))],
-    {
-      env: gitEnv,
-      encoding: 'utf8',
-      maxBuffer: 256 << 20,
-    },
-  );
-  expect(r.status, `verify-pack: ${r.stderr}`).toBe(0);
-  let pack = '';
-  const ok: string[] = [];
-  for (const line of r.stdout.split('\n')) {
-    const done = /^(.*)\.pack: ok$/.exec(line);
-    if (done) {
-      ok.push(path.basename(done[1]!));
-      continue;
-    }
-    const m = /^([0-9a-f]{40}) (commit|tree|blob|tag) +\d+ \d+ \d+(?: (\d+) ([0-9a-f]{40}))?$/.exec(line);
-    if (!m) continue;
-    pack = packs[ok.length] ?? '';
-    objects++;
-    if (m[3]) deltas.push({ pack, oid: m[1]!, type: m[2]!, depth: Number(m[3]), base: m[4]! });
-  }
-  expect(ok).toEqual(packs);
-  return { packs, deltas, objects };
-}
-
-/** `git fsck --strict --full`: exit 0 and nothing reported but dangling objects. */
-function expectFsckClean(dir: string) {
-  const r = spawnSync('git', ['--git-dir', dir, 'fsck', '--strict', '--full'], { env: gitEnv, encoding: 'utf8' });
-  expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
-  expect(`${r.stdout}${r.stderr}`).not.toMatch(/^(error|warning|missing|broken|bad)/im);
 }
 
 /** The values of `keys` at `rev` as git reads them (one `git cat-file --batch` for all). */

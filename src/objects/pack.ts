@@ -135,57 +135,40 @@ async function encodeEntries(
 ): Promise<{ entries: PackEntry[]; offsets: number[] }> {
   const offsetOf = new Map<string, number>();
   const bodies = options.readBase ? null : new Map<string, Uint8Array>();
+  const baseBody = async (oid: string) => (bodies ? bodies.get(oid)! : await options.readBase!(oid));
   const entries: PackEntry[] = [];
   const offsets: number[] = [];
   let offset = 12;
-  for await (const o of objects) {
-    if ('delta' in o) {
-      const baseAt = offsetOf.get(o.delta.base);
-      if (baseAt === undefined) throw new Error(`delta base of ${o.oid} is not in the pack`);
-      const head = Uint8Array.from([...entryHeader(OFS_DELTA, o.delta.data.length), ...ofsBytes(offset - baseAt)]);
-      const data = options.compress ? exact(deflateSync(o.delta.data)) : zlibStored(o.delta.data);
-      const size = head.length + data.length;
-      entries.push({ oid: o.oid, parts: [head, data], size, crc: crc32(data, crc32(head)) });
-      offsetOf.set(o.oid, offset);
-      offsets.push(offset);
-      offset += size;
-      continue;
-    }
-    if ('raw' in o) {
-      const { code, size: inflated, base, data } = o.raw;
-      const baseAt = base === null ? undefined : offsetOf.get(base);
-      if (code === OFS_DELTA && baseAt === undefined) throw new Error(`delta base of ${o.oid} is not in the pack`);
-      const head = Uint8Array.from(
-        code === OFS_DELTA
-          ? [...entryHeader(code, inflated), ...ofsBytes(offset - baseAt!)]
-          : entryHeader(code, inflated),
-      );
-      const size = head.length + data.length;
-      entries.push({ oid: o.oid, parts: [head, data], size, crc: crc32(data, crc32(head)) });
-      offsetOf.set(o.oid, offset);
-      offsets.push(offset);
-      offset += size;
-      continue;
-    }
-    const baseAt = o.base === undefined ? undefined : offsetOf.get(o.base);
-    let delta: Uint8Array | null = null;
-    if (baseAt !== undefined) {
-      const base = bodies ? bodies.get(o.base!)! : await options.readBase!(o.base!);
-      delta = makeDelta(base, o.body);
-    }
-    const payload = delta ?? o.body;
-    const head = Uint8Array.from(
-      delta
-        ? [...entryHeader(OFS_DELTA, payload.length), ...ofsBytes(offset - baseAt!)]
-        : entryHeader(TYPE_CODES[o.type], payload.length),
-    );
-    const data = options.compress ? exact(deflateSync(payload)) : zlibStored(payload);
+  const add = (oid: string, header: number[], data: Uint8Array) => {
+    const head = Uint8Array.from(header);
     const size = head.length + data.length;
-    entries.push({ oid: o.oid, parts: [head, data], size, crc: crc32(data, crc32(head)) });
-    offsetOf.set(o.oid, offset);
-    bodies?.set(o.oid, o.body);
+    entries.push({ oid, parts: [head, data], size, crc: crc32(data, crc32(head)) });
+    offsetOf.set(oid, offset);
     offsets.push(offset);
     offset += size;
+  };
+  const zlib = (payload: Uint8Array) => (options.compress ? exact(deflateSync(payload)) : zlibStored(payload));
+  /** An OFS_DELTA header: the delta's size, then how far back its base is. */
+  const deltaHeader = (size: number, base: string, oid: string) => {
+    const baseAt = offsetOf.get(base);
+    if (baseAt === undefined) throw new Error(`delta base of ${oid} is not in the pack`);
+    return [...entryHeader(OFS_DELTA, size), ...ofsBytes(offset - baseAt)];
+  };
+  for await (const o of objects) {
+    if ('delta' in o) {
+      add(o.oid, deltaHeader(o.delta.data.length, o.delta.base, o.oid), zlib(o.delta.data));
+    } else if ('raw' in o) {
+      const { code, size, base, data } = o.raw;
+      add(o.oid, code === OFS_DELTA ? deltaHeader(size, base ?? '', o.oid) : entryHeader(code, size), data);
+    } else {
+      const delta = o.base !== undefined && offsetOf.has(o.base) ? makeDelta(await baseBody(o.base), o.body) : null;
+      add(
+        o.oid,
+        delta ? deltaHeader(delta.length, o.base!, o.oid) : entryHeader(TYPE_CODES[o.type], o.body.length),
+        zlib(delta ?? o.body),
+      );
+      bodies?.set(o.oid, o.body);
+    }
   }
   return { entries, offsets };
 }
