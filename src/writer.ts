@@ -65,27 +65,22 @@ const MAX_BATCH = 2048;
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 /** A batch applied in memory: the head it built on, the head it leads to, its objects and what to answer. */
-interface Applied_ {
+interface AppliedBatch {
   start: Head;
   head: Head;
   objects: ObjectBatch;
   outcomes: Outcome[];
 }
 
-/** A batch on its way to disk; `done` resolves to the head it published, or null when it had to be re-run. */
-interface Stage {
-  head: Head;
-  done: Promise<Head | null>;
-}
-
 /**
  * The serial writer of one branch (DESIGN §3): requests queue; each turn takes all that wait, applies them in order
  * (each its own commit, chained), writes their objects as one durable pack, then moves the branch by compare-and-swap
- * and only then answers. If the branch moved meanwhile, the whole batch is applied again on the new head.
+ * and only then answers. If the branch moved meanwhile, the batch is applied again on the new head.
  *
- * Two batches are in flight at once: while one waits for its fsyncs, the next is applied on top of the head the
- * first will publish and its pack is written; it moves the ref only after the first did. With callers that each wait
- * for their write, this keeps the CPU busy during the disk's latency instead of alternating between the two.
+ * One batch at a time, as large as possible: after answering a batch the writer yields once to the event loop so the
+ * callers it answered can queue their next writes and join the next batch. Measured with 50 callers each awaiting
+ * its write: batches of 50 and 3,000 commits/s, against 2,400/s with two batches of 25 in flight at once — the
+ * disk's journal commits more slowly with more fsyncs racing (W2: 1,211 against 967 commits/s).
  */
 export class BranchWriter {
   private readonly queue: Pending[] = [];
@@ -110,33 +105,40 @@ export class BranchWriter {
   }
 
   private async drain(): Promise<void> {
-    let last: Stage | null = null;
-    for (;;) {
-      if (this.queue.length === 0) {
-        if (!last) break;
-        // The batch in flight answers its callers when done, and they may queue more.
-        await last.done;
-        last = null;
-        continue;
-      }
+    while (this.queue.length > 0) {
       const batch = this.queue.splice(0, MAX_BATCH);
-      const previous: Stage | null = last;
-      let applied: Applied_;
       try {
-        applied = await this.apply(batch, previous ? previous.head : await this.io.readHead());
+        await this.attempt(batch);
       } catch (e) {
         for (const p of batch) p.reject(e);
-        continue;
       }
-      last = { head: applied.head, done: this.finish(batch, applied, previous) };
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
     // Cleared in the same synchronous step as the empty-queue check: a request submitted after it starts a new
     // drain, and none can slip in between and be left waiting.
     this.running = null;
   }
 
+  /**
+   * The optimistic attempt: apply on the head as read, write the pack while taking the ref's lock, move the ref.
+   * When another writer moved it first, `run` does it again holding the lock.
+   */
+  private async attempt(batch: Pending[]): Promise<void> {
+    const applied = await this.apply(batch, await this.io.readHead());
+    try {
+      const { start, head, objects, outcomes } = applied;
+      if (head.commit !== start.commit && !(await this.publish(this.db.write(objects), start, head, outcomes))) {
+        await this.run(batch);
+        return;
+      }
+      this.answer(batch, outcomes);
+    } finally {
+      this.db.release(applied.objects);
+    }
+  }
+
   /** Applies every request of a batch in order on `start`, each its own commit; their objects stay readable. */
-  private async apply(batch: Pending[], start: Head): Promise<Applied_> {
+  private async apply(batch: Pending[], start: Head): Promise<AppliedBatch> {
     let head = start;
     const outcomes: Outcome[] = [];
     const objects = new ObjectBatch();
@@ -159,34 +161,6 @@ export class BranchWriter {
       }
     }
     return { start, head, objects, outcomes };
-  }
-
-  /**
-   * Makes an applied batch durable and publishes it after `previous` (the batch it was built on, if any), then
-   * answers. Falls back to `run` — read the head, apply again — when the head it built on did not become the branch.
-   */
-  private async finish(batch: Pending[], applied: Applied_, previous: Stage | null): Promise<Head | null> {
-    try {
-      const { start, head, objects, outcomes } = applied;
-      const written = head.commit === start.commit ? Promise.resolve() : this.db.write(objects);
-      // Whatever happens below, the pack write must not be left rejected and unobserved.
-      written.catch(() => {});
-      const before = previous ? await previous.done : start;
-      if (before?.commit !== start.commit) {
-        await written.catch(() => {});
-        return await this.run(batch);
-      }
-      if (head.commit !== start.commit && !(await this.publish(written, start, head, outcomes))) {
-        return await this.run(batch);
-      }
-      this.answer(batch, outcomes);
-      return head;
-    } catch (e) {
-      for (const p of batch) p.reject(e);
-      return null;
-    } finally {
-      this.db.release(applied.objects);
-    }
   }
 
   /** Moves the ref from `start` to `head` once `written` is durable; false when another writer moved it first. */
@@ -220,7 +194,7 @@ export class BranchWriter {
    */
   private async run(batch: Pending[]): Promise<Head> {
     const held = await this.io.holdRef();
-    let applied: Applied_;
+    let applied: AppliedBatch;
     try {
       applied = await this.apply(batch, held.head);
     } catch (e) {
