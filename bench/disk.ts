@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { GcResult } from '../src/index.js';
 import { CHILD_HELPERS, child, INDEX_URL } from './history.js';
 
 /**
@@ -59,16 +60,6 @@ export function sampleMaxBytes(dir: string, everyMs: number): { stop: () => Prom
       return max;
     },
   };
-}
-
-/** What the other engineer's `Store.gc()` returns. */
-export interface GcResult {
-  packsBefore: number;
-  packsAfter: number;
-  bytesBefore: number;
-  bytesAfter: number;
-  objects: number;
-  ms: number;
 }
 
 /** Opens the store and runs Store.gc() (null while Store has no gc); prints its result and the peak RSS. */

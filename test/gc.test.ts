@@ -11,7 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../server/app.js';
 import { type GcResult, openStore, type Store, StoreClient } from '../src/index.js';
-import { expectFsckClean, verifyPacks } from './git-packs.js';
+import { expectFsckClean, gitValues, verifyPacks } from './git-packs.js';
 import { cliEnv, diskStore, git, gitEnv, sleep, until } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../bin/store.js', import.meta.url));
@@ -58,29 +58,6 @@ const gitObjectCount = (dir: string) =>
     .toString()
     .trim()
     .split('\n').length;
-
-/** The values of `keys` at `rev` as git reads them (one `git cat-file --batch` for all); absent keys are left out. */
-function gitValues(dir: string, keys: string[], rev = 'main'): Map<string, Buffer> {
-  const out = git(['--git-dir', dir, 'cat-file', '--batch'], {
-    input: keys.map((k) => `${rev}:${k}\n`).join(''),
-    stdio: ['pipe', 'pipe', 'pipe'],
-    maxBuffer: 64 << 20,
-  });
-  const values = new Map<string, Buffer>();
-  let at = 0;
-  for (const key of keys) {
-    const nl = out.indexOf(10, at);
-    const m = /^[0-9a-f]{40} blob (\d+)$/.exec(out.toString('utf8', at, nl));
-    if (!m) {
-      at = nl + 1; // "<rev>:<key> missing"
-      continue;
-    }
-    const size = Number(m[1]);
-    values.set(key, out.subarray(nl + 1, nl + 1 + size));
-    at = nl + 1 + size + 1;
-  }
-  return values;
-}
 
 // ---- the store's view ------------------------------------------------------------------------------------------
 

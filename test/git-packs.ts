@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
-import { gitEnv } from './helpers.js';
+import { git, gitEnv } from './helpers.js';
 
 /** Checks on a repository's packs through plain git, shared by the pack and gc tests. */
 
@@ -62,4 +62,27 @@ export function expectFsckClean(dir: string) {
   const r = spawnSync('git', ['--git-dir', dir, 'fsck', '--strict', '--full'], { env: gitEnv, encoding: 'utf8' });
   expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
   expect(`${r.stdout}${r.stderr}`).not.toMatch(/^(error|warning|missing|broken|bad)/im);
+}
+
+/** The values of `keys` at `rev` as git reads them (one `git cat-file --batch` for all); absent keys are left out. */
+export function gitValues(dir: string, keys: string[], rev = 'main'): Map<string, Buffer> {
+  const out = git(['--git-dir', dir, 'cat-file', '--batch'], {
+    input: keys.map((k) => `${rev}:${k}\n`).join(''),
+    stdio: ['pipe', 'pipe', 'pipe'],
+    maxBuffer: 64 << 20,
+  });
+  const values = new Map<string, Buffer>();
+  let at = 0;
+  for (const key of keys) {
+    const nl = out.indexOf(10, at);
+    const m = /^[0-9a-f]{40} blob (\d+)$/.exec(out.toString('utf8', at, nl));
+    if (!m) {
+      at = nl + 1; // "<rev>:<key> missing"
+      continue;
+    }
+    const size = Number(m[1]);
+    values.set(key, out.subarray(nl + 1, nl + 1 + size));
+    at = nl + 1 + size + 1;
+  }
+  return values;
 }

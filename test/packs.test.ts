@@ -8,7 +8,7 @@ import path from 'node:path';
 import { memfs } from 'memfs';
 import { describe, expect, it } from 'vitest';
 import { type FsLike, openStore, type Store } from '../src/index.js';
-import { expectFsckClean, verifyPacks } from './git-packs.js';
+import { expectFsckClean, gitValues, verifyPacks } from './git-packs.js';
 import { diskStore, git, tempDir } from './helpers.js';
 
 /** A small seeded PRNG (mulberry32), so a failing run can be repeated. */
@@ -23,26 +23,9 @@ function random(seed: number): (n: number) => number {
   };
 }
 
-/** The values of `keys` at `rev` as git reads them (one `git cat-file --batch` for all). */
-function gitValues(dir: string, keys: string[], rev = 'main'): Map<string, string> {
-  const out = git(['--git-dir', dir, 'cat-file', '--batch'], {
-    input: keys.map((k) => `${rev}:${k}\n`).join(''),
-    stdio: ['pipe', 'pipe', 'pipe'],
-    maxBuffer: 64 << 20,
-  });
-  const values = new Map<string, string>();
-  let at = 0;
-  for (const key of keys) {
-    const nl = out.indexOf(10, at);
-    const header = out.toString('utf8', at, nl);
-    const m = /^[0-9a-f]{40} blob (\d+)$/.exec(header);
-    if (!m) throw new Error(`git has no value for ${key}: ${header}`);
-    const size = Number(m[1]);
-    values.set(key, out.toString('utf8', nl + 1, nl + 1 + size));
-    at = nl + 1 + size + 1;
-  }
-  return values;
-}
+/** The values of `keys` at `rev` as git reads them, as text. */
+const gitTexts = (dir: string, keys: string[], rev = 'main'): Map<string, string> =>
+  new Map([...gitValues(dir, keys, rev)].map(([k, v]) => [k, v.toString()]));
 
 /** Every commit of a branch's log, page by page. */
 async function storeLog(store: Store, branch = 'main'): Promise<string[]> {
@@ -138,7 +121,7 @@ describe('packs written by the store, as plain git sees them', () => {
     expect(await storeLog(store)).toEqual(gitLine);
 
     const keys = [...expected.keys()];
-    expect(gitValues(dir, keys)).toEqual(expected);
+    expect(gitTexts(dir, keys)).toEqual(expected);
     const fresh = await openStore({ fs, dir });
     await expectStoreValues(fresh, expected);
     // The blob oids the store lists are the ones git lists.
@@ -169,7 +152,7 @@ describe('packs written by the store, as plain git sees them', () => {
 
     const fresh = await openStore({ fs, dir });
     await expectStoreValues(fresh, expected);
-    expect(gitValues(dir, [...expected.keys()])).toEqual(expected);
+    expect(gitTexts(dir, [...expected.keys()])).toEqual(expected);
     expect(git(['--git-dir', dir, 'show', `main:${wideKey(7)}`]).toString()).toBe(expected.get(wideKey(7)));
     expect(Number(git(['--git-dir', dir, 'rev-list', '--count', 'main']).toString())).toBe(141);
     expect((await storeLog(fresh)).length).toBe(141);
@@ -220,6 +203,6 @@ describe('packs written by the store, as plain git sees them', () => {
     expect(objects).toBe(result.objects);
     expect(deltas.length).toBeGreaterThan(0);
     expectFsckClean(copy);
-    expect(gitValues(copy, [...expected.keys()])).toEqual(expected);
+    expect(gitTexts(copy, [...expected.keys()])).toEqual(expected);
   });
 });

@@ -298,18 +298,19 @@ export class ObjectDb {
   gc(): Promise<{ packsBefore: number; packsAfter: number; bytesBefore: number; bytesAfter: number; objects: number }> {
     return this.maintain(async () => {
       const before = await this.reader.listPacks();
-      const done = await repack(
-        this,
-        this.files,
-        this.packDir,
-        before.filter((p) => !p.keep).map((p) => p.name),
-        {
-          compress: true,
-          force: true,
-        },
-      );
+      let packs = before;
+      let done: Awaited<ReturnType<typeof repack>> = null;
+      // When another process merged some of our packs meanwhile, their objects are in its new pack: go again (a
+      // few times at most) so gc still ends with one pack holding everything.
+      for (let round = 0; round < 3; round++) {
+        const names = packs.filter((p) => !p.keep).map((p) => p.name);
+        const result = await repack(this, this.files, this.packDir, names, { compress: true, force: round === 0 });
+        done = result ?? done;
+        if (!result?.vanished) break;
+        packs = await this.reader.listPacks();
+      }
       const after = await this.reader.listPacks();
-      const sum = (packs: { bytes: number }[]) => packs.reduce((n, p) => n + p.bytes, 0);
+      const sum = (list: { bytes: number }[]) => list.reduce((n, p) => n + p.bytes, 0);
       return {
         packsBefore: before.length,
         packsAfter: after.length,

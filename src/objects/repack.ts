@@ -23,6 +23,7 @@ const SIDECARS = ['bitmap', 'rev', 'mtimes', 'promisor'];
  *   re-encoded — so a round costs little more than the bytes it moves.
  * The new pack is durable before any old one goes, and an old pack's idx goes before its pack, so a reader — this
  * process, another one, or git — always finds every object. Null with fewer than two packs (unless `force`).
+ * `vanished`: some of `packs` were merged away by another process meanwhile (their objects are in its pack).
  */
 export async function repack(
   source: RepackSource,
@@ -30,7 +31,7 @@ export async function repack(
   packDir: string,
   packs: string[],
   options: { compress: boolean; force?: boolean },
-): Promise<{ name: string; objects: number } | null> {
+): Promise<{ name: string; objects: number; vanished: boolean } | null> {
   if (packs.length === 0 || (packs.length < 2 && !options.force)) return null;
   const { compress } = options;
   // Pass 1: which wide trees are versions of one another. Bodies are not kept: at Xenstore width, 100,000 versions
@@ -72,12 +73,14 @@ export async function repack(
     compress,
     readBase: async (oid) => (await source.readObject(oid)).body,
   });
+  let vanished = false;
   for (const pack of packs) {
     if (pack === name) continue;
+    if (!(await files.stat(`${packDir}/${pack}.pack`))) vanished = true;
     await files.remove(`${packDir}/${pack}.idx`);
     await files.remove(`${packDir}/${pack}.pack`);
     // What git may have written beside a pack it made: stale once the pack is gone (git would call them garbage).
     for (const ext of SIDECARS) await files.remove(`${packDir}/${pack}.${ext}`);
   }
-  return { name, objects: seen.size };
+  return { name, objects: seen.size, vanished };
 }
