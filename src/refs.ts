@@ -146,13 +146,7 @@ export class Refs {
     return {
       commit: async () => {
         if (next) {
-          try {
-            await this.files.p.rename(lock, file);
-          } catch (e) {
-            await this.files.remove(lock);
-            throw e;
-          }
-          await this.files.syncDir(dir);
+          await this.install(lock, file, dir);
         } else {
           try {
             await this.files.remove(file);
@@ -190,15 +184,25 @@ export class Refs {
       commit: async (next) => {
         try {
           await this.files.writeNew(lock, [utf8.encode(`${next}\n`)], false);
-          await this.files.p.rename(lock, file);
         } catch (e) {
           await this.files.remove(lock);
           throw e;
         }
-        await this.files.syncDir(dir);
+        await this.install(lock, file, dir);
       },
       abort: () => this.files.remove(lock),
     };
+  }
+
+  /** Renames a lock (holding the new value) over its file and makes that durable; the lock is dropped on failure. */
+  private async install(lock: string, file: string, dir: string): Promise<void> {
+    try {
+      await this.files.p.rename(lock, file);
+    } catch (e) {
+      await this.files.remove(lock);
+      throw e;
+    }
+    await this.files.syncDir(dir);
   }
 
   /** Drops `ref` from packed-refs, under packed-refs.lock, as `git branch -d` does. */

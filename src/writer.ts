@@ -143,7 +143,7 @@ export class BranchWriter {
     const outcomes: Outcome[] = [];
     const objects = new ObjectBatch();
     // Until the pack is written, the batch's objects exist only here: keep them readable for the requests after
-    // (the caches alone may evict a large tree before the next commit reads it). Released by `finish`.
+    // (the caches alone may evict a large tree before the next commit reads it). The caller releases them.
     this.db.hold(objects);
     for (const p of batch) {
       const ctx = new WriteContext(head, objects);
@@ -174,9 +174,14 @@ export class BranchWriter {
     }
     if (!swap.value) return false;
     await swap.value.commit();
+    this.announce(head, outcomes);
+    return true;
+  }
+
+  /** The branch moved to `head`: tell the store (caches, watches) and the batch listeners. */
+  private announce(head: Head, outcomes: Outcome[]): void {
     this.io.published(head);
     this.onBatch(outcomes.filter((o) => o.ok).length);
-    return true;
   }
 
   private answer(batch: Pending[], outcomes: Outcome[]): void {
@@ -192,7 +197,7 @@ export class BranchWriter {
    * and the batch rebuilt on the value it guards, so it cannot lose twice (and leaves no pack of orphans per retry).
    * Other processes wait on the lock meanwhile, as they would for git.
    */
-  private async run(batch: Pending[]): Promise<Head> {
+  private async run(batch: Pending[]): Promise<void> {
     const held = await this.io.holdRef();
     let applied: AppliedBatch;
     try {
@@ -208,11 +213,9 @@ export class BranchWriter {
         await this.db.write(objects);
         moved = true;
         await held.commit(head.commit!);
-        this.io.published(head);
-        this.onBatch(outcomes.filter((o) => o.ok).length);
+        this.announce(head, outcomes);
       }
       this.answer(batch, outcomes);
-      return head;
     } finally {
       // Once commit() ran, the lock is gone (renamed, or removed on failure): removing it again could remove a lock
       // another writer has taken since.

@@ -12,7 +12,8 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../server/app.js';
 import { type GcResult, openStore, type Store, StoreClient } from '../src/index.js';
 import { expectFsckClean, gitValues, verifyPacks } from './git-packs.js';
-import { cliEnv, diskStore, git, gitEnv, sleep, until } from './helpers.js';
+import { cliEnv, diskStore, git, gitEnv, random, sleep, until } from './helpers.js';
+import { startWriter, type Writer } from './writers.js';
 
 const BIN = fileURLToPath(new URL('../bin/store.js', import.meta.url));
 const BUNDLE = fileURLToPath(new URL('../dist/bundle/main.js', import.meta.url));
@@ -91,18 +92,6 @@ async function view(store: Store): Promise<View> {
   return out;
 }
 
-/** A small seeded PRNG (mulberry32), so a failing run can be repeated. */
-function random(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
-}
-
 const WIDE = 300;
 const wideKey = (i: number) => `local/domain/${i}/name`;
 
@@ -150,39 +139,11 @@ function expectGcResult(r: unknown): asserts r is GcResult {
   for (const k of GC_FIELDS) expect(Number.isInteger((r as Record<string, unknown>)[k]), k).toBe(true);
 }
 
-/** A test/fixtures/gc-writer.mjs process and the writes it acknowledged (key → commit). */
-interface Writer {
-  child: ChildProcess;
-  acks: Map<string, string>;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function startWriter(dir: string, id: string): Writer {
-  const child = spawn(process.execPath, [GC_WRITER, dir, id], { stdio: ['pipe', 'pipe', 'pipe'] });
-  children.push(child);
-  const acks = new Map<string, string>();
-  let err = '';
-  let partial = '';
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (chunk: string) => {
-    partial += chunk;
-    const lines = partial.split('\n');
-    partial = lines.pop()!;
-    for (const line of lines) {
-      const m = /^ack (\S+) ([0-9a-f]{40})$/.exec(line);
-      if (m) acks.set(m[1]!, m[2]!);
-      else if (!/^done \d+$/.test(line)) err += `unexpected stdout line: ${line}\n`;
-    }
-  });
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (chunk: string) => {
-    err += chunk;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal })),
-  );
-  return { child, acks, stderr: () => err, exited };
+/** A test/fixtures/gc-writer.mjs process (it stops when its stdin ends), ended after each test. */
+function startGcWriter(dir: string, id: string): Writer {
+  const writer = startWriter(GC_WRITER, [dir, id], 'pipe');
+  children.push(writer.child);
+  return writer;
 }
 
 // ---- tests -------------------------------------------------------------------------------------------------------
@@ -406,7 +367,7 @@ describe('store gc', () => {
     // A wide directory to start with, so gc has delta chains to make from the start.
     await wideHistory(store, 0, 5);
 
-    const writers = [startWriter(dir, '1'), startWriter(dir, '2')];
+    const writers = [startGcWriter(dir, '1'), startGcWriter(dir, '2')];
     const acked = () => writers.reduce((n, w) => n + w.acks.size, 0);
     let stop = false;
 

@@ -9,19 +9,7 @@ import { memfs } from 'memfs';
 import { describe, expect, it } from 'vitest';
 import { type FsLike, openStore, type Store } from '../src/index.js';
 import { expectFsckClean, gitValues, verifyPacks } from './git-packs.js';
-import { diskStore, git, tempDir } from './helpers.js';
-
-/** A small seeded PRNG (mulberry32), so a failing run can be repeated. */
-function random(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
-}
+import { diskStore, git, random, tempDir } from './helpers.js';
 
 /** The values of `keys` at `rev` as git reads them, as text. */
 const gitTexts = (dir: string, keys: string[], rev = 'main'): Map<string, string> =>

@@ -1,74 +1,14 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/index.js';
-import { diskStore, git, gitEnv } from './helpers.js';
+import { expectFsckClean } from './git-packs.js';
+import { diskStore, git } from './helpers.js';
+import { startWriter } from './writers.js';
 
 const WRITER = fileURLToPath(new URL('./fixtures/writer.mjs', import.meta.url));
 const DIST = fileURLToPath(new URL('../dist/src/index.js', import.meta.url));
-
-/** A writer process (test/fixtures/writer.mjs) and the writes it has acknowledged so far. */
-interface Writer {
-  child: ChildProcess;
-  /** key → commit, in the order the acks arrived. */
-  acks: Map<string, string>;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Resolves once at least `n` writes were acknowledged (rejects if the process ends first). */
-  acked(n: number): Promise<void>;
-}
-
-function startWriter(dir: string, id: string, count: number): Writer {
-  const child = spawn(process.execPath, [WRITER, dir, id, String(count)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const acks = new Map<string, string>();
-  let err = '';
-  let partial = '';
-  const waiters: { n: number; resolve: () => void }[] = [];
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (chunk: string) => {
-    partial += chunk;
-    const lines = partial.split('\n');
-    partial = lines.pop()!;
-    for (const line of lines) {
-      const m = /^ack (\S+) ([0-9a-f]{40})$/.exec(line);
-      if (m) acks.set(m[1]!, m[2]!);
-      else if (!/^done \d+$/.test(line)) err += `unexpected stdout line: ${line}\n`;
-    }
-    for (const w of waiters.splice(0)) {
-      if (acks.size >= w.n) w.resolve();
-      else waiters.push(w);
-    }
-  });
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (chunk: string) => {
-    err += chunk;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal })),
-  );
-  return {
-    child,
-    acks,
-    stderr: () => err,
-    exited,
-    acked: (n) =>
-      new Promise<void>((resolve, reject) => {
-        if (acks.size >= n) return resolve();
-        waiters.push({ n, resolve });
-        void exited.then(({ code, signal }) =>
-          reject(new Error(`writer ${id} ended (${code ?? signal}) after ${acks.size} acks: ${err}`)),
-        );
-      }),
-  };
-}
-
-function expectFsckClean(dir: string) {
-  const r = spawnSync('git', ['--git-dir', dir, 'fsck', '--strict'], { env: gitEnv, encoding: 'utf8' });
-  expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
-  expect(`${r.stdout}${r.stderr}`).not.toMatch(/^(error|warning|missing|broken)/im);
-}
 
 const count = (dir: string) =>
   Number(git(['--git-dir', dir, 'rev-list', '--first-parent', '--count', 'main']).toString().trim());
@@ -85,7 +25,7 @@ describe('several OS processes on one repository', () => {
     const before = count(dir);
     expect(before).toBe(1);
 
-    const writers = [startWriter(dir, '1', 500), startWriter(dir, '2', 500)];
+    const writers = [startWriter(WRITER, [dir, '1', '500']), startWriter(WRITER, [dir, '2', '500'])];
     const results = await Promise.all(writers.map((w) => w.exited));
     for (const [i, r] of results.entries()) {
       expect(r, `writer ${i + 1}: ${writers[i]!.stderr()}`).toEqual({ code: 0, signal: null });
@@ -118,7 +58,7 @@ describe('several OS processes on one repository', () => {
     const dir = store.dir;
     await store.set('seed', 'before');
 
-    const writer = startWriter(dir, '9', 5000);
+    const writer = startWriter(WRITER, [dir, '9', '5000']);
     await writer.acked(200);
     writer.child.kill('SIGKILL');
     const exit = await writer.exited;

@@ -4,7 +4,7 @@ import { type Commit, parseCommit } from './commit.js';
 import { DELTA_MIN_BYTES, patchDelta } from './delta.js';
 import { planByKey } from './delta-plan.js';
 import { Lru } from './lru.js';
-import { type GitObject, hashObject, type ObjectType } from './object.js';
+import { copyBytes, type GitObject, hashObject, type ObjectType } from './object.js';
 import { type DeltaInput, type PackInput, writePack } from './pack.js';
 import { ObjectReader, type RawEntry } from './reader.js';
 import { repack } from './repack.js';
@@ -59,9 +59,7 @@ export class ObjectBatch {
     if (this.has(oid)) return oid;
     const baseDepth = this.depthOf(base);
     if (baseDepth === null || baseDepth >= MAX_PATCH_DEPTH) {
-      const body = Buffer.allocUnsafe(patch.body.length);
-      Buffer.from(patch.body.buffer, patch.body.byteOffset, patch.body.length).copy(body);
-      this.objects.set(oid, { type: 'tree', body });
+      this.objects.set(oid, { type: 'tree', body: copyBytes(patch.body) });
       this.order.push(oid);
       if (baseDepth !== null && base !== oid) this.bases.set(oid, base);
       return oid;
@@ -93,8 +91,7 @@ export class ObjectBatch {
       const p = b.patched.get(oid);
       if (p) {
         const base = this.get(p.base)!;
-        const body = Buffer.allocUnsafe(p.size);
-        Buffer.from(base.body.buffer, base.body.byteOffset, base.body.length).copy(body);
+        const body = copyBytes(base.body);
         for (const { at, oid: bytes } of p.writes) bytes.copy(body, at);
         return { type: 'tree', body };
       }
@@ -131,7 +128,7 @@ const TINY_PACK_BYTES = 1 << 20;
 const MEDIUM_PACKS_BEFORE_MERGE = 16 + PACKS_BEFORE_CONSOLIDATION;
 
 /**
- * The object database: reads through caches (parsed trees, commits, blob bytes) and isomorphic-git, which knows
+ * The object database: reads through caches (parsed trees, commits, blob bytes) and the object reader, which knows
  * loose objects and packs, delta'd ones included, written by git; writes batches as packs of our own.
  */
 export class ObjectDb {
@@ -153,7 +150,6 @@ export class ObjectDb {
     return `${this.gitdir}/objects/pack`;
   }
 
-  /** Reads any object; NOT_FOUND when the repository does not have it. */
   /**
    * Keeps a batch's objects readable before (or without) them being on disk: an open transaction's commits live in
    * memory and reach the disk in the background, and the caches alone may evict them meanwhile.
@@ -168,6 +164,7 @@ export class ObjectDb {
 
   private readonly held = new Set<ObjectBatch>();
 
+  /** Reads any object; NOT_FOUND when the repository does not have it. */
   async read(oid: string): Promise<GitObject> {
     for (const batch of this.held) {
       const o = batch.get(oid);
@@ -338,21 +335,16 @@ export class ObjectDb {
  * planned as chains (delta-plan.ts); the first version of each stays whole.
  */
 function batchInputs(batch: ObjectBatch): (PackInput | DeltaInput)[] {
+  // Each chain is named after its first version, which stays whole.
   const chainOf = new Map<string, string>();
-  const versions: { oid: string; key: string }[] = [];
   for (const [oid, base] of batch.bases) {
     if (!batch.objects.has(base)) continue;
     const key = chainOf.get(base) ?? base;
     chainOf.set(base, key);
     chainOf.set(oid, key);
-    versions.push({ oid, key });
   }
-  // Each chain's first version (its key) leads it.
-  const roots = new Set(versions.map((v) => v.key));
   const planned = planByKey(
-    [...batch.objects.keys()]
-      .filter((oid) => roots.has(oid) || chainOf.has(oid))
-      .map((oid) => ({ oid, key: chainOf.get(oid)! })),
+    [...batch.objects.keys()].filter((oid) => chainOf.has(oid)).map((oid) => ({ oid, key: chainOf.get(oid)! })),
   );
   const out: (PackInput | DeltaInput)[] = [];
   const seen = new Set<string>();

@@ -1,3 +1,5 @@
+import { asBuffer } from './object.js';
+
 /**
  * Which object each version of a directory is stored as a delta of. A plain chain (each version against the one
  * before) is smallest but makes reading the newest version replay every delta; one base for all makes each delta
@@ -43,7 +45,7 @@ export function planByKey(versions: Iterable<{ oid: string; key: string }>): Map
  * share them, and when they do the delta comes out large and the object is stored whole.
  */
 export function treeKey(body: Uint8Array): string {
-  const b = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const b = asBuffer(body);
   const first = b.indexOf(0);
   if (first < 0) return '';
   const second = b.indexOf(0, first + 21);

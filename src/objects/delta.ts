@@ -1,4 +1,5 @@
 import { StoreError } from '../errors.js';
+import { asBuffer } from './object.js';
 
 /**
  * Git's delta format (a base size, a result size, then copy-from-base and insert-literal instructions): applied when
@@ -117,8 +118,6 @@ const CHUNK = 64;
 /** Bytes compared at once before looking at chunks (a multiple of CHUNK). */
 const BLOCK = 64 * CHUNK;
 
-const buf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-
 /**
  * A delta from `base` to `target` made for what the store writes: versions of a directory whose serialised bodies
  * differ in a few entries. Equal stretches are found by comparing aligned chunks natively (a changed oid among
@@ -127,8 +126,8 @@ const buf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)
  * caller then keeps the whole object. Null when the delta would not save at least a quarter.
  */
 export function makeDelta(baseBytes: Uint8Array, targetBytes: Uint8Array): Uint8Array | null {
-  const base = buf(baseBytes);
-  const target = buf(targetBytes);
+  const base = asBuffer(baseBytes);
+  const target = asBuffer(targetBytes);
   const out = new Out();
   out.varint(base.length);
   out.varint(target.length);

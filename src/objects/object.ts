@@ -24,6 +24,20 @@ export function hashObject(type: ObjectType, body: Uint8Array): string {
 const SCRATCH_BYTES = 64 << 10;
 const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
 
+/** The same bytes seen as a Buffer (no copy), for Buffer's native compare, copy and string methods. */
+export const asBuffer = (b: Uint8Array): Buffer =>
+  Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.length);
+
+/**
+ * A copy in a buffer of its own, made with one memcpy: `Buffer.from(uint8Array)` copies element by element
+ * (1.6 ms for a 320 KB tree, profiled).
+ */
+export function copyBytes(b: Uint8Array): Buffer {
+  const copy = Buffer.allocUnsafe(b.length);
+  asBuffer(b).copy(copy);
+  return copy;
+}
+
 export const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 
 export const isOid = (s: string): boolean => /^[0-9a-f]{40}$/.test(s);

@@ -3,7 +3,8 @@ import { StoreError } from '../errors.js';
 import type { Files } from '../fs.js';
 import { applyDelta } from './delta.js';
 import { Lru } from './lru.js';
-import type { GitObject, ObjectType } from './object.js';
+import { asBuffer, type GitObject, type ObjectType } from './object.js';
+import { OFS_DELTA, REF_DELTA, TYPE_CODES } from './pack.js';
 
 /**
  * Reads objects the way git stores them: loose (`objects/xx/…`, zlib) and in packs (idx v2 lookup, whole entries,
@@ -11,9 +12,10 @@ import type { GitObject, ObjectType } from './object.js';
  * a CLI started in shell loops cannot afford, and because it loads every pack whole on every process.
  */
 
-const TYPES: Record<number, ObjectType> = { 1: 'commit', 2: 'tree', 3: 'blob', 4: 'tag' };
-const OFS_DELTA = 6;
-const REF_DELTA = 7;
+const TYPES = Object.fromEntries(Object.entries(TYPE_CODES).map(([type, code]) => [code, type])) as Record<
+  number,
+  ObjectType
+>;
 
 /** A pack entry as stored: type code (6 = OFS_DELTA, 7 = REF_DELTA), inflated size, base and zlib bytes. */
 export interface RawEntry {
@@ -67,6 +69,38 @@ function inflate(data: Uint8Array): Uint8Array {
   return inflateSync(data);
 }
 
+/**
+ * A pack entry's header: its type code, inflated size, where its zlib data starts, and its delta base — `back`
+ * bytes before it for an OFS_DELTA, `refBase` for a REF_DELTA.
+ */
+function entryAt(
+  pack: Buffer,
+  offset: number,
+): { code: number; size: number; back: number; refBase: string | null; dataAt: number } {
+  let i = offset;
+  let byte = pack[i++]!;
+  const code = (byte >> 4) & 7;
+  let size = byte & 0x0f;
+  for (let shift = 4; byte & 0x80; shift += 7) {
+    byte = pack[i++]!;
+    size += (byte & 0x7f) * 2 ** shift;
+  }
+  let back = 0;
+  let refBase: string | null = null;
+  if (code === OFS_DELTA) {
+    byte = pack[i++]!;
+    back = byte & 0x7f;
+    while (byte & 0x80) {
+      byte = pack[i++]!;
+      back = (back + 1) * 128 + (byte & 0x7f);
+    }
+  } else if (code === REF_DELTA) {
+    refBase = pack.toString('hex', i, i + 20);
+    i += 20;
+  }
+  return { code, size, back, refBase, dataAt: i };
+}
+
 /** Re-listings allowed while packs keep vanishing under one read. */
 const MAX_CHURN = 50;
 
@@ -109,7 +143,7 @@ export class ObjectReader {
         this.vanished = true;
         continue;
       }
-      packs.push(this.index(name, Buffer.from(data.buffer, data.byteOffset, data.byteLength), null));
+      packs.push(this.index(name, asBuffer(data), null));
     }
     const listed = new Set(packs.map((p) => p.name));
     for (const name of this.known.keys()) if (!listed.has(name)) this.known.delete(name);
@@ -168,7 +202,7 @@ export class ObjectReader {
     if (!p.pack) {
       const data = await this.files.read(`${this.packDir}/${p.name}.pack`);
       if (!data) throw new PackGone(p.name);
-      p.pack = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      p.pack = asBuffer(data);
     }
     return p.pack;
   }
@@ -179,31 +213,21 @@ export class ObjectReader {
     const cached = this.deltaBases.get(cacheKey);
     if (cached) return cached;
     const pack = await this.packData(p);
-    let i = offset;
-    let byte = pack[i++]!;
-    const type = (byte >> 4) & 7;
-    while (byte & 0x80) byte = pack[i++]!;
+    const e = entryAt(pack, offset);
     // The entry ends where the next one starts (or at the trailing checksum): inflate exactly that slice.
-    const next = p.sorted[upperBound(p.sorted, offset)] ?? pack.length - 20;
+    const data = pack.subarray(e.dataAt, p.sorted[upperBound(p.sorted, offset)] ?? pack.length - 20);
     let result: GitObject;
-    if (type === OFS_DELTA) {
-      byte = pack[i++]!;
-      let back = byte & 0x7f;
-      while (byte & 0x80) {
-        byte = pack[i++]!;
-        back = (back + 1) * 128 + (byte & 0x7f);
-      }
-      const base = await this.readAt(p, offset - back);
-      result = { type: base.type, body: applyDelta(base.body, inflate(pack.subarray(i, next))) };
-    } else if (type === REF_DELTA) {
-      const baseOid = pack.toString('hex', i, i + 20);
-      const base = await this.read(baseOid);
-      if (!base) throw corrupt(`delta base ${baseOid} is missing`);
-      result = { type: base.type, body: applyDelta(base.body, inflate(pack.subarray(i + 20, next))) };
+    if (e.code === OFS_DELTA) {
+      const base = await this.readAt(p, offset - e.back);
+      result = { type: base.type, body: applyDelta(base.body, inflate(data)) };
+    } else if (e.code === REF_DELTA) {
+      const base = await this.read(e.refBase!);
+      if (!base) throw corrupt(`delta base ${e.refBase} is missing`);
+      result = { type: base.type, body: applyDelta(base.body, inflate(data)) };
     } else {
-      const t = TYPES[type];
-      if (!t) throw corrupt(`unknown pack entry type ${type} in ${p.name}`);
-      result = { type: t, body: inflate(pack.subarray(i, next)) };
+      const t = TYPES[e.code];
+      if (!t) throw corrupt(`unknown pack entry type ${e.code} in ${p.name}`);
+      result = { type: t, body: inflate(data) };
     }
     // Kept for the deltas made against it: versions of a directory are read one after another, and each one's
     // base is often the one read just before (whole objects are also cached by oid one level up).
@@ -283,28 +307,15 @@ export class ObjectReader {
     }
     for (let n = 0; n < p.sorted.length; n++) {
       const offset = p.sorted[n]!;
-      const end = p.sorted[n + 1] ?? pack.length - 20;
-      let i = offset;
-      let byte = pack[i++]!;
-      const code = (byte >> 4) & 7;
-      let size = byte & 0x0f;
-      for (let shift = 4; byte & 0x80; shift += 7) {
-        byte = pack[i++]!;
-        size += (byte & 0x7f) * 2 ** shift;
-      }
-      let base: string | null = null;
-      if (code === OFS_DELTA) {
-        byte = pack[i++]!;
-        let back = byte & 0x7f;
-        while (byte & 0x80) {
-          byte = pack[i++]!;
-          back = (back + 1) * 128 + (byte & 0x7f);
-        }
-        base = oidAt.get(offset - back) ?? null;
-      } else if (code === REF_DELTA) {
-        i += 20;
-      }
-      yield { oid: oidAt.get(offset)!, code, size, base, data: pack.subarray(i, end) };
+      const { code, size, back, dataAt } = entryAt(pack, offset);
+      const base = code === OFS_DELTA ? (oidAt.get(offset - back) ?? null) : null;
+      yield {
+        oid: oidAt.get(offset)!,
+        code,
+        size,
+        base,
+        data: pack.subarray(dataAt, p.sorted[n + 1] ?? pack.length - 20),
+      };
     }
   }
 

@@ -2,7 +2,7 @@ import type { Files } from '../fs.js';
 import { DELTA_MIN_BYTES } from './delta.js';
 import { planByKey, treeKey } from './delta-plan.js';
 import type { GitObject } from './object.js';
-import { type PackInput, type RawInput, writePack } from './pack.js';
+import { OFS_DELTA, type PackInput, type RawInput, REF_DELTA, TYPE_CODES, writePack } from './pack.js';
 import type { RawEntry } from './reader.js';
 
 /** What repacking needs from the object store: the packs' entries, and reads through its caches. */
@@ -11,8 +11,6 @@ export interface RepackSource {
   readObject(oid: string): Promise<GitObject>;
 }
 
-const TREE = 2;
-const OFS_DELTA = 6;
 const SIDECARS = ['bitmap', 'rev', 'mtimes', 'promisor'];
 
 /**
@@ -44,7 +42,8 @@ export async function repack(
       seen.add(e.oid);
       // A delta entry's size is the delta's: what it makes is known only by reading it (gc re-encodes them all;
       // background maintenance copies them as they are).
-      const maybeWideTree = (e.code === TREE && e.size >= DELTA_MIN_BYTES) || (compress && e.code >= OFS_DELTA);
+      const maybeWideTree =
+        (e.code === TYPE_CODES.tree && e.size >= DELTA_MIN_BYTES) || (compress && e.code >= OFS_DELTA);
       if (!maybeWideTree) continue;
       const o = await source.readObject(e.oid);
       if (o.type === 'tree' && o.body.length >= DELTA_MIN_BYTES) versions.push({ oid: e.oid, key: treeKey(o.body) });
@@ -59,7 +58,7 @@ export async function repack(
         if (written.has(e.oid)) continue;
         written.add(e.oid);
         const base = bases.get(e.oid);
-        const copyable = !compress && !base && e.code !== 7 && (e.base === null || written.has(e.base));
+        const copyable = !compress && !base && e.code !== REF_DELTA && (e.base === null || written.has(e.base));
         if (copyable) {
           yield { oid: e.oid, raw: e };
           continue;
