@@ -7,6 +7,8 @@ import type {
   BatchOp,
   BisectResult,
   BranchInfo,
+  CompactOptions,
+  CompactResult,
   GcResult,
   ListEntry,
   MergeOptions,
@@ -44,6 +46,7 @@ type StoreCalls = Pick<
   | 'revert'
   | 'snapshot'
   | 'gc'
+  | 'compact'
   | 'bisect'
   | 'blame'
 >;
@@ -270,6 +273,15 @@ export class StoreClient implements StoreApi {
 
   gc(): Promise<GcResult> {
     return this.json('POST', '/v1/gc', {});
+  }
+
+  /** Compacts a branch on the server (progress is not reported over HTTP). */
+  async compact(options: CompactOptions = {}): Promise<CompactResult> {
+    const b = await this.branch(options.branch);
+    return this.json('POST', `/v1/branches/${enc(b)}/compact`, {
+      dryRun: options.dryRun,
+      policy: options.policy,
+    });
   }
 
   async revert(rev: string, options: WriteOptions = {}): Promise<{ commit: string }> {

@@ -29,6 +29,8 @@ export {
   type BatchOp,
   type BisectResult,
   type BranchInfo,
+  type CompactOptions,
+  type CompactResult,
   type GcResult,
   type ListEntry,
   type MergeOptions,

@@ -1,4 +1,7 @@
-import { invalidArgument, notFound } from './errors.js';
+import { invalidArgument, notFound, StoreError } from './errors.js';
+import { compactedSince } from './history/compaction.js';
+import type { MapHit } from './history/compaction-map.js';
+import type { Commit } from './objects/commit.js';
 import type { ObjectDb } from './objects/db.js';
 import { isOid } from './objects/object.js';
 
@@ -9,7 +12,11 @@ export interface RevisionContext {
   branchHead(name: string): Promise<string | null>;
   /** The branch a bare time (or `HEAD`) refers to. */
   contextBranch: string;
+  /** What compaction made of an old commit id (full or abbreviated), if it rewrote it. */
+  compacted?(id: string): Promise<MapHit | null>;
 }
+
+const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
 
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/;
 
@@ -54,6 +61,18 @@ async function resolveBase(ctx: RevisionContext, base: string, rev: string): Pro
   const head = await ctx.branchHead(branch).catch(() => null);
   if (head) return head;
   if (/^[0-9a-f]{4,40}$/i.test(base)) {
+    const hit = await ctx.compacted?.(base.toLowerCase());
+    if (hit?.kind === 'kept') return hit.to;
+    if (hit) {
+      const snapshot = await ctx.db.readCommit(hit.to).catch(() => null);
+      const when = snapshot ? ` of ${iso(snapshot.committer.timestamp)}` : '';
+      throw new StoreError(
+        'COMPACTED',
+        `commit ${hit.old.slice(0, 12)} (${iso(hit.time)}) was dropped by compaction of ${hit.branch}; its changes ` +
+          `are in the snapshot ${hit.to.slice(0, 12)}${when}: read at that commit, or at a time`,
+        { revision: rev, snapshot: hit.to, branch: hit.branch },
+      );
+    }
     const oid = isOid(base.toLowerCase()) ? base.toLowerCase() : await ctx.db.expand(base.toLowerCase());
     const type = oid ? await ctx.db.typeOf(oid) : null;
     if (type === 'commit') return oid!;
@@ -68,11 +87,42 @@ async function atTime(ctx: RevisionContext, branch: string, time: string, rev: s
   if (Number.isNaN(when)) throw invalidArgument(`${time} is not a time; use ISO 8601, e.g. 2026-11-29T18:00:00Z`);
   let oid = await ctx.branchHead(branch);
   if (!oid) throw notFound('branch', branch);
+  let newer: { id: string; commit: Commit } | null = null;
   for (;;) {
     const commit = await ctx.db.readCommit(oid);
-    if (commit.committer.timestamp * 1000 <= when) return oid;
+    if (commit.committer.timestamp * 1000 <= when) {
+      if (newer) inGap(newer, when, rev, { id: oid, commit });
+      return oid;
+    }
     const parent = commit.parents[0];
-    if (!parent) throw notFound('revision', rev, `${branch} has no commit at or before ${time}`);
+    if (!parent) {
+      inGap({ id: oid, commit }, when, rev, null);
+      throw notFound('revision', rev, `${branch} has no commit at or before ${time}`);
+    }
+    newer = { id: oid, commit };
     oid = parent;
   }
+}
+
+/**
+ * COMPACTED when `when` falls among commits a snapshot absorbed: the state then is not known any more, only the
+ * kept snapshots around it (never a silent answer from the wrong time).
+ */
+function inGap(
+  after: { id: string; commit: Commit },
+  when: number,
+  rev: string,
+  before: { id: string; commit: Commit } | null,
+): void {
+  const since = compactedSince(after.commit);
+  if (since === null || when < since * 1000) return;
+  const kept = [before, after]
+    .filter((c) => c !== null)
+    .map((c) => `${c.id.slice(0, 12)} (${iso(c.commit.committer.timestamp)})`)
+    .join(' and ');
+  throw new StoreError(
+    'COMPACTED',
+    `the state at ${rev} was compacted away; the nearest kept snapshot${before ? 's are' : ' is'} ${kept}: read at one`,
+    { revision: rev, snapshot: after.id, before: before?.id ?? null },
+  );
 }

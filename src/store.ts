@@ -3,15 +3,18 @@ import { Files, type FsLike } from './fs.js';
 import { bisect, type KeyPredicate, keyTest, type Verdict } from './history/bisect.js';
 import { type BlameLine, blame } from './history/blame.js';
 import { type CommitInfo, commitInfo, type Identity } from './history/commit-info.js';
+import { firstParentHistory, type RewrittenHistory, replay, rewriteHistory } from './history/compaction.js';
+import { CompactionMaps, DEFAULT_MAP_LIMIT } from './history/compaction-map.js';
 import { type Change, diffRevisions } from './history/diff.js';
 import { type LogOptions, type LogPage, readLog } from './history/log.js';
+import { parseRetention, RETENTION_CONFIG_KEY, retentionFromFile, type Tier } from './history/retention.js';
 import { checkBranchName, normalizeKey, parseKey } from './keys.js';
 import { MERGE_CONFIG_KEY, type MergePolicy, parsePolicy, policyFromFile } from './merge/config.js';
 import { isAncestor, mergeBases } from './merge/merge-base.js';
 import type { StrategyName } from './merge/strategies.js';
 import { mergeTrees } from './merge/three-way.js';
-import type { Signature } from './objects/commit.js';
-import { type ObjectBatch, ObjectDb } from './objects/db.js';
+import type { Commit, Signature } from './objects/commit.js';
+import { ObjectBatch, ObjectDb, type PruneResult } from './objects/db.js';
 import { utf8 } from './objects/object.js';
 import { isTreeMode } from './objects/tree.js';
 import { Refs } from './refs.js';
@@ -63,6 +66,13 @@ export interface OpenOptions {
   transactionRefDelayMs?: number;
   /** How often watched branches' refs are checked for changes made by other processes or git (default 20 ms). */
   watchPollMs?: number;
+  /**
+   * Compaction prunes only packs older than this (default 60 s): another process may have written a pack and not yet
+   * moved its ref (it can wait up to `lockTimeoutMs` for the lock). Objects this process holds are always kept.
+   */
+  pruneGraceMs?: number;
+  /** How many rewritten commits a branch's compaction map remembers (default 10,000); older ids become NOT_FOUND. */
+  compactionMapLimit?: number;
 }
 
 /** Options every write takes. */
@@ -153,6 +163,9 @@ export class Store {
   private sweeper: ReturnType<typeof setInterval> | null = null;
   private readonly feeds = new Map<string, BranchFeed>();
   private readonly watchPollMs: number;
+  private readonly maps: CompactionMaps;
+  private readonly pruneGraceMs: number;
+  private readonly mapLimit: number;
 
   private constructor(
     readonly files: Files,
@@ -174,6 +187,9 @@ export class Store {
     this.maxTransactionsPerClient = options.maxTransactionsPerClient ?? 1000;
     this.transactionRefDelayMs = options.transactionRefDelayMs ?? 50;
     this.watchPollMs = options.watchPollMs ?? 20;
+    this.maps = new CompactionMaps(this.db, this.refs);
+    this.pruneGraceMs = options.pruneGraceMs ?? 60_000;
+    this.mapLimit = options.compactionMapLimit ?? DEFAULT_MAP_LIMIT;
   }
 
   /** Opens (or with `create`, creates) a store. */
@@ -497,6 +513,7 @@ export class Store {
         db: this.db,
         contextBranch,
         branchHead: async (name) => (await this.loadHead(checkBranchName(name))).commit,
+        compacted: (id) => this.maps.lookup(id),
       },
       rev,
     );
@@ -812,25 +829,52 @@ export class Store {
         if (conflicts.length > 0) throw transactionConflict(tx, conflicts);
         return { head: ctx.head, result: { commit: ctx.head.commit, outcome: 'empty' as const } };
       }
-      // The transaction's commits were written without fsync; the branch is about to point at them.
-      ctx.batch.merge(tx.objects);
-      if (!moved) return { head: tx.head, result: { commit: tx.head.commit, outcome: 'fast-forward' as const } };
+      if (!moved) {
+        // The transaction's commits were written without fsync; the branch is about to point at them.
+        ctx.batch.merge(tx.objects);
+        return { head: tx.head, result: { commit: tx.head.commit, outcome: 'fast-forward' as const } };
+      }
+      // When compaction rewrote the branch since the transaction began, its commits lead back into the old history,
+      // which pruning removes: the merge then keeps only the transaction's result (one parent), not its commits.
+      const rewritten = !(await this.onFirstParentChain(tx.base.commit!, ctx.head.commit!));
+      const objects = rewritten ? withoutCommits(tx.objects) : tx.objects;
+      ctx.batch.merge(objects);
       const merged = await mergeTrees(
         this.db,
         { base: tx.base.tree, ours: ctx.head.tree, theirs: tx.head.tree, oursTime: 0, theirsTime: 1 },
         { policy: await this.policyAt(ctx.head.tree), batch: ctx.batch },
-      );
+      ).catch((e: StoreError) => {
+        if (!rewritten || (e.code !== 'NOT_FOUND' && e.code !== 'CORRUPT')) throw e;
+        throw conflict(`transaction ${tx.id} began before ${tx.branch} was compacted and pruned; retry it`, []);
+      });
       conflicts.push(...merged.conflicts);
       if (conflicts.length > 0) throw transactionConflict(tx, conflicts);
       const tree = merged.editor.write(ctx.batch, ctx.trees);
       const head = ctx.commit(
         tree,
-        [ctx.head.commit!, tx.head.commit!],
+        rewritten ? [ctx.head.commit!] : [ctx.head.commit!, tx.head.commit!],
         `commit transaction ${tx.id}\n`,
         this.signature(undefined),
       );
       return { head, result: { commit: head.commit, outcome: 'merged' as const } };
     });
+  }
+
+  /**
+   * Whether `ancestor` is on `head`'s first-parent chain. Walks back only to the ancestor's time (a minute of clock
+   * skew allowed): for a transaction's base that is the commits made while it was open.
+   */
+  private async onFirstParentChain(ancestor: string, head: string): Promise<boolean> {
+    const base = await this.db.readCommit(ancestor).catch(() => null);
+    if (!base) return false; // pruned by another process's compaction
+    const floor = base.committer.timestamp - 60;
+    for (let id: string | undefined = head; id !== undefined; ) {
+      if (id === ancestor) return true;
+      const c: Commit = await this.db.readCommit(id);
+      if (c.committer.timestamp < floor) return false;
+      id = c.parents[0];
+    }
+    return false;
   }
 
   private expireTransactions(): void {
@@ -865,6 +909,125 @@ export class Store {
     return { ...result, ms: Date.now() - started };
   }
 
+  /**
+   * Compacts a branch's history to what a retention policy keeps (issue 7): commits inside the first tier stay as
+   * they are (re-parented), older ones become one snapshot per interval of their tier, first-parent chained, and
+   * everything older than the last tier goes. The branch moves by compare-and-swap through its writer, so writes
+   * landing meanwhile are put on top, never lost. Then the old ids are recorded in the branch's compaction map and
+   * unreachable objects are pruned. The policy is `options.policy` or the branch's `.store/retention.json`.
+   */
+  async compact(options: CompactOptions = {}): Promise<CompactResult> {
+    const started = Date.now();
+    const branch = checkBranchName(options.branch ?? this.defaultBranch);
+    const progress = options.onProgress ?? (() => {});
+    const start = this.existing(branch, await this.loadHead(branch));
+    const tiers =
+      options.policy === undefined
+        ? await this.retentionAt(start.tree)
+        : parseRetention(typeof options.policy === 'string' ? parseJson(options.policy) : options.policy);
+    const now = Math.floor(this.clock().getTime() / 1000);
+    const bytesBefore = await this.db.packBytes();
+    const plan = async (head: string, batch: ObjectBatch, parsed: Map<string, Commit>) => {
+      const history = (await firstParentHistory(this.db, head, null, (n) => progress(`reading history: ${n}`)))!;
+      return { commits: history.length, rewritten: rewriteHistory(history, tiers, now, batch, parsed) };
+    };
+    const planned = new ObjectBatch();
+    const parsed = new Map<string, Commit>();
+    const { commits, rewritten } = start.commit
+      ? await plan(start.commit, planned, parsed)
+      : { commits: 0, rewritten: null };
+    const result = (head: string | null, r: RewrittenHistory | null, pruned: PruneResult): CompactResult => ({
+      branch,
+      dryRun: options.dryRun ?? false,
+      before: start.commit,
+      head,
+      commits,
+      kept: r?.kept ?? 0,
+      recent: r?.selection.recent.length ?? 0,
+      snapshots: (r?.selection.snapshots ?? []).map((c) => ({
+        commit: c.id,
+        time: new Date(c.time * 1000).toISOString(),
+      })),
+      dropped: r?.dropped ?? 0,
+      pruned,
+      bytesBefore,
+      bytesAfter: bytesBefore,
+      ms: 0,
+    });
+    if (options.dryRun) {
+      const kept = rewritten ? [...rewritten.selection.recent, ...rewritten.selection.snapshots] : [];
+      const trees = await Promise.all(kept.map(async (c) => (await this.db.readCommit(c.id)).tree));
+      const pruned = await this.db.prune(
+        async () => this.pruneRoots(`refs/heads/${branch}`, trees),
+        this.pruneGraceMs,
+        true,
+      );
+      return { ...result(start.commit, rewritten, pruned), ms: Date.now() - started };
+    }
+    let head = start.commit;
+    let final = rewritten;
+    if (rewritten && rewritten.rewrites.size > 0) {
+      progress('moving the branch');
+      this.db.hold(planned);
+      this.db.remember(planned, new Map(), parsed);
+      try {
+        ({ head, final } = await this.write(branch, async (ctx) => {
+          let r = rewritten;
+          let top = r.head;
+          const since =
+            ctx.head.commit === start.commit ? [] : await firstParentHistory(this.db, ctx.head.commit!, start.commit);
+          if (since === null) {
+            // Rewritten meanwhile by someone else (another compaction, a reset): plan again on what is there now.
+            r = (await plan(ctx.head.commit!, ctx.batch, ctx.commits)).rewritten;
+            top = r.head;
+          } else {
+            ctx.batch.merge(planned);
+            for (const [oid, c] of parsed) ctx.commits.set(oid, c);
+            if (since.length > 0) {
+              const rewrites = new Map(r.rewrites);
+              top = replay(since, r.head, ctx.batch, ctx.commits, rewrites);
+              r = { ...r, rewrites };
+            }
+          }
+          return { head: { commit: top, tree: ctx.head.tree }, result: { head: top, final: r } };
+        }));
+      } finally {
+        this.db.release(planned);
+      }
+      progress('recording old commit ids');
+      await this.maps.record(branch, final.rewrites, this.mapLimit, this.signature(undefined));
+    }
+    progress('pruning');
+    const pruned = await this.db.prune(async () => this.pruneRoots(), this.pruneGraceMs);
+    return {
+      ...result(head, final, pruned),
+      bytesAfter: await this.db.packBytes(),
+      ms: Date.now() - started,
+    };
+  }
+
+  private async retentionAt(tree: string | null): Promise<Tier[]> {
+    const entry = await lookup(this.db, tree, RETENTION_CONFIG_KEY.split('/'));
+    return retentionFromFile(entry && !isTreeMode(entry.mode) ? await this.db.readBlob(entry.oid) : null);
+  }
+
+  /**
+   * What pruning must keep: every ref (other processes' transactions included) with its history, and — without
+   * history — what this process's open transactions stand on (their commits lead back into the old history; they
+   * merge without them once the branch was compacted). A dry run leaves out its branch and adds the trees it keeps.
+   */
+  private async pruneRoots(without?: string, trees: string[] = []): Promise<{ full: string[]; shallow: string[] }> {
+    const mine = new Set([...this.transactions.values()].map((tx) => tx.ref));
+    const full: string[] = [];
+    for (const [ref, oid] of await this.refs.list('refs/')) if (ref !== without && !mine.has(ref)) full.push(oid);
+    const shallow = [...trees];
+    for (const tx of this.transactions.values()) {
+      for (const h of [tx.base, tx.head]) if (h.tree) shallow.push(h.tree);
+      shallow.push(...tx.objects.objects.keys());
+    }
+    return { full, shallow };
+  }
+
   /** Calls `listener` after each batch a writer of this store made durable (for metrics). Returns an unsubscribe. */
   onBatch(listener: (event: { branch: string; writes: number }) => void): () => void {
     this.batchListeners.add(listener);
@@ -897,6 +1060,54 @@ export interface GcResult {
   bytesAfter: number;
   objects: number;
   ms: number;
+}
+
+/** How to compact a branch. */
+export interface CompactOptions {
+  branch?: string;
+  /** The tiers, as in `.store/retention.json` (an array, or its JSON text); default: the branch's file. */
+  policy?: unknown;
+  /** Only say what would be kept and how much space would be freed. */
+  dryRun?: boolean;
+  /** Called with what compaction is doing, for progress lines. */
+  onProgress?: (step: string) => void;
+}
+
+/** What a compaction did (or, with `dryRun`, would do). */
+export interface CompactResult {
+  branch: string;
+  dryRun: boolean;
+  /** The head before, and after (the same in a dry run or when nothing changed). */
+  before: string | null;
+  head: string | null;
+  /** First-parent commits before. */
+  commits: number;
+  /** Commits kept: the recent ones as they are, plus one snapshot per interval (listed with their old ids). */
+  kept: number;
+  recent: number;
+  snapshots: { commit: string; time: string }[];
+  dropped: number;
+  /** Unreachable objects removed (would be removed) and their stored bytes. */
+  pruned: PruneResult;
+  /** The pack directory's size before and after. */
+  bytesBefore: number;
+  bytesAfter: number;
+  ms: number;
+}
+
+const parseJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw invalidArgument(`the retention policy is not valid JSON (${(e as Error).message})`);
+  }
+};
+
+/** A transaction's trees and blobs without its commits. */
+function withoutCommits(objects: ObjectBatch): ObjectBatch {
+  const out = new ObjectBatch();
+  for (const [oid, o] of objects.objects) if (o.type !== 'commit') out.objects.set(oid, o);
+  return out;
 }
 
 /** Opens a store; see {@link OpenOptions}. */

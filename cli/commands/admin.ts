@@ -5,6 +5,17 @@ import type { Context } from '../context.js';
 import { UsageError } from '../exit-codes.js';
 import type { Act } from './shared.js';
 
+const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
+
+/** A policy given as `@file`. */
+function readPolicy(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read the policy file ${file}: ${(e as Error).message}`);
+  }
+}
+
 export function registerAdmin(program: Command, act: Act): void {
   program
     .command('init')
@@ -30,11 +41,49 @@ export function registerAdmin(program: Command, act: Act): void {
         const r = await (await ctx.store()).gc();
         if (ctx.options.json) ctx.io.out(`${JSON.stringify(r)}\n`);
         else {
-          const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
           ctx.io.out(
             `packed ${r.objects} objects: ${r.packsBefore} packs, ${mb(r.bytesBefore)} → ${r.packsAfter} pack${
               r.packsAfter === 1 ? '' : 's'
             }, ${mb(r.bytesAfter)} (${r.ms} ms)\n`,
+          );
+        }
+      }),
+    );
+
+  program
+    .command('compact')
+    .description("rewrite the branch's old history to its retention policy (.store/retention.json), then prune")
+    .option('--dry-run', 'only show what would be kept and the space it would free')
+    .option('--policy <json>', "tiers to use instead of the branch's .store/retention.json (JSON, or @file)")
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ store compact --dry-run\n  $ store compact --branch main\n' +
+        '  $ store compact --policy \'[{"within":"1h","keep":"all"},{"within":"30d","every":"1d"}]\'',
+    )
+    .action(
+      act(async (ctx: Context, opts: { dryRun?: boolean; policy?: string }) => {
+        const policy = opts.policy?.startsWith('@') ? readPolicy(opts.policy.slice(1)) : opts.policy;
+        const r = await (await ctx.store()).compact({
+          branch: ctx.options.branch,
+          dryRun: opts.dryRun,
+          policy,
+          onProgress: (step) => {
+            if (ctx.io.tty) ctx.io.err(`\r\u001b[Kcompact: ${step}`);
+          },
+        });
+        if (ctx.io.tty) ctx.io.err('\r\u001b[K');
+        if (ctx.options.json) return void ctx.io.out(`${JSON.stringify(r)}\n`);
+        const would = r.dryRun ? 'would keep' : 'kept';
+        ctx.io.out(
+          `${r.branch}: ${would} ${r.kept} of ${r.commits} commits (${r.recent} recent as they are, ` +
+            `${r.snapshots.length} snapshots), ${r.dryRun ? 'would drop' : 'dropped'} ${r.dropped}\n`,
+        );
+        if (r.dryRun) {
+          for (const snap of r.snapshots) ctx.io.out(`  snapshot ${snap.time}  ${snap.commit.slice(0, 12)}\n`);
+          ctx.io.out(`would free about ${mb(r.pruned.bytes)} (${r.pruned.objects} objects); nothing was changed\n`);
+        } else {
+          ctx.io.out(
+            `pruned ${r.pruned.objects} objects; packs ${mb(r.bytesBefore)} → ${mb(r.bytesAfter)} (${r.ms} ms)\n`,
           );
         }
       }),

@@ -210,6 +210,62 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
       () => store.gc(),
     );
 
+    app.post<{ Params: { b: string }; Body: { dryRun?: boolean; policy?: unknown } }>(
+      '/v1/branches/:b/compact',
+      {
+        schema: {
+          summary:
+            'Compact :b to its retention policy (.store/retention.json, or `policy`): recent commits kept, older ones ' +
+            'as snapshots, then unreachable objects pruned; `dryRun` only reports. Writes meanwhile are kept.',
+          tags: ['history'],
+          params: branchParams,
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              dryRun: { type: 'boolean' },
+              policy: {
+                description: 'tiers, e.g. [{"within":"1h","keep":"all"},{"within":"30d","every":"1d"}]',
+                type: ['array', 'string'],
+              },
+            },
+          },
+          response: {
+            200: {
+              type: 'object',
+              properties: {
+                branch: { type: 'string' },
+                dryRun: { type: 'boolean' },
+                before: { type: ['string', 'null'] },
+                head: { type: ['string', 'null'] },
+                ...Object.fromEntries(
+                  ['commits', 'kept', 'recent', 'dropped', 'bytesBefore', 'bytesAfter', 'ms'].map((k) => [
+                    k,
+                    { type: 'integer' },
+                  ]),
+                ),
+                snapshots: {
+                  type: 'array',
+                  items: { type: 'object', properties: { commit: { type: 'string' }, time: { type: 'string' } } },
+                },
+                pruned: {
+                  type: 'object',
+                  properties: {
+                    objects: { type: 'integer' },
+                    bytes: { type: 'integer' },
+                    reachable: { type: 'integer' },
+                  },
+                },
+              },
+            },
+            ...errors,
+          },
+        },
+      },
+      (request) =>
+        store.compact({ branch: request.params.b, dryRun: request.body?.dryRun, policy: request.body?.policy }),
+    );
+
     app.post<{ Params: { b: string }; Body: { commit: string; message?: string } }>(
       '/v1/branches/:b/revert',
       {

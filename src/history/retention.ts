@@ -1,4 +1,5 @@
 import { invalidArgument } from '../errors.js';
+import { fromUtf8 } from '../objects/object.js';
 
 /**
  * RRD-style retention (issue 7): a policy of tiers by age. Within the first tier every commit is kept as it is;
@@ -24,6 +25,26 @@ export function parseDuration(text: unknown, where: string): number {
     throw invalidArgument(`${where}: ${JSON.stringify(text)} is not a duration; use a number and s, m, h, d, w or y`);
   }
   return Number(m[1]) * UNITS[m[2]!]!;
+}
+
+/** Where a branch declares its policy: in its own tree, so it is versioned and visible to git. */
+export const RETENTION_CONFIG_KEY = '.store/retention.json';
+
+/** The policy in a branch's `.store/retention.json` (null: the file is missing). */
+export function retentionFromFile(bytes: Uint8Array | null): Tier[] {
+  if (bytes === null) {
+    throw invalidArgument(
+      `no retention policy: add ${RETENTION_CONFIG_KEY} to the branch, e.g. ` +
+        '[{"within":"1h","keep":"all"},{"within":"1d","every":"1h"},{"within":"30d","every":"1d"}], or give one to this call',
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fromUtf8.decode(bytes));
+  } catch (e) {
+    throw invalidArgument(`${RETENTION_CONFIG_KEY} is not valid JSON (${(e as Error).message}); fix it first`);
+  }
+  return parseRetention(parsed);
 }
 
 /** Checks and converts a policy: tiers by growing `within`, each keeping all or one snapshot per `every`. */

@@ -6,8 +6,9 @@ import { planByKey } from './delta-plan.js';
 import { Lru } from './lru.js';
 import { copyBytes, type GitObject, hashObject, type ObjectType } from './object.js';
 import { type DeltaInput, type PackInput, writePack } from './pack.js';
+import { reachable } from './reachable.js';
 import { ObjectReader, type RawEntry } from './reader.js';
-import { repack } from './repack.js';
+import { removePack, repack } from './repack.js';
 import { parseTree, type Tree, type TreePatch } from './tree.js';
 import { treeWeight } from './tree-overlay.js';
 
@@ -318,6 +319,54 @@ export class ObjectDb {
     });
   }
 
+  /**
+   * Removes objects no root reaches (compaction's last step). `roots` is asked for only after the packs are listed,
+   * so a pack written meanwhile is not touched; packs younger than `graceMs` are not touched either — another
+   * process may have written one and not yet moved its ref. Objects this process holds in memory for writes in
+   * flight or open transactions are kept, with the trees they reach. With `dryRun`, only counts.
+   */
+  prune(
+    roots: () => Promise<{ full: string[]; shallow: string[] }>,
+    graceMs: number,
+    dryRun = false,
+  ): Promise<PruneResult> {
+    return this.maintain(async () => {
+      const packs = await this.reader.listPacks();
+      const cutoff = Date.now() - graceMs;
+      const old = packs.filter((p) => !p.keep && p.mtimeMs <= cutoff).map((p) => p.name);
+      const { full, shallow } = await roots();
+      const held = [...this.held].flatMap((b) => [...b.objects.keys(), ...b.patched.keys()]);
+      const live = await reachable(this, full, [...shallow, ...held]);
+      let objects = 0;
+      let bytes = 0;
+      let keptInOld = 0;
+      const counted = new Set<string>();
+      for (const name of old) {
+        for await (const e of this.reader.rawEntriesOf(name)) {
+          if (counted.has(e.oid)) continue;
+          counted.add(e.oid);
+          if (live.has(e.oid)) keptInOld++;
+          else {
+            objects++;
+            bytes += e.data.length;
+          }
+        }
+      }
+      if (!dryRun && objects > 0) {
+        if (keptInOld === 0) for (const name of old) await removePack(this.files, this.packDir, name);
+        else
+          await repack(this, this.files, this.packDir, old, { compress: 'stored', force: true, keep: (o) => live.has(o) });
+        this.reader.refresh();
+      }
+      return { objects, bytes, reachable: live.size };
+    });
+  }
+
+  /** The bytes the packs take now (packs and indexes). */
+  async packBytes(): Promise<number> {
+    return (await this.reader.listPacks()).reduce((n, p) => n + p.bytes, 0);
+  }
+
   /** The entries of one pack as stored, in order (for repacking). */
   rawEntriesOf(pack: string): AsyncIterable<RawEntry> {
     return this.reader.rawEntriesOf(pack);
@@ -327,6 +376,13 @@ export class ObjectDb {
   readObject(oid: string): Promise<GitObject> {
     return this.reader.readObject(oid);
   }
+}
+
+/** What pruning removed (or, in a dry run, would remove): objects and their stored bytes; objects still reachable. */
+export interface PruneResult {
+  objects: number;
+  bytes: number;
+  reachable: number;
 }
 
 /**

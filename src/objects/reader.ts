@@ -50,7 +50,7 @@ function parseLoose(data: Uint8Array, oid: string): GitObject {
  * Inflates a pack entry. The store writes stored (uncompressed) deflate blocks on its commit path; those are read
  * by copying them out, which saves zlib's fixed cost per call (~20 µs) on every object of every consolidation.
  */
-function inflate(data: Uint8Array): Uint8Array {
+function inflate(data: Uint8Array, size: number): Uint8Array {
   if (data[0] === 0x78 && (data[1] === 0x01 || data[1] === 0x9c || data[1] === 0xda)) {
     const parts: Uint8Array[] = [];
     let i = 2;
@@ -66,7 +66,9 @@ function inflate(data: Uint8Array): Uint8Array {
       if (header & 1) return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     }
   }
-  return inflateSync(data);
+  // An output chunk of the entry's size: zlib's default 16 KB chunk per call made allocation the main cost of
+  // reading many small objects (1.2 s of 4.5 s in a compaction's prune, profiled).
+  return inflateSync(data, { chunkSize: Math.min(1 << 20, Math.max(64, size)) });
 }
 
 /**
@@ -219,15 +221,15 @@ export class ObjectReader {
     let result: GitObject;
     if (e.code === OFS_DELTA) {
       const base = await this.readAt(p, offset - e.back);
-      result = { type: base.type, body: applyDelta(base.body, inflate(data)) };
+      result = { type: base.type, body: applyDelta(base.body, inflate(data, e.size)) };
     } else if (e.code === REF_DELTA) {
       const base = await this.read(e.refBase!);
       if (!base) throw corrupt(`delta base ${e.refBase} is missing`);
-      result = { type: base.type, body: applyDelta(base.body, inflate(data)) };
+      result = { type: base.type, body: applyDelta(base.body, inflate(data, e.size)) };
     } else {
       const t = TYPES[e.code];
       if (!t) throw corrupt(`unknown pack entry type ${e.code} in ${p.name}`);
-      result = { type: t, body: inflate(data) };
+      result = { type: t, body: inflate(data, e.size) };
     }
     // Kept for the deltas made against it: versions of a directory are read one after another, and each one's
     // base is often the one read just before (whole objects are also cached by oid one level up).

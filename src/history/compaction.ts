@@ -1,0 +1,163 @@
+import { type Commit, serializeCommit } from '../objects/commit.js';
+import type { ObjectBatch, ObjectDb } from '../objects/db.js';
+import { type Dated, type Selection, selectRetained, type Tier } from './retention.js';
+
+/**
+ * Compaction (issue 7): a branch's first-parent history rewritten to what a retention policy keeps. Kept commits
+ * keep their trees, authors, committers and times; each snapshot absorbs the dropped commits before it, and says so
+ * in trailers (`Compacted-Commits`, `Compacted-Since`) that later compactions add up and that time lookups read to
+ * tell an exact state from a gap. Every rewritten commit has one parent: a transaction merge's second parent leads
+ * back into the whole old history, and keeping it would prune nothing.
+ */
+
+/** A commit of the old history with what compaction needs of it. */
+interface Old extends Dated {
+  commit: Commit;
+}
+
+/** What became of one old commit: renamed (`kept`, same tree) or absorbed into a snapshot (`dropped`). */
+export interface Rewrite {
+  to: string;
+  kind: 'kept' | 'dropped';
+  /** The old commit's time (seconds). */
+  time: number;
+}
+
+/** A rewritten history, built in memory: the new head and what became of each old commit. */
+export interface RewrittenHistory {
+  head: string;
+  tree: string;
+  rewrites: Map<string, Rewrite>;
+  kept: number;
+  dropped: number;
+  selection: Selection;
+}
+
+const SINCE = /^Compacted-Since: (\d+)$/m;
+const COUNT = /^Compacted-Commits: (\d+)$/m;
+
+/** The time of the oldest commit a snapshot absorbed (null for a commit that absorbed none). */
+export const compactedSince = (c: Commit): number | null => {
+  const m = SINCE.exec(c.message);
+  return m ? Number(m[1]) : null;
+};
+
+/** How many original commits a commit stands for (1 unless it is a snapshot). */
+const standsFor = (c: Commit): number => {
+  const m = COUNT.exec(c.message);
+  return m ? Number(m[1]) : 1;
+};
+
+/** The first-parent history from `head` (newest first) down to, not including, `stop`; null if `stop` is not met. */
+export async function firstParentHistory(
+  db: ObjectDb,
+  head: string,
+  stop: string | null = null,
+  progress?: (read: number) => void,
+): Promise<Old[] | null> {
+  const out: Old[] = [];
+  for (let id: string | undefined = head; id !== undefined; ) {
+    if (id === stop) return out;
+    const commit = await db.readCommit(id);
+    out.push({ id, time: commit.committer.timestamp, commit });
+    if (progress && out.length % 10_000 === 0) progress(out.length);
+    id = commit.parents[0];
+  }
+  return stop === null ? out : null;
+}
+
+/**
+ * Rewrites the history `history` (newest first, as `firstParentHistory` gives it) to what `tiers` keep at `now`
+ * (seconds). New commits go into `batch`; nothing is written when nothing would be dropped or re-parented (the
+ * result's head is then the old one).
+ */
+export function rewriteHistory(
+  history: Old[],
+  tiers: readonly Tier[],
+  now: number,
+  batch: ObjectBatch,
+  parsed: Map<string, Commit>,
+): RewrittenHistory {
+  const selection = selectRetained(history, tiers, now);
+  // The head is always kept, even when the whole history is older than the last tier: it is the branch's state.
+  if (selection.dropped[0]?.id === history[0]?.id) selection.snapshots.unshift(selection.dropped.shift()!);
+  const keep = new Set([...selection.recent, ...selection.snapshots].map((c) => c.id));
+  const rewrites = new Map<string, Rewrite>();
+  let parent: string | null = null;
+  let absorbed: Old[] = [];
+  let head = history[0]!;
+  let headId = head.id;
+  // Oldest first: each kept commit is re-made on top of the one before; dropped ones wait for the next kept one.
+  for (let i = history.length - 1; i >= 0; i--) {
+    const old = history[i]!;
+    if (!keep.has(old.id)) {
+      absorbed.push(old);
+      continue;
+    }
+    const c = old.commit;
+    const unchanged =
+      absorbed.length === 0 && c.parents.length === (parent ? 1 : 0) && (c.parents[0] ?? null) === parent;
+    let id = old.id;
+    if (!unchanged) {
+      const made: Commit = {
+        tree: c.tree,
+        parents: parent ? [parent] : [],
+        author: c.author,
+        committer: c.committer,
+        message: absorbed.length === 0 ? c.message : snapshotMessage(old, absorbed),
+      };
+      id = batch.add('commit', serializeCommit(made));
+      parsed.set(id, made);
+      rewrites.set(old.id, { to: id, kind: 'kept', time: old.time });
+    }
+    for (const d of absorbed) rewrites.set(d.id, { to: id, kind: 'dropped', time: d.time });
+    absorbed = [];
+    parent = id;
+    head = old;
+    headId = id;
+  }
+  return {
+    head: headId,
+    tree: head.commit.tree,
+    rewrites,
+    kept: keep.size,
+    dropped: selection.dropped.length,
+    selection,
+  };
+}
+
+/** A snapshot's message: what it stands for, with trailers a later compaction or a time lookup reads back. */
+function snapshotMessage(last: Old, absorbed: Old[]): string {
+  const all = [...absorbed, last];
+  const count = all.reduce((n, o) => n + standsFor(o.commit), 0);
+  const since = Math.min(...all.map((o) => compactedSince(o.commit) ?? o.time));
+  const subject = last.commit.message.split('\n', 1)[0];
+  return (
+    `snapshot at ${new Date(last.time * 1000).toISOString()}: ${count} commits compacted into one\n\n` +
+    `The state after "${subject}" (${last.id}); the commits since the snapshot before were dropped by the\n` +
+    `retention policy.\n\n` +
+    `Compacted-Commits: ${count}\nCompacted-Since: ${since}\nCompacted-Last: ${last.id}\n`
+  );
+}
+
+/**
+ * Puts commits made on the old history while it was being rewritten (`newer`, newest first, as
+ * `firstParentHistory` gives them) on top of the rewritten head, each with its tree, message and times.
+ */
+export function replay(
+  newer: Old[],
+  onto: string,
+  batch: ObjectBatch,
+  parsed: Map<string, Commit>,
+  rewrites: Map<string, Rewrite>,
+): string {
+  let parent = onto;
+  for (let i = newer.length - 1; i >= 0; i--) {
+    const { id: old, commit: c, time } = newer[i]!;
+    const made: Commit = { ...c, parents: [parent] };
+    parent = batch.add('commit', serializeCommit(made));
+    parsed.set(parent, made);
+    rewrites.set(old, { to: parent, kind: 'kept', time });
+  }
+  return parent;
+}
