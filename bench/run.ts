@@ -9,6 +9,7 @@ import { benchEtcd } from './etcd.js';
 import { benchHistory, benchMerge, benchOpen } from './history.js';
 import { benchHttp } from './http.js';
 import { benchTransactions, benchWatch } from './live.js';
+import { benchRetention } from './retention.js';
 import { at, renderTable } from './table.js';
 import { libraryConcurrent, libraryOneCaller, type Workload, workloads } from './workloads.js';
 
@@ -169,6 +170,13 @@ figures.history = {
   commits: await section(`history: log and diff over ${historyCommits} commits`, () => benchHistory(historyCommits)),
   ...(quick ? { note: '--quick: the history is 10,000 commits, not 100,000' } : {}),
 };
+
+// ---- retention ------------------------------------------------------------------------------------------------------
+
+const yearCommits = quick ? 20_000 : 200_000;
+figures.retention = await section(`retention: a simulated year of ${yearCommits} commits`, () =>
+  benchRetention(yearCommits),
+);
 
 // ---- CLI, transactions, watch ---------------------------------------------------------------------------------------
 

@@ -24,6 +24,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logger: options.logger ?? false,
     // Keys are paths: keep them as sent (no trailing-slash games); params may be long.
     routerOptions: { maxParamLength: 4096 },
+    // An unknown field is refused, not silently dropped: `{"dryrun": true}` must not run a real compaction.
+    ajv: { customOptions: { removeAdditional: false } },
   });
   installErrorHandler(app);
   const openapi = collectRoutes(app);

@@ -4,7 +4,7 @@ import { bisect, type KeyPredicate, keyTest, type Verdict } from './history/bise
 import { type BlameLine, blame } from './history/blame.js';
 import { type CommitInfo, commitInfo, type Identity } from './history/commit-info.js';
 import { firstParentHistory, type RewrittenHistory, replay, rewriteHistory } from './history/compaction.js';
-import { CompactionMaps, DEFAULT_MAP_LIMIT } from './history/compaction-map.js';
+import { CompactionMaps, DEFAULT_MAP_LIMIT, type MapHit, reaches } from './history/compaction-map.js';
 import { type Change, diffRevisions } from './history/diff.js';
 import { type LogOptions, type LogPage, readLog } from './history/log.js';
 import { parseRetention, RETENTION_CONFIG_KEY, retentionFromFile, type Tier } from './history/retention.js';
@@ -513,7 +513,7 @@ export class Store {
         db: this.db,
         contextBranch,
         branchHead: async (name) => (await this.loadHead(checkBranchName(name))).commit,
-        compacted: (id) => this.maps.lookup(id),
+        compacted: (id) => this.compactedId(id),
       },
       rev,
     );
@@ -1006,26 +1006,37 @@ export class Store {
     };
   }
 
+  /** What compaction made of an old commit id — unless another branch or tag still has that commit. */
+  private async compactedId(id: string): Promise<MapHit | null> {
+    const hit = await this.maps.lookup(id);
+    if (!hit) return null;
+    for (const prefix of ['refs/heads/', 'refs/tags/']) {
+      for (const [ref, head] of await this.refs.list(prefix)) {
+        if (ref === `refs/heads/${hit.branch}`) continue;
+        if (await reaches(this.db, head, hit.key, hit.time - 60)) return null;
+      }
+    }
+    return hit;
+  }
+
   private async retentionAt(tree: string | null): Promise<Tier[]> {
     const entry = await lookup(this.db, tree, RETENTION_CONFIG_KEY.split('/'));
     return retentionFromFile(entry && !isTreeMode(entry.mode) ? await this.db.readBlob(entry.oid) : null);
   }
 
   /**
-   * What pruning must keep: every ref (other processes' transactions included) with its history, and — without
-   * history — what this process's open transactions stand on (their commits lead back into the old history; they
-   * merge without them once the branch was compacted). A dry run leaves out its branch and adds the trees it keeps.
+   * What pruning must keep: every ref with its history — open transactions' refs included, this process's too, as
+   * their commits lead back into the history before the compaction (a transaction that has not mirrored its ref yet
+   * may do so any moment, so its head counts as well). That history goes at the next compaction once they ended.
+   * A dry run leaves out its branch and adds the trees it would keep.
    */
   private async pruneRoots(without?: string, trees: string[] = []): Promise<{ full: string[]; shallow: string[] }> {
-    const mine = new Set([...this.transactions.values()].map((tx) => tx.ref));
     const full: string[] = [];
-    for (const [ref, oid] of await this.refs.list('refs/')) if (ref !== without && !mine.has(ref)) full.push(oid);
-    const shallow = [...trees];
+    for (const [ref, oid] of await this.refs.list('refs/')) if (ref !== without) full.push(oid);
     for (const tx of this.transactions.values()) {
-      for (const h of [tx.base, tx.head]) if (h.tree) shallow.push(h.tree);
-      shallow.push(...tx.objects.objects.keys());
+      for (const h of [tx.base, tx.head]) if (h.commit) full.push(h.commit);
     }
-    return { full, shallow };
+    return { full, shallow: trees };
   }
 
   /** Calls `listener` after each batch a writer of this store made durable (for metrics). Returns an unsubscribe. */

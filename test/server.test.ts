@@ -670,6 +670,7 @@ describe('HTTP API via inject', () => {
       'GET /v1/diff',
       'POST /v1/branches/{b}/revert',
       'POST /v1/gc',
+      'POST /v1/branches/{b}/compact',
       'POST /v1/branches/{b}/bisect',
       'GET /v1/branches/{b}/blame',
       'GET /v1/branches/{b}/blame/{key}',

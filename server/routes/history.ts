@@ -226,7 +226,7 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
               dryRun: { type: 'boolean' },
               policy: {
                 description: 'tiers, e.g. [{"within":"1h","keep":"all"},{"within":"30d","every":"1d"}]',
-                type: ['array', 'string'],
+                anyOf: [{ type: 'array', items: { type: 'object' } }, { type: 'string' }],
               },
             },
           },

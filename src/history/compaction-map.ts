@@ -61,10 +61,29 @@ export function composeMap(prior: CompactionMap, rewrites: CompactionMap, limit:
   return new Map(all.slice(0, limit));
 }
 
-/** A hit in some branch's map. */
+/** A hit in some branch's map: `old` as asked for, `key` its 16 digits in the map. */
 export interface MapHit extends Rewrite {
   branch: string;
   old: string;
+  key: string;
+}
+
+/**
+ * Whether a commit whose id starts with `key` is in the history of `head` (all parents), looking back only to
+ * commits no older than `since` (seconds): a commit one branch's compaction dropped may live on in another branch.
+ */
+export async function reaches(db: ObjectDb, head: string, key: string, since: number): Promise<boolean> {
+  const seen = new Set<string>();
+  const stack = [head];
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    if (id.startsWith(key)) return true;
+    const c = await db.readCommit(id).catch(() => null);
+    if (c && c.committer.timestamp >= since) stack.push(...c.parents);
+  }
+  return false;
 }
 
 /** The compaction maps of a repository: read (cached per map commit), looked up, and extended. */
@@ -101,13 +120,14 @@ export class CompactionMaps {
     for (const [ref, commit] of refs) {
       const map = await this.load(commit).catch(() => new Map() as CompactionMap);
       const branch = ref.slice(MAP_REF_PREFIX.length);
-      const exact = id.length >= OLD_DIGITS ? map.get(id.slice(0, OLD_DIGITS)) : undefined;
-      if (exact) return { ...exact, branch, old: id };
+      const key = id.slice(0, OLD_DIGITS);
+      const exact = id.length >= OLD_DIGITS ? map.get(key) : undefined;
+      if (exact) return { ...exact, branch, old: id, key };
       if (id.length >= OLD_DIGITS) continue;
       for (const [old, r] of map) {
         if (!old.startsWith(id)) continue;
         if (hit && hit.old !== old) return null; // ambiguous: let the object lookup say so
-        hit = { ...r, branch, old };
+        hit = { ...r, branch, old, key: old };
       }
     }
     return hit;

@@ -121,6 +121,8 @@ export class ObjectBatch {
  * 256 KB tiny limit (measured, 10,000 commits).
  */
 const PACKS_BEFORE_CONSOLIDATION = 32;
+/** A pack is rewritten by pruning once at least this share of its bytes is garbage. */
+const GARBAGE_SHARE = 0.2;
 /** Packs above this size are left to `git gc` (they are already "big"). */
 const SMALL_PACK_BYTES = 4 << 20;
 /** Packs up to this size are merged at every round. */
@@ -336,29 +338,45 @@ export class ObjectDb {
       const old = packs.filter((p) => !p.keep && p.mtimeMs <= cutoff).map((p) => p.name);
       const { full, shallow } = await roots();
       const held = [...this.held].flatMap((b) => [...b.objects.keys(), ...b.patched.keys()]);
-      const live = await reachable(this, full, [...shallow, ...held]);
+      const alive = await reachable(this, full, [...shallow, ...held]);
+      // Per pack: its garbage. A pack is rewritten only when garbage is a good part of it, as in a log-structured
+      // merge: the big pack of live history is not copied again every time a few of its snapshots age out (the
+      // repository then stays within 1 / (1 - GARBAGE_SHARE) of its live size).
+      const chosen: string[] = [];
       let objects = 0;
       let bytes = 0;
-      let keptInOld = 0;
+      let keptInChosen = 0;
       const counted = new Set<string>();
       for (const name of old) {
+        let garbage = 0;
+        let garbageBytes = 0;
+        let total = 0;
+        let live = 0;
         for await (const e of this.reader.rawEntriesOf(name)) {
+          total += e.data.length;
           if (counted.has(e.oid)) continue;
           counted.add(e.oid);
-          if (live.has(e.oid)) keptInOld++;
+          if (alive.has(e.oid)) live++;
           else {
-            objects++;
-            bytes += e.data.length;
+            garbage++;
+            garbageBytes += e.data.length;
           }
         }
+        if (garbage === 0 || garbageBytes < total * GARBAGE_SHARE) continue;
+        chosen.push(name);
+        objects += garbage;
+        bytes += garbageBytes;
+        keptInChosen += live;
       }
-      if (!dryRun && objects > 0) {
-        if (keptInOld === 0) for (const name of old) await removePack(this.files, this.packDir, name);
-        else
-          await repack(this, this.files, this.packDir, old, { compress: 'stored', force: true, keep: (o) => live.has(o) });
+      if (!dryRun && chosen.length > 0) {
+        if (keptInChosen === 0) for (const name of chosen) await removePack(this.files, this.packDir, name);
+        else {
+          const keep = (o: string) => alive.has(o);
+          await repack(this, this.files, this.packDir, chosen, { compress: 'stored', force: true, keep });
+        }
         this.reader.refresh();
       }
-      return { objects, bytes, reachable: live.size };
+      return { objects, bytes, reachable: alive.size };
     });
   }
 
