@@ -3,8 +3,14 @@ import { Files, type FsLike } from './fs.js';
 import { bisect, type KeyPredicate, keyTest, type Verdict } from './history/bisect.js';
 import { type BlameLine, blame } from './history/blame.js';
 import { type CommitInfo, commitInfo, type Identity } from './history/commit-info.js';
-import { firstParentHistory, type RewrittenHistory, replay, rewriteHistory } from './history/compaction.js';
-import { CompactionMaps, DEFAULT_MAP_LIMIT, type MapHit, reaches } from './history/compaction-map.js';
+import {
+  firstParentHistory,
+  parentsOnOtherBranches,
+  type RewrittenHistory,
+  replay,
+  rewriteHistory,
+} from './history/compaction.js';
+import { CompactionMaps, DEFAULT_MAP_LIMIT, MAP_REF_PREFIX, type MapHit, reaches } from './history/compaction-map.js';
 import { type Change, diffRevisions } from './history/diff.js';
 import { type LogOptions, type LogPage, readLog } from './history/log.js';
 import { parseRetention, RETENTION_CONFIG_KEY, retentionFromFile, type Tier } from './history/retention.js';
@@ -698,7 +704,7 @@ export class Store {
   ): Promise<string | null> {
     const read = (o: string) => this.db.readCommit(o);
     const bases = await mergeBases(read, a, b);
-    if (bases.length === 0) return null;
+    if (bases.length === 0) return depth === 0 ? this.forkBeforeCompaction(a, b) : null;
     let tree = (await read(bases[0]!)).tree;
     for (const other of bases.slice(1)) {
       if (depth > 8) break; // pathological histories: merging against one base is still a sound answer
@@ -712,6 +718,31 @@ export class Store {
       this.db.remember(batch, ctx.trees, new Map());
     }
     return tree;
+  }
+
+  /**
+   * Histories with no common commit may have had one before a compaction rewrote one side: the newest commit of either
+   * side that a compaction map lists was on the compacted branch, so it is where they forked (or last merged). Its
+   * tree is the merge base. Null when there is none (unrelated histories, or a fork older than the maps remember).
+   */
+  private async forkBeforeCompaction(a: string, b: string): Promise<string | null> {
+    if ((await this.refs.list(MAP_REF_PREFIX)).size === 0) return null;
+    const rewritten = await this.maps.rewrote();
+    let best: Commit | null = null;
+    for (const head of [b, a]) {
+      const seen = new Set<string>();
+      const stack = [head];
+      for (let steps = 0; stack.length > 0 && steps < 100_000; steps++) {
+        const id = stack.pop()!;
+        if (seen.has(id)) continue;
+        seen.add(id);
+        const c = await this.db.readCommit(id).catch(() => null);
+        if (!c || (best && c.committer.timestamp < best.committer.timestamp)) continue;
+        if (rewritten(id)) best = c;
+        else stack.push(...c.parents);
+      }
+    }
+    return best?.tree ?? null;
   }
 
   // ---- watches -----------------------------------------------------------------------------------------------
@@ -927,9 +958,11 @@ export class Store {
         : parseRetention(typeof options.policy === 'string' ? parseJson(options.policy) : options.policy);
     const now = Math.floor(this.clock().getTime() / 1000);
     const bytesBefore = await this.db.packBytes();
+    const otherHeads = await this.otherHeads(branch);
     const plan = async (head: string, batch: ObjectBatch, parsed: Map<string, Commit>) => {
       const history = (await firstParentHistory(this.db, head, null, (n) => progress(`reading history: ${n}`)))!;
-      return { commits: history.length, rewritten: rewriteHistory(history, tiers, now, batch, parsed) };
+      const mergedFrom = await parentsOnOtherBranches(this.db, history, otherHeads);
+      return { commits: history.length, rewritten: rewriteHistory(history, tiers, now, batch, parsed, mergedFrom) };
     };
     const planned = new ObjectBatch();
     const parsed = new Map<string, Commit>();
@@ -985,7 +1018,8 @@ export class Store {
             for (const [oid, c] of parsed) ctx.commits.set(oid, c);
             if (since.length > 0) {
               const rewrites = new Map(r.rewrites);
-              top = replay(since, r.head, ctx.batch, ctx.commits, rewrites);
+              const mergedFrom = await parentsOnOtherBranches(this.db, since, otherHeads);
+              top = replay(since, r.head, ctx.batch, ctx.commits, rewrites, mergedFrom);
               r = { ...r, rewrites };
             }
           }
@@ -1006,15 +1040,21 @@ export class Store {
     };
   }
 
+  /** The heads of every branch but `branch`, and of the tags. */
+  private async otherHeads(branch: string): Promise<string[]> {
+    const heads: string[] = [];
+    for (const prefix of ['refs/heads/', 'refs/tags/']) {
+      for (const [ref, head] of await this.refs.list(prefix)) if (ref !== `refs/heads/${branch}`) heads.push(head);
+    }
+    return heads;
+  }
+
   /** What compaction made of an old commit id — unless another branch or tag still has that commit. */
   private async compactedId(id: string): Promise<MapHit | null> {
     const hit = await this.maps.lookup(id);
     if (!hit) return null;
-    for (const prefix of ['refs/heads/', 'refs/tags/']) {
-      for (const [ref, head] of await this.refs.list(prefix)) {
-        if (ref === `refs/heads/${hit.branch}`) continue;
-        if (await reaches(this.db, head, hit.key, hit.time - 60)) return null;
-      }
+    for (const head of await this.otherHeads(hit.branch)) {
+      if (await reaches(this.db, head, hit.key, hit.time - 60)) return null;
     }
     return hit;
   }

@@ -925,4 +925,57 @@ describe('compaction', () => {
       await tx.commit();
     }
   });
+
+  it('merging a branch merged before a compaction still finds its base: no false conflicts', async () => {
+    const clock = new TestClock(T0);
+    clock.step = 10 * MINUTE_MS;
+    const store = await diskStore(clock);
+    const dir = store.dir;
+    for (let i = 0; i < 100; i++) await store.set(`k/${i % 10}`, `main ${i}`);
+    await store.createBranch('dev');
+    await store.set('dev/a', 'dev 1', { branch: 'dev' });
+    await store.set('k/1', 'dev 1', { branch: 'dev' });
+    await store.set('main/x', 'main x');
+    expect((await store.merge('dev')).outcome).toBe('merged');
+    await store.set('k/1', 'dev 2', { branch: 'dev' });
+    await store.set('dev/a', 'dev 2', { branch: 'dev' });
+    // The first tier keeps the last 5 hours: the merge commit is kept, with dev's parent.
+    const policy = [
+      { within: '5h', keep: 'all' },
+      { within: '1y', every: '1d' },
+    ];
+    expect((await store.compact({ policy })).dropped).toBeGreaterThan(50);
+    expectFsckClean(dir);
+    const merges = git(['--git-dir', dir, 'log', '--merges', '--format=%P', 'main']).toString().trim().split('\n');
+    expect(merges).toHaveLength(1);
+    expect(merges[0]!.split(' ')[1]).toBe(git(['--git-dir', dir, 'rev-parse', 'dev~2']).toString().trim());
+    expect((await store.merge('dev')).outcome).toBe('merged');
+    expect(await store.getText('k/1')).toBe('dev 2');
+    expect(await store.getText('dev/a')).toBe('dev 2');
+    expectFsckClean(dir);
+    await store.close();
+  });
+
+  it('merging a branch forked from a commit compaction rewrote finds the fork in the compaction map', async () => {
+    const clock = new TestClock(T0);
+    clock.step = 10 * MINUTE_MS;
+    const store = await diskStore(clock);
+    for (let i = 0; i < 100; i++) await store.set(`k/${i % 10}`, `main ${i}`);
+    await store.createBranch('late');
+    await store.set('late/b', 'late', { branch: 'late' });
+    await store.set('k/2', 'late', { branch: 'late' });
+    await store.set('k/3', 'main after');
+    const policy = [
+      { within: '2h', keep: 'all' },
+      { within: '1y', every: '1d' },
+    ];
+    expect((await store.compact({ policy })).dropped).toBeGreaterThan(50);
+    // No common commit is left: without the map the merge would see unrelated histories and conflict on k/2.
+    expect((await store.merge('late')).outcome).toBe('merged');
+    expect(await store.getText('k/2')).toBe('late');
+    expect(await store.getText('k/3')).toBe('main after');
+    expect(await store.getText('late/b')).toBe('late');
+    expectFsckClean(store.dir);
+    await store.close();
+  });
 });

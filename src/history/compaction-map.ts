@@ -113,6 +113,15 @@ export class CompactionMaps {
     return map;
   }
 
+  /** Whether any branch's map lists the commit `id` (a full id), i.e. it was on a branch that compaction rewrote. */
+  async rewrote(): Promise<(id: string) => boolean> {
+    const maps: CompactionMap[] = [];
+    for (const commit of (await this.refs.list(MAP_REF_PREFIX)).values()) {
+      maps.push(await this.load(commit).catch(() => new Map() as CompactionMap));
+    }
+    return (id) => maps.some((m) => m.has(id.slice(0, OLD_DIGITS)));
+  }
+
   /** The entry for a full commit id or an unambiguous abbreviation of one, in any branch's map. */
   async lookup(id: string): Promise<MapHit | null> {
     const refs = await this.refs.list(MAP_REF_PREFIX);

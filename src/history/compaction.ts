@@ -6,8 +6,9 @@ import { type Dated, type Selection, selectRetained, type Tier } from './retenti
  * Compaction (issue 7): a branch's first-parent history rewritten to what a retention policy keeps. Kept commits
  * keep their trees, authors, committers and times; each snapshot absorbs the dropped commits before it, and says so
  * in trailers (`Compacted-Commits`, `Compacted-Since`) that later compactions add up and that time lookups read to
- * tell an exact state from a gap. Every rewritten commit has one parent: a transaction merge's second parent leads
- * back into the whole old history, and keeping it would prune nothing.
+ * tell an exact state from a gap. A rewritten commit keeps only its first parent — a transaction merge's second parent
+ * leads back into the whole old history, and keeping it would prune nothing — except a kept merge's parents that
+ * another branch still has (`mergedFrom`): later merges of that branch find their merge base through them.
  */
 
 /** A commit of the old history with what compaction needs of it. */
@@ -77,6 +78,7 @@ export function rewriteHistory(
   now: number,
   batch: ObjectBatch,
   parsed: Map<string, Commit>,
+  mergedFrom: ReadonlySet<string> = new Set(),
 ): RewrittenHistory {
   const selection = selectRetained(history, tiers, now);
   // The head is always kept, even when the whole history is older than the last tier: it is the branch's state.
@@ -95,13 +97,14 @@ export function rewriteHistory(
       continue;
     }
     const c = old.commit;
-    const unchanged =
-      absorbed.length === 0 && c.parents.length === (parent ? 1 : 0) && (c.parents[0] ?? null) === parent;
+    const others = absorbed.length === 0 ? c.parents.slice(1).filter((p) => mergedFrom.has(p)) : [];
+    const parents = [...(parent ? [parent] : []), ...others];
+    const unchanged = absorbed.length === 0 && parents.join() === c.parents.join();
     let id = old.id;
     if (!unchanged) {
       const made: Commit = {
         tree: c.tree,
-        parents: parent ? [parent] : [],
+        parents,
         author: c.author,
         committer: c.committer,
         message: absorbed.length === 0 ? c.message : snapshotMessage(old, absorbed),
@@ -141,6 +144,31 @@ function snapshotMessage(last: Old, absorbed: Old[]): string {
 }
 
 /**
+ * The merged-in parents (second and later) of the commits in `history` that another branch still has: kept by the
+ * rewrite. `otherHeads` are the other branches' and tags' heads.
+ */
+export async function parentsOnOtherBranches(db: ObjectDb, history: Old[], otherHeads: string[]): Promise<Set<string>> {
+  const wanted = new Map<string, number>();
+  for (const { commit } of history) for (const p of commit.parents.slice(1)) wanted.set(p, 0);
+  if (wanted.size === 0 || otherHeads.length === 0) return new Set();
+  for (const p of wanted.keys()) wanted.set(p, (await db.readCommit(p).catch(() => null))?.committer.timestamp ?? 0);
+  // One walk of the other branches, back to the oldest wanted parent's time (a minute of clock skew allowed).
+  const floor = Math.min(...wanted.values()) - 60;
+  const found = new Set<string>();
+  const seen = new Set<string>();
+  const stack = [...otherHeads];
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    if (wanted.has(id)) found.add(id);
+    const c = await db.readCommit(id).catch(() => null);
+    if (c && c.committer.timestamp >= floor) stack.push(...c.parents);
+  }
+  return found;
+}
+
+/**
  * Puts commits made on the old history while it was being rewritten (`newer`, newest first, as
  * `firstParentHistory` gives them) on top of the rewritten head, each with its tree, message and times.
  */
@@ -150,11 +178,12 @@ export function replay(
   batch: ObjectBatch,
   parsed: Map<string, Commit>,
   rewrites: Map<string, Rewrite>,
+  mergedFrom: ReadonlySet<string> = new Set(),
 ): string {
   let parent = onto;
   for (let i = newer.length - 1; i >= 0; i--) {
     const { id: old, commit: c, time } = newer[i]!;
-    const made: Commit = { ...c, parents: [parent] };
+    const made: Commit = { ...c, parents: [parent, ...c.parents.slice(1).filter((p) => mergedFrom.has(p))] };
     parent = batch.add('commit', serializeCommit(made));
     parsed.set(parent, made);
     rewrites.set(old, { to: parent, kind: 'kept', time });
