@@ -6,6 +6,7 @@ import { registerKeys } from './commands/keys.js';
 import { registerLive } from './commands/live.js';
 import { makeAct } from './commands/shared.js';
 import { registerTransfer } from './commands/transfer.js';
+import { registerXenstored } from './commands/xenstored.js';
 import { UsageError } from './exit-codes.js';
 import type { Io } from './io.js';
 
@@ -41,6 +42,7 @@ Examples:
   registerHistory(program, act);
   registerTransfer(program, act);
   registerLive(program, act);
+  registerXenstored(program, act);
   // Our own `help`: commander's prints to stderr and exits 2 for `help help` and unknown names.
   program.helpCommand(false);
   program

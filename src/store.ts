@@ -21,7 +21,7 @@ import type { StrategyName } from './merge/strategies.js';
 import { mergeTrees } from './merge/three-way.js';
 import type { Commit, Signature } from './objects/commit.js';
 import { ObjectBatch, ObjectDb, type PruneResult } from './objects/db.js';
-import { utf8 } from './objects/object.js';
+import { EMPTY_TREE, utf8 } from './objects/object.js';
 import { isTreeMode } from './objects/tree.js';
 import { Refs } from './refs.js';
 import { initRepository, isRepository, missingRepository } from './repository.js';
@@ -257,6 +257,11 @@ export class Store {
     return this.existing(branch, await loading);
   }
 
+  /** A branch's head commit and tree as readers see it now (cached; NOT_FOUND for a missing branch). */
+  tip(branch = this.defaultBranch): Promise<Head> {
+    return this.head(checkBranchName(branch));
+  }
+
   /** A head without a commit is the unborn default branch, or a branch that does not exist: NOT_FOUND for that. */
   private existing<H extends Head>(branch: string, head: H): H {
     if (!head.commit && branch !== this.defaultBranch) {
@@ -415,6 +420,27 @@ export class Store {
       await this.applyOp(editor, ctx, { op: 'delete', key: k, ...options });
       const head = this.commitEdit(ctx, editor, Store.message(`delete ${k}`, options.message), options.author);
       return { head, result: { commit: head.commit! } };
+    });
+  }
+
+  /**
+   * Runs `change` on the branch's head inside its writer — atomic with every other write to the branch — and makes
+   * what it did to the tree one commit `message`; no commit when it changed nothing. For layers that map their own
+   * operations onto keys (the Xenstore daemon). `change` may run again if another process moved the branch.
+   */
+  async update<T>(
+    message: string,
+    change: (editor: TreeEditor, batch: ObjectBatch) => Promise<T>,
+    options: { branch?: string; author?: Identity } = {},
+  ): Promise<{ commit: string | null; value: T }> {
+    return this.write(options.branch, async (ctx) => {
+      const editor = await TreeEditor.open(this.db, ctx.head.tree);
+      const value = await change(editor, ctx.batch);
+      const tree = editor.write(ctx.batch, ctx.trees);
+      if (tree === (ctx.head.tree ?? EMPTY_TREE)) return { head: ctx.head, result: { commit: ctx.head.commit, value } };
+      const parents = ctx.head.commit ? [ctx.head.commit] : [];
+      const head = ctx.commit(tree, parents, Store.message(message), this.signature(options.author));
+      return { head, result: { commit: head.commit, value } };
     });
   }
 
@@ -796,6 +822,10 @@ export class Store {
       isolation,
       { commit: base.commit, tree: base.tree },
       client,
+      {
+        validate: options.validate,
+        message: options.message,
+      },
     );
     this.transactions.set(tx.id, tx);
     this.sweeper ??= setInterval(
@@ -856,11 +886,12 @@ export class Store {
     return this.write<TransactionResult>(tx.branch, async (ctx) => {
       const moved = ctx.head.commit !== tx.base.commit;
       const conflicts = tx.isolation === 'serializable' && moved ? await staleReads(this.db, tx, ctx.head.tree) : [];
+      if (moved && tx.options.validate) conflicts.push(...(await tx.options.validate(ctx.head.tree)));
       if (tx.head.commit === tx.base.commit) {
         if (conflicts.length > 0) throw transactionConflict(tx, conflicts);
         return { head: ctx.head, result: { commit: ctx.head.commit, outcome: 'empty' as const } };
       }
-      if (!moved) {
+      if (!moved && tx.options.message === undefined) {
         // The transaction's commits were written without fsync; the branch is about to point at them.
         ctx.batch.merge(tx.objects);
         return { head: tx.head, result: { commit: tx.head.commit, outcome: 'fast-forward' as const } };
@@ -884,7 +915,7 @@ export class Store {
       const head = ctx.commit(
         tree,
         rewritten ? [ctx.head.commit!] : [ctx.head.commit!, tx.head.commit!],
-        `commit transaction ${tx.id}\n`,
+        messageOf(tx),
         this.signature(undefined),
       );
       return { head, result: { commit: head.commit, outcome: 'merged' as const } };
@@ -1153,6 +1184,12 @@ const parseJson = (text: string): unknown => {
     throw invalidArgument(`the retention policy is not valid JSON (${(e as Error).message})`);
   }
 };
+
+/** A transaction's merge commit message: its own, or `commit transaction <id>`. */
+function messageOf(tx: Transaction): string {
+  const m = tx.options.message;
+  return typeof m === 'function' ? m() : (m ?? `commit transaction ${tx.id}\n`);
+}
 
 /** A transaction's trees and blobs without its commits. */
 function withoutCommits(objects: ObjectBatch): ObjectBatch {

@@ -4,7 +4,7 @@ import { normalizeKey, parseKey } from './keys.js';
 import type { Signature } from './objects/commit.js';
 import { serializeCommit } from './objects/commit.js';
 import { ObjectBatch, type ObjectDb } from './objects/db.js';
-import { utf8 } from './objects/object.js';
+import { EMPTY_TREE, utf8 } from './objects/object.js';
 import { isTreeMode, type Tree, type TreeEntry } from './objects/tree.js';
 import type { Refs } from './refs.js';
 import { listTree, lookup, TreeEditor } from './tree-editor.js';
@@ -21,6 +21,16 @@ export interface TransactionOptions {
   isolation?: Isolation;
   /** Who opened it, for the per-client cap (HTTP: the client's address or X-Store-Client). */
   client?: string;
+  /**
+   * Checks of the caller's own, run at commit against the branch's tree as it is then (inside the branch writer, so
+   * nothing moves meanwhile): any conflict aborts the commit. For protocols with their own idea of a read set.
+   */
+  validate?: (tree: string | null) => Promise<Conflict[]>;
+  /**
+   * The commit's message (default `commit transaction <id>`), or a function giving it at commit time; with it, a
+   * commit is always a merge commit.
+   */
+  message?: string | (() => string);
 }
 
 /** What a transaction needs from its store. */
@@ -83,6 +93,7 @@ export class Transaction implements TransactionApi {
     readonly isolation: Isolation,
     readonly base: Head,
     readonly client: string,
+    readonly options: Pick<TransactionOptions, 'validate' | 'message'> = {},
   ) {
     this.head = base;
   }
@@ -157,6 +168,22 @@ export class Transaction implements TransactionApi {
     });
   }
 
+  /**
+   * Runs `change` on the transaction's tree as one commit `subject` (several keys at once), or — when it changes
+   * nothing — no commit. For layers that map their own operations onto keys.
+   */
+  update<T>(subject: string, change: (editor: TreeEditor, batch: ObjectBatch) => Promise<T>): Promise<T> {
+    return this.edit(subject, undefined, async (editor, batch) => ({
+      commit: '',
+      value: await change(editor, batch),
+    })).then((r) => r.value);
+  }
+
+  /** Runs `read` on the transaction's tree as it is now (its own writes included), in order with its operations. */
+  view<T>(read: (tree: string | null) => Promise<T>): Promise<T> {
+    return this.serial(() => read(this.head.tree));
+  }
+
   private edit<T extends { commit: string }>(
     subject: string,
     author: { name: string; email: string } | undefined,
@@ -169,6 +196,7 @@ export class Transaction implements TransactionApi {
       const result = await change(editor, batch);
       const trees = new Map<string, Tree>();
       const tree = editor.write(batch, trees);
+      if (tree === (this.head.tree ?? EMPTY_TREE)) return { ...result, commit: this.head.commit ?? '' };
       const signature = this.host.signature(author);
       const commit = {
         tree,

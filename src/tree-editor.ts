@@ -157,6 +157,17 @@ export class TreeEditor {
     return path ? (current(path.at(-1)!).get(segments.at(-1)!) ?? null) : null;
   }
 
+  /** The names in the directory at `segments` as edited so far; null when it is not a directory. */
+  async names(segments: string[]): Promise<string[] | null> {
+    let path: Dir[] | null;
+    try {
+      path = await this.walk(segments, false);
+    } catch {
+      return null;
+    }
+    return path ? [...current(path.at(-1)!).keys()] : null;
+  }
+
   /** Sets a key to a blob; KEY_IS_DIRECTORY / KEY_IS_VALUE where the tree's shape forbids it. */
   async set(segments: string[], oid: string, mode = MODE_BLOB): Promise<void> {
     const name = segments.at(-1)!;

@@ -12,32 +12,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { CompactResult } from '../src/index.js';
 import { openStore } from '../src/index.js';
 import { expectFsckClean } from './git-packs.js';
-import { cliEnv, git, tempDir } from './helpers.js';
+import { cliEnv, git, type Run, runProcess, tempDir } from './helpers.js';
+import { stopChildren } from './writers.js';
 
 const BIN = fileURLToPath(new URL('../bin/store.js', import.meta.url));
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the real `store` binary without blocking the event loop. */
-function storeCli(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      stdout += s;
-    });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => {
-      stderr += s;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const storeCli = (args: string[]): Promise<Run> => runProcess(process.execPath, [BIN, ...args], cliEnv());
 
 /** Asserts a failure with exit `code`, nothing on stdout and exactly one `error:` line (no stack) on stderr. */
 function expectFailure(r: Run, code: number, message: RegExp) {
@@ -50,12 +31,7 @@ function expectFailure(r: Run, code: number, message: RegExp) {
 
 const children: ChildProcess[] = [];
 afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-  }
+  await stopChildren(children);
 });
 
 /** `store serve` on a free port over `repo`; resolves with its URL. */

@@ -13,20 +13,14 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type CommitInfo, type CompactResult, type OpenOptions, openStore, type Store } from '../src/index.js';
 import { expectFsckClean, gitValues } from './git-packs.js';
 import { codeOf, git, sleep, tempDir } from './helpers.js';
-import { startWriter } from './writers.js';
+import { startWriter, stopChildren } from './writers.js';
 
 const WRITER = fileURLToPath(new URL('./fixtures/writer.mjs', import.meta.url));
 const DIST = fileURLToPath(new URL('../dist/src/index.js', import.meta.url));
 
 const children: ChildProcess[] = [];
 afterEach(async () => {
-  // Writers a failed test left running: stopped before helpers.ts removes their directory (hooks run in reverse).
-  for (const child of children.splice(0)) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    const closed = new Promise((resolve) => child.once('close', resolve));
-    child.kill('SIGKILL');
-    await closed;
-  }
+  await stopChildren(children);
 });
 
 beforeAll(() => {

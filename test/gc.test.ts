@@ -3,7 +3,7 @@
  * `store` binary and the HTTP API, and while other processes write (plain git reading all along). Needs
  * `npm run build` first (the binary and test/fixtures/gc-writer.mjs run the compiled code).
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,8 +12,8 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../server/app.js';
 import { type GcResult, openStore, type Store, StoreClient } from '../src/index.js';
 import { expectFsckClean, gitValues, verifyPacks } from './git-packs.js';
-import { cliEnv, diskStore, git, gitEnv, random, sleep, until } from './helpers.js';
-import { startWriter, type Writer } from './writers.js';
+import { cliEnv, diskStore, git, gitEnv, random, runProcess, sleep, until } from './helpers.js';
+import { startWriter, stopChildren, type Writer } from './writers.js';
 
 const BIN = fileURLToPath(new URL('../bin/store.js', import.meta.url));
 const BUNDLE = fileURLToPath(new URL('../dist/bundle/main.js', import.meta.url));
@@ -26,13 +26,7 @@ const apps: FastifyInstance[] = [];
 const children: ChildProcess[] = [];
 afterEach(async () => {
   for (const app of apps.splice(0)) await app.close();
-  // Writers a failed test left running: stopped before helpers.ts removes their directory (hooks run in reverse).
-  for (const child of children.splice(0)) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    const closed = new Promise((resolve) => child.once('close', resolve));
-    child.kill('SIGKILL');
-    await closed;
-  }
+  await stopChildren(children);
 });
 
 beforeAll(() => {
@@ -108,28 +102,7 @@ async function wideHistory(store: Store, writes: number, seed: number, branch = 
 
 // ---- processes ---------------------------------------------------------------------------------------------------
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command without blocking the event loop (in-process writers keep writing meanwhile). */
-function run(command: string, args: string[], env: NodeJS.ProcessEnv = gitEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      stdout += s;
-    });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => {
-      stderr += s;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = runProcess;
 
 /** The real `store` binary. */
 const storeCli = (args: string[], env: NodeJS.ProcessEnv = cliEnv()) => run(process.execPath, [BIN, ...args], env);

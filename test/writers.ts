@@ -55,3 +55,13 @@ export function startWriter(script: string, args: string[], stdin: 'ignore' | 'p
       }),
   };
 }
+
+/** Stops child processes a failed test left running (call it in afterEach, before temporary directories go). */
+export async function stopChildren(children: ChildProcess[]): Promise<void> {
+  for (const child of children.splice(0)) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    const closed = new Promise((resolve) => child.once('close', resolve));
+    child.kill('SIGKILL');
+    await closed;
+  }
+}

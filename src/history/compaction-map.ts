@@ -153,7 +153,7 @@ export class CompactionMaps {
       const tree = batch.add('tree', serializeTree(new Map([['map', { mode: MODE_BLOB, oid: blob }]])));
       const message = `compaction map of ${branch}: ${map.size} old commits remembered\n`;
       const commit = batch.add('commit', serializeCommit({ tree, parents: [], author: who, committer: who, message }));
-      await this.db.write(batch);
+      await this.db.write(batch, true, true);
       if (await this.refs.compareAndSwap(ref, current, commit)) {
         this.cache.clear();
         this.cache.set(commit, map);

@@ -239,11 +239,13 @@ export class ObjectDb {
   /**
    * Writes a batch as one pack; returns once it is safe to point a ref at its objects — durably unless told not to
    * (a transaction's own commits: lost in a crash along with the transaction, and re-written durably when it commits).
+   * `compress` deflates the entries (for a few large objects written once, such as a compaction map).
    */
-  async write(batch: ObjectBatch, durable = true): Promise<void> {
+  async write(batch: ObjectBatch, durable = true, compress = false): Promise<void> {
     if (batch.size === 0) return;
     await this.files.mkdirp(this.packDir);
-    const written = await writePack(durable ? this.files : this.files.volatile(), this.packDir, batchInputs(batch));
+    const files = durable ? this.files : this.files.volatile();
+    const written = await writePack(files, this.packDir, batchInputs(batch), { compress });
     this.reader.added(written.name, written.idx, written.pack);
     if (++this.packsWritten >= PACKS_BEFORE_CONSOLIDATION && !this.maintaining) {
       this.packsWritten = 0;

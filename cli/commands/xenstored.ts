@@ -1,0 +1,30 @@
+import type { Command } from 'commander';
+import type { Context } from '../context.js';
+import { UsageError } from '../exit-codes.js';
+import type { Act } from './shared.js';
+
+export function registerXenstored(program: Command, act: Act): void {
+  program
+    .command('xenstored')
+    .description("serve the Xenstore protocol on a Unix socket, so Xen's tools use the store as their Xenstore")
+    .requiredOption('--socket <path>', 'the Unix socket to listen on (clients: XENSTORED_PATH=<path>)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ store xenstored --socket /var/run/xenstored/socket --repo /var/lib/gitstore/xenstore.git\n' +
+        '  $ XENSTORED_PATH=/tmp/xs.sock xenstore-write /vm/1/name web1',
+    )
+    .action(
+      act(async (ctx: Context, opts: { socket: string }) => {
+        if (ctx.options.url) throw new UsageError('xenstored serves a repository itself: run it without --url');
+        if (opts.socket.length >= 108) throw new UsageError('--socket: a Unix socket path must be under 108 bytes');
+        const { serveXenstore } = await import('../../server/xenstored.js');
+        await serveXenstore({
+          repo: ctx.repo,
+          socket: opts.socket,
+          branch: ctx.options.branch,
+          log: (line) => ctx.io.err(`${line}\n`),
+        });
+        ctx.io.err(`gitstore xenstored on ${opts.socket} (repository ${ctx.repo})\n`);
+      }),
+    );
+}

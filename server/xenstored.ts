@@ -1,0 +1,83 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import { openStore } from '../src/index.js';
+import { type Quotas, Xenstored } from '../src/xenstore/daemon.js';
+import { Framer } from '../src/xenstore/wire.js';
+
+export interface XenstoredOptions {
+  repo: string;
+  socket: string;
+  branch?: string;
+  quotas?: Partial<Quotas>;
+  log?: (line: string) => void;
+}
+
+/**
+ * `store xenstored`: the Xenstore daemon (src/xenstore) on a Unix socket, as Xen's tools expect it
+ * (`XENSTORED_PATH`). Every socket connection is dom0. SIGTERM/SIGINT stop accepting, abort open transactions
+ * (an acknowledged operation is already durable) and close the store.
+ */
+export async function serveXenstore(options: XenstoredOptions): Promise<{ close: () => Promise<void> }> {
+  const store = await openStore({ fs, dir: options.repo, create: true });
+  const daemon = await Xenstored.start(store, { branch: options.branch, quotas: options.quotas, log: options.log });
+  await removeStaleSocket(options.socket);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    const connection = daemon.connect({ send: (bytes) => socket.write(bytes) });
+    const framer = new Framer();
+    socket.on('data', (chunk) => {
+      try {
+        for (const msg of framer.push(chunk)) void connection.request(msg);
+      } catch {
+        socket.destroy(); // a payload over the limit: a bad client, dropped as xenstored does
+      }
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      sockets.delete(socket);
+      void connection.close();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.socket, resolve);
+  });
+  fs.chmodSync(options.socket, 0o600);
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.end();
+      });
+      await daemon.close();
+      await store.close();
+    })();
+    return closing;
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      options.log?.(`${signal}: closing the Xenstore socket`);
+      close().then(() => {
+        process.exitCode = 0;
+      });
+    });
+  }
+  return { close };
+}
+
+/** A socket file left by a daemon that died is removed; one a live daemon answers on is not (EADDRINUSE). */
+async function removeStaleSocket(path: string): Promise<void> {
+  if (!fs.existsSync(path)) return;
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = net.connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (live) throw Object.assign(new Error(`another daemon is listening on ${path}`), { code: 'EADDRINUSE' });
+  fs.unlinkSync(path);
+}
