@@ -7,7 +7,7 @@ import { tempDir } from './helpers.js';
 /**
  * Issue 7's simulated year: 200,000 commits through the library with synthetic times spread over 365 days,
  * compacting every simulated week with the example policy (bench/retention.ts). After every compaction the
- * repository must be under one constant size — never compacted it reaches ~60 MB — keep no more commits than the
+ * repository must be under one constant size — never compacted it reaches 120 MB — keep no more commits than the
  * policy allows, and pass `git fsck --strict`; at the end, reading at each kept commit's time must give the state at
  * that time, as recomputed from the writes themselves.
  */
