@@ -12,6 +12,7 @@ import { benchTransactions, benchWatch } from './live.js';
 import { benchRetention } from './retention.js';
 import { at, renderTable } from './table.js';
 import { libraryConcurrent, libraryOneCaller, type Workload, workloads } from './workloads.js';
+import { benchXenstoreLifecycle } from './xenstore.js';
 
 /**
  * `npm run bench` (build, then `node dist/bench/run.js [--quick] [--save] [--table]`): the issue-6 benchmark. Prints
@@ -176,6 +177,12 @@ figures.history = {
 const yearCommits = quick ? 20_000 : 200_000;
 figures.retention = await section(`retention: a simulated year of ${yearCommits} commits`, () =>
   benchRetention(yearCommits),
+);
+
+// ---- xenstored -----------------------------------------------------------------------------------------------------
+
+figures.xenstore = await section('xenstored: VM lifecycle through the wire protocol', () =>
+  benchXenstoreLifecycle(quick ? [10, 100] : [10, 100, 1000]),
 );
 
 // ---- CLI, transactions, watch ---------------------------------------------------------------------------------------
