@@ -7,6 +7,7 @@ import type { TreeEditor } from '../tree-editor.js';
 import type { Watch } from '../watch.js';
 import {
   editorSource,
+  missingNodes,
   mkdirNode,
   mustRead,
   type NodeEdit,
@@ -22,6 +23,7 @@ import {
 } from './nodes.js';
 import { asWatched, domainPath, resolvePath, segmentsOf } from './paths.js';
 import { checkAccess, checkSetPerms, formatPerms, type Perm, parsePerm, serializePerms } from './permissions.js';
+import { EntryCounter } from './quota.js';
 import {
   args,
   encode,
@@ -52,9 +54,17 @@ export interface Quotas {
   maxTransactions: number;
   /** Permission entries a non-dom0 domain may give a node (ENOSPC past it). */
   maxPermEntries: number;
+  /** Nodes a domain other than dom0 may own (ENOSPC past it). */
+  maxEntriesPerDomain: number;
 }
 
-export const DEFAULT_QUOTAS: Quotas = { maxValueBytes: 2048, maxWatches: 100, maxTransactions: 10, maxPermEntries: 5 };
+export const DEFAULT_QUOTAS: Quotas = {
+  maxValueBytes: 2048,
+  maxWatches: 100,
+  maxTransactions: 10,
+  maxPermEntries: 5,
+  maxEntriesPerDomain: 1000,
+};
 
 /** Where a connection's bytes go. */
 export interface Peer {
@@ -102,6 +112,7 @@ export class Xenstored {
   private watch: Watch | null = null;
   /** Counts since start: requests answered, transactions committed, and those that failed with EAGAIN. */
   readonly stats = { requests: 0, committed: 0, eagain: 0 };
+  readonly entries: EntryCounter;
   private pump: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -111,6 +122,7 @@ export class Xenstored {
     readonly log: (line: string) => void,
   ) {
     this.quotas = { ...DEFAULT_QUOTAS, ...quotas };
+    this.entries = new EntryCounter(store.db);
   }
 
   /** Starts serving a branch (created with the root nodes Xen's daemon starts with, when it has no commit yet). */
@@ -309,6 +321,25 @@ export class Connection {
     if (this.domid !== 0) checkAccess(await permsOf(src, segments), this.domid, want, abs);
   }
 
+  /**
+   * A write by a domain other than dom0: it needs write access to the node, or — for a node it creates — to the
+   * nearest existing ancestor, and the nodes it would own afterwards must stay within the entries quota.
+   */
+  private async checkCreate(e: NodeEdit, segments: string[], abs: string): Promise<void> {
+    if (this.domid === 0) return;
+    const missing = await missingNodes(e.src, segments);
+    const existing = segments.slice(0, segments.length - missing);
+    checkAccess(await permsOf(e.src, existing), this.domid, 'w', abs);
+    if (missing === 0) return;
+    const owned = await this.d.entries.count((await this.d.store.tip(this.d.branch)).tree, this.domid);
+    if (owned + missing > this.d.quotas.maxEntriesPerDomain) {
+      throw new XsError(
+        'ENOSPC',
+        `domain ${this.domid} would own more than ${this.d.quotas.maxEntriesPerDomain} nodes`,
+      );
+    }
+  }
+
   private async run(msg: Message, after: (fn: () => void) => void): Promise<Uint8Array> {
     const { payload } = msg;
     const txFree = msg.type === XS.WATCH || msg.type === XS.UNWATCH || msg.type === XS.TRANSACTION_START;
@@ -332,16 +363,16 @@ export class Connection {
         const { abs, segments } = this.path(path);
         if (value.length > this.d.quotas.maxValueBytes) throw new XsError('E2BIG');
         await this.edit(t, 'write', abs, async (e) => {
-          await this.check(e.src, segments, abs, 'w');
-          await writeNode(e, segments, value);
+          await this.checkCreate(e, segments, abs);
+          await writeNode(e, segments, value, this.domid);
         });
         return OK;
       }
       case XS.MKDIR: {
         const { abs, segments } = this.path(args(payload, 1)[0]!);
         await this.edit(t, 'mkdir', abs, async (e) => {
-          await this.check(e.src, segments, abs, 'w');
-          await mkdirNode(e, segments);
+          await this.checkCreate(e, segments, abs);
+          await mkdirNode(e, segments, this.domid);
         });
         return OK;
       }

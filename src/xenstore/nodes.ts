@@ -126,12 +126,31 @@ async function settle(e: NodeEdit, segments: string[]): Promise<void> {
   await e.editor.set(segments, node.value ?? e.batch.add('blob', new Uint8Array(0)));
 }
 
-/** WRITE: sets a node's value, creating it and any missing ancestors (empty, with inherited perms). */
-export async function writeNode(e: NodeEdit, segments: string[], value: Uint8Array): Promise<{ created: boolean }> {
+/** How many of the nodes along `segments` do not exist yet (what a WRITE there would create). */
+export async function missingNodes(src: NodeSource, segments: string[]): Promise<number> {
+  let n = segments.length;
+  while (n > 0 && !(await readNode(src, segments.slice(0, n)))) n--;
+  return segments.length - n;
+}
+
+/**
+ * WRITE: sets a node's value, creating it and any missing ancestors (empty, with their parent's perms). Nodes a
+ * domain other than dom0 creates are owned by it, as in Xen: the first one created gets the parent's perms with the
+ * owner replaced, and those below inherit them.
+ */
+export async function writeNode(
+  e: NodeEdit,
+  segments: string[],
+  value: Uint8Array,
+  creator = 0,
+): Promise<{ created: boolean }> {
   if (segments.length === 0) {
     await setValue(e, [], value);
     return { created: false };
   }
+  const missing = await missingNodes(e.src, segments);
+  const top = segments.slice(0, segments.length - missing + 1);
+  const inherited = missing > 0 && creator !== 0 ? await permsOf(e.src, top.slice(0, -1)) : null;
   for (let i = 1; i < segments.length; i++) await toDir(e, segments.slice(0, i));
   const existing = await e.editor.get(segments);
   if (existing && isTreeMode(existing.mode)) {
@@ -139,6 +158,9 @@ export async function writeNode(e: NodeEdit, segments: string[], value: Uint8Arr
     return { created: false };
   }
   await e.editor.set(segments, e.batch.add('blob', value));
+  if (inherited && inherited[0]!.domid !== creator) {
+    await writePerms(e, top, serializePerms([{ access: inherited[0]!.access, domid: creator }, ...inherited.slice(1)]));
+  }
   return { created: existing === null };
 }
 
@@ -153,9 +175,9 @@ async function setValue(e: NodeEdit, segments: string[], value: Uint8Array): Pro
 }
 
 /** MKDIR: creates an empty node; false (and nothing changes) when it exists. */
-export async function mkdirNode(e: NodeEdit, segments: string[]): Promise<boolean> {
+export async function mkdirNode(e: NodeEdit, segments: string[], creator = 0): Promise<boolean> {
   if (await readNode(e.src, segments)) return false;
-  await writeNode(e, segments, new Uint8Array(0));
+  await writeNode(e, segments, new Uint8Array(0), creator);
   return true;
 }
 
