@@ -27,11 +27,9 @@ export async function serveXenstore(options: XenstoredOptions): Promise<{ close:
     const connection = daemon.connect({ send: (bytes) => socket.write(bytes) });
     const framer = new Framer();
     socket.on('data', (chunk) => {
-      try {
-        for (const msg of framer.push(chunk)) void connection.request(msg);
-      } catch {
-        socket.destroy(); // a payload over the limit: a bad client, dropped as xenstored does
-      }
+      const answered = framer.push(chunk).map((msg) => connection.request(msg));
+      // A payload over the limit: a bad client, dropped as xenstored does, once what came before it is answered.
+      if (framer.broken) void Promise.allSettled(answered).then(() => socket.destroy());
     });
     socket.on('error', () => {});
     socket.on('close', () => {

@@ -164,13 +164,25 @@ export class Xenstored {
     await this.pump.catch(() => {});
   }
 
-  /** Every committed change of the branch, as node paths, to the watches that cover them. */
+  /**
+   * Every committed change of the branch, as node paths, to the watches that cover them. A removed subtree also
+   * fires for each of its nodes that has no value file of its own (a directory node), from the top down, as Xen's
+   * daemon fires for every node an RM took.
+   */
   private async dispatchEvents(watch: Watch): Promise<void> {
-    for await (const { events } of watch.commits()) {
+    for await (const { commit, events } of watch.commits()) {
       const paths = new Set<string>();
+      const after = treeSource(this.store.db, (await this.store.db.readCommit(commit)).tree);
       for (const e of events) {
         const p = pathOfKey(e.key);
-        if (p) paths.add(p);
+        if (!p) continue;
+        if (e.oid === null) {
+          const segments = segmentsOf(p);
+          for (let n = 1; n < segments.length; n++) {
+            if (!(await readNode(after, segments.slice(0, n)))) paths.add(`/${segments.slice(0, n).join('/')}`);
+          }
+        }
+        paths.add(p);
       }
       for (const path of paths) this.fire(path);
     }
@@ -292,10 +304,12 @@ export class Connection {
     const { db } = this.d.store;
     if (!t) return fn(treeSource(db, (await this.d.store.tip(this.d.branch)).tree));
     return t.tx.view(async (tree) => {
-      const src = treeSource(db, tree);
       const key = `${kind} ${abs}`;
-      if (!t.observed.has(key) && !t.wrote(abs)) t.observed.set(key, await fingerprint(src, segmentsOf(abs), kind));
-      return fn(src);
+      // What the branch had when the transaction began: its own writes below the node are not a change by others.
+      if (!t.observed.has(key) && !t.wrote(abs)) {
+        t.observed.set(key, await fingerprint(treeSource(db, t.tx.base.tree), segmentsOf(abs), kind));
+      }
+      return fn(treeSource(db, tree));
     });
   }
 

@@ -89,18 +89,24 @@ export function encode(type: number, reqId: number, txId: number, payload: Uint8
 export const strings = (...parts: string[]): Buffer => Buffer.from(parts.map((p) => `${p}\0`).join(''), 'utf8');
 
 /**
- * Splits a byte stream into messages: requests may arrive split across reads or several in one. Throws on a
- * payload over the limit (the connection is then closed, as xenstored does with a bad client).
+ * Splits a byte stream into messages: requests may arrive split across reads or several in one. A header announcing
+ * a payload over the limit makes the stream `broken` (the messages before it are still returned): the connection is
+ * then closed, as xenstored does with a bad client.
  */
 export class Framer {
   private pending: Buffer = Buffer.alloc(0);
+  broken = false;
 
   push(chunk: Buffer): Message[] {
+    if (this.broken) return [];
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     const out: Message[] = [];
     while (this.pending.length >= HEADER) {
       const len = this.pending.readUInt32LE(12);
-      if (len > PAYLOAD_MAX) throw new XsError('E2BIG', `a payload of ${len} bytes is over ${PAYLOAD_MAX}`);
+      if (len > PAYLOAD_MAX) {
+        this.broken = true;
+        break;
+      }
       if (this.pending.length < HEADER + len) break;
       out.push({
         type: this.pending.readUInt32LE(0),
