@@ -1,4 +1,4 @@
-import { type ExecFileSyncOptions, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, type ExecFileSyncOptions, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -106,19 +106,28 @@ export interface Run {
   stderr: string;
 }
 
-/** Runs a command without blocking the event loop (in-process writers keep writing meanwhile). */
-export function runProcess(command: string, args: string[], env: NodeJS.ProcessEnv = gitEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      stdout += s;
-    });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => {
-      stderr += s;
-    });
+/** A process started without waiting: what it printed so far, and its end. */
+export function startProcess(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = gitEnv,
+): { child: ChildProcess; out: () => string; done: Promise<Run> } {
+  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => {
+    stdout += s;
+  });
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => {
+    stderr += s;
+  });
+  const done = new Promise<Run>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+  return { child, out: () => stdout, done };
 }
+
+/** Runs a command without blocking the event loop (in-process writers keep writing meanwhile). */
+export const runProcess = (command: string, args: string[], env: NodeJS.ProcessEnv = gitEnv): Promise<Run> =>
+  startProcess(command, args, env).done;

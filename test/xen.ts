@@ -2,6 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { XS } from '../src/xenstore/wire.js';
 import { cliEnv, type Run, runProcess, until } from './helpers.js';
 
 /** Helpers for the xenstored tests: Debian's Xen tools, the daemon as a real process, and a raw protocol client. */
@@ -77,10 +78,15 @@ export interface Daemon {
 }
 
 /** Starts `node bin/store.js --repo <repo> xenstored --socket <socket>` and waits until the socket accepts. */
-export async function startDaemon(repo: string, socket: string, extra: string[] = []): Promise<Daemon> {
+export async function startDaemon(
+  repo: string,
+  socket: string,
+  extra: string[] = [],
+  commandArgs: string[] = [],
+): Promise<Daemon> {
   const child = spawn(
     process.execPath,
-    [path.join(root, 'bin/store.js'), '--repo', repo, ...extra, 'xenstored', '--socket', socket],
+    [path.join(root, 'bin/store.js'), '--repo', repo, ...extra, 'xenstored', '--socket', socket, ...commandArgs],
     {
       env: cliEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -122,23 +128,8 @@ export async function stopDaemon(
   return status;
 }
 
-export const XS = {
-  CONTROL: 0,
-  DIRECTORY: 1,
-  READ: 2,
-  GET_PERMS: 3,
-  WATCH: 4,
-  UNWATCH: 5,
-  TRANSACTION_START: 6,
-  TRANSACTION_END: 7,
-  WRITE: 11,
-  MKDIR: 12,
-  RM: 13,
-  SET_PERMS: 14,
-  WATCH_EVENT: 15,
-  ERROR: 16,
-  DIRECTORY_PART: 22,
-} as const;
+// The message type codes are facts of the protocol, shared; the framing below is the test's own.
+export { XS };
 
 export interface Reply {
   type: number;

@@ -3,12 +3,11 @@
  * Debian's own Xen tools (xenstore-utils, and Xen's test-xenstore, fetched by scripts/xen-tools.sh) and by a raw
  * protocol client (test/xen.ts), with plain git checking the repository underneath.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { expectFsckClean, gitValues } from './git-packs.js';
-import { git, gitSubjects, type Run, runProcess, settle, sleep, until } from './helpers.js';
+import { cliEnv, git, gitSubjects, type Run, runProcess, settle, sleep, startProcess, until } from './helpers.js';
 import {
   type Daemon,
   frame,
@@ -75,25 +74,10 @@ async function ok(tool: string, ...args: string[]): Promise<string> {
 
 /** A tool left running (xenstore-watch): what it printed so far, and its end. */
 function startTool(tool: string, ...args: string[]): { out: () => string; done: Promise<Run> } {
-  const child = spawn(path.join(tools.bin, `xenstore-${tool}`), args, {
-    env: toolEnv(tools, sock),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (s: string) => {
-    stdout += s;
-  });
-  child.stderr.setEncoding('utf8').on('data', (s: string) => {
-    stderr += s;
-  });
-  const done = new Promise<Run>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  const { child, out, done } = startProcess(path.join(tools.bin, `xenstore-${tool}`), args, toolEnv(tools, sock));
   const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
   void done.finally(() => clearTimeout(timer));
-  return { out: () => stdout, done };
+  return { out, done };
 }
 
 /** `xenstore-ls -p` lines as [indent + name, value, perms]. */
@@ -367,26 +351,17 @@ describe('store xenstored with the real Xen tools', () => {
     let peak = 0;
     let finished = 0;
     let startedBeforeFirstFinish = 0;
-    const writer = (i: number) =>
-      new Promise<{ i: number; code: number | null; stderr: string }>((resolve, reject) => {
-        const child = spawn(path.join(tools.bin, 'xenstore-write'), [`/c/${i}/a`, String(i), `/c/${i}/b`, String(i)], {
-          env: toolEnv(tools, sock),
-          stdio: ['ignore', 'ignore', 'pipe'],
-        });
-        alive++;
-        peak = Math.max(peak, alive);
-        if (finished === 0) startedBeforeFirstFinish++;
-        let stderr = '';
-        child.stderr.setEncoding('utf8').on('data', (d: string) => {
-          stderr += d;
-        });
-        child.on('error', reject);
-        child.on('close', (code) => {
-          alive--;
-          finished++;
-          resolve({ i, code, stderr });
-        });
-      });
+    const writer = async (i: number) => {
+      const args = [`/c/${i}/a`, String(i), `/c/${i}/b`, String(i)];
+      const { done } = startProcess(path.join(tools.bin, 'xenstore-write'), args, toolEnv(tools, sock));
+      alive++;
+      peak = Math.max(peak, alive);
+      if (finished === 0) startedBeforeFirstFinish++;
+      const { code, stderr } = await done;
+      alive--;
+      finished++;
+      return { i, code, stderr };
+    };
     const t0 = performance.now();
     // Every process is started before any is awaited.
     const runs = await Promise.all(Array.from({ length: N }, (_, i) => writer(i)));
@@ -659,5 +634,33 @@ describe('store xenstored with the real Xen tools', () => {
     // Xenstore fires the removed node's path (and each removed descendant's, exactly).
     const [r, rx] = [await w.done, await wx.done];
     expect([r.stdout, rx.stdout]).toEqual(['/r\n/r\n', '/r/x\n/r/x\n']);
+  });
+
+  it('--quota sets the limits; a bad one is a usage error (exit 2)', async () => {
+    expect(await stopDaemon(daemon!)).toMatchObject({ code: 0 });
+    daemon = await startDaemon(repo, sock, [], ['--quota', 'maxValueBytes=10', '--quota', 'maxWatches=1']);
+    expect((await run('write', '/q', 'x'.repeat(10))).code).toBe(0);
+    const big = await run('write', '/q', 'x'.repeat(11));
+    expect(big.code).toBe(1);
+    expect(await ok('read', '/q')).toBe(`${'x'.repeat(10)}\n`);
+    const c = await raw();
+    expect(await c.ask(XS.WATCH, z('/q', 'one'))).toBe('OK');
+    expect(await c.ask(XS.WATCH, z('/q', 'two'))).toBe('ERROR E2BIG');
+    const bad = await runProcess(
+      process.execPath,
+      [
+        path.join(import.meta.dirname, '../bin/store.js'),
+        '--repo',
+        repo,
+        'xenstored',
+        '--socket',
+        `${sock}2`,
+        '--quota',
+        'bogus=1',
+      ],
+      cliEnv(),
+    );
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^error: --quota bogus=1: use name=number/);
   });
 });

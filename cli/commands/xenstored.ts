@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { DEFAULT_QUOTAS, type Quotas } from '../../src/xenstore/daemon.js';
 import type { Context } from '../context.js';
 import { UsageError } from '../exit-codes.js';
 import type { Act } from './shared.js';
@@ -8,13 +9,27 @@ export function registerXenstored(program: Command, act: Act): void {
     .command('xenstored')
     .description("serve the Xenstore protocol on a Unix socket, so Xen's tools use the store as their Xenstore")
     .requiredOption('--socket <path>', 'the Unix socket to listen on (clients: XENSTORED_PATH=<path>)')
+    .option(
+      '--quota <name=value...>',
+      `limits (defaults: ${Object.entries(DEFAULT_QUOTAS)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ')})`,
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  $ store xenstored --socket /var/run/xenstored/socket --repo /var/lib/gitstore/xenstore.git\n' +
         '  $ XENSTORED_PATH=/tmp/xs.sock xenstore-write /vm/1/name web1',
     )
     .action(
-      act(async (ctx: Context, opts: { socket: string }) => {
+      act(async (ctx: Context, opts: { socket: string; quota?: string[] }) => {
+        const quotas: Partial<Quotas> = {};
+        for (const q of opts.quota ?? []) {
+          const m = /^(\w+)=(\d+)$/.exec(q);
+          if (!m || !(m[1]! in DEFAULT_QUOTAS)) {
+            throw new UsageError(`--quota ${q}: use name=number with one of ${Object.keys(DEFAULT_QUOTAS).join(', ')}`);
+          }
+          quotas[m[1] as keyof Quotas] = Number(m[2]);
+        }
         if (ctx.options.url) throw new UsageError('xenstored serves a repository itself: run it without --url');
         if (opts.socket.length >= 108) throw new UsageError('--socket: a Unix socket path must be under 108 bytes');
         const { serveXenstore } = await import('../../server/xenstored.js');
@@ -22,6 +37,7 @@ export function registerXenstored(program: Command, act: Act): void {
           repo: ctx.repo,
           socket: opts.socket,
           branch: ctx.options.branch,
+          quotas,
           log: (line) => ctx.io.err(`${line}\n`),
         });
         ctx.io.err(`gitstore xenstored on ${opts.socket} (repository ${ctx.repo})\n`);
