@@ -82,6 +82,15 @@ async function lifecycle(socket: string, toolstack: XsClient, id: number): Promi
   return retries;
 }
 
+/** N lifecycles at once against a daemon on `socket`; `toolstack` is dom0's connection (it watches the backends). */
+export async function runLifecycles(socket: string, toolstack: XsClient, n: number) {
+  await toolstack.write('/local/domain/0/backend/vif', '');
+  await toolstack.watch('/local/domain/0/backend/vif', 'backend');
+  const started = Date.now();
+  const retries = await Promise.all(Array.from({ length: n }, (_, i) => lifecycle(socket, toolstack, i + 1)));
+  return { ms: Date.now() - started, retries };
+}
+
 export async function benchXenstoreLifecycle(counts: number[]) {
   const out: Record<string, unknown> = {};
   for (const n of counts) {
@@ -89,11 +98,7 @@ export async function benchXenstoreLifecycle(counts: number[]) {
     const socket = path.join(dir, 's');
     const { child, probe: toolstack } = await startDaemon(dir, socket);
     try {
-      await toolstack.write('/local/domain/0/backend/vif', '');
-      await toolstack.watch('/local/domain/0/backend/vif', 'backend');
-      const started = Date.now();
-      const retries = await Promise.all(Array.from({ length: n }, (_, i) => lifecycle(socket, toolstack, i + 1)));
-      const ms = Date.now() - started;
+      const { ms, retries } = await runLifecycles(socket, toolstack, n);
       out[`n${n}`] = {
         sequences: n,
         totalMs: ms,

@@ -18,7 +18,8 @@ export interface XenstoredOptions {
  * (an acknowledged operation is already durable) and close the store.
  */
 export async function serveXenstore(options: XenstoredOptions): Promise<{ close: () => Promise<void> }> {
-  const store = await openStore({ fs, dir: options.repo, create: true });
+  // A Xenstore transaction lives as long as its connection (at most 10 per connection): no idle expiry to speak of.
+  const store = await openStore({ fs, dir: options.repo, create: true, transactionIdleMs: 24 * 3600_000 });
   const daemon = await Xenstored.start(store, { branch: options.branch, quotas: options.quotas, log: options.log });
   await removeStaleSocket(options.socket);
   const sockets = new Set<net.Socket>();

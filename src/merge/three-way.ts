@@ -2,7 +2,7 @@ import type { Conflict } from '../errors.js';
 import type { ObjectBatch, ObjectDb } from '../objects/db.js';
 import { isTreeMode, type TreeEntry } from '../objects/tree.js';
 import { diffTrees, type KeyChange } from '../tree-diff.js';
-import { TreeEditor } from '../tree-editor.js';
+import { lookup, TreeEditor } from '../tree-editor.js';
 import { type MergePolicy, strategyFor } from './config.js';
 import { STRATEGIES } from './strategies.js';
 
@@ -67,17 +67,23 @@ async function apply(editor: TreeEditor, key: string, entry: TreeEntry | null): 
  * keys both changed differently go to the strategy the policy names for them. Equal subtrees are never read.
  */
 export async function mergeTrees(db: ObjectDb, sides: MergeSides, options: MergeOptions): Promise<TreeMerge> {
-  const [oursChanges, theirsChanges] = await Promise.all([
-    diffTrees(db, sides.base, sides.ours),
-    diffTrees(db, sides.base, sides.theirs),
-  ]);
-  const ours = new Map<string, KeyChange>(oursChanges.map((c) => [c.key, c]));
+  const theirsChanges = await diffTrees(db, sides.base, sides.theirs);
+  // Ours is looked at only where theirs changed something: a transaction merged into a busy branch changed a few
+  // keys, while the branch may have changed thousands since it began (diffing all of ours made 1,000 concurrent
+  // Xenstore transactions quadratic). A key whose value ours changed (a directory there counts as no value) is ours.
+  const ours = {
+    get: async (t: KeyChange): Promise<KeyChange | undefined> => {
+      const found = await lookup(db, sides.ours, t.key.split('/'));
+      const after = found && !isTreeMode(found.mode) ? found : null;
+      return sameEntry(after, t.before) ? undefined : { key: t.key, before: t.before, after };
+    },
+  };
   const editor = await TreeEditor.open(db, sides.ours);
   const conflicts: Conflict[] = [];
   const read = (e: TreeEntry | null) => (e === null ? Promise.resolve(null) : db.readBlob(e.oid));
 
   for (const t of theirsChanges) {
-    const o = ours.get(t.key);
+    const o = await ours.get(t);
     if (!o) {
       if (await apply(editor, t.key, t.after)) continue;
       // Theirs wrote a value where ours now has a directory, or below a value ours wrote.

@@ -188,9 +188,29 @@ export class Xenstored {
     }
   }
 
+  /** Watches by the path they watch: an event looks up its path's ancestors, not every connection. */
+  private readonly watchers = new Map<string, Set<{ connection: Connection; entry: WatchEntry }>>();
+
+  addWatch(connection: Connection, entry: WatchEntry): void {
+    const set = this.watchers.get(entry.abs) ?? new Set();
+    this.watchers.set(entry.abs, set);
+    set.add({ connection, entry });
+  }
+
+  removeWatch(connection: Connection, entry: WatchEntry): void {
+    const set = this.watchers.get(entry.abs);
+    if (!set) return;
+    for (const w of set) if (w.connection === connection && w.entry === entry) set.delete(w);
+    if (set.size === 0) this.watchers.delete(entry.abs);
+  }
+
   /** Sends `path` to every watch on it or an ancestor (or on `@introduceDomain` / `@releaseDomain`). */
   fire(path: string): void {
-    for (const c of this.connections) c.fire(path);
+    const covering = path.startsWith('@')
+      ? [path]
+      : ['/', ...segmentsOf(path).map((_, i, all) => `/${all.slice(0, i + 1).join('/')}`)];
+    for (const p of covering)
+      for (const { connection, entry } of this.watchers.get(p) ?? []) connection.deliver(path, entry);
   }
 
   introduce(domid: number): void {
@@ -271,19 +291,21 @@ export class Connection {
     if (!this.closed) this.peer.send(encode(type, reqId, txId, payload));
   }
 
-  /** Sends a watch event for `path` to each of this connection's watches covering it. */
-  fire(path: string): void {
-    for (const w of this.watches.values()) {
-      const covers = w.abs === '/' || path === w.abs || path.startsWith(`${w.abs}/`);
-      if (covers) this.send(XS.WATCH_EVENT, 0, 0, strings(asWatched(path, w.given, this.domid), w.token));
-    }
+  /** Sends a watch event for `path` (which `w` covers). */
+  deliver(path: string, w: WatchEntry): void {
+    this.send(XS.WATCH_EVENT, 0, 0, strings(asWatched(path, w.given, this.domid), w.token));
+  }
+
+  private clearWatches(): void {
+    for (const w of this.watches.values()) this.d.removeWatch(this, w);
+    this.watches.clear();
   }
 
   /** Ends the connection: its transactions are aborted, its watches gone. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.watches.clear();
+    this.clearWatches();
     for (const t of this.txs.values()) await t.tx.abort().catch(() => {});
     this.txs.clear();
     this.d.disconnected(this);
@@ -455,6 +477,7 @@ export class Connection {
         if (this.watches.size >= this.d.quotas.maxWatches) throw new XsError('E2BIG');
         const entry = { given: given!, abs, token: token! };
         this.watches.set(key, entry);
+        this.d.addWatch(this, entry);
         // Registered watches fire once at once, after the reply.
         after(() => this.send(XS.WATCH_EVENT, 0, 0, strings(given!, token!)));
         return OK;
@@ -462,7 +485,10 @@ export class Connection {
       case XS.UNWATCH: {
         const [given, token] = args(payload, 2);
         const abs = resolvePath(given!, this.domid, true);
-        if (!this.watches.delete(`${abs}\0${token}`)) throw new XsError('ENOENT');
+        const entry = this.watches.get(`${abs}\0${token}`);
+        if (!entry) throw new XsError('ENOENT');
+        this.watches.delete(`${abs}\0${token}`);
+        this.d.removeWatch(this, entry);
         return OK;
       }
       case XS.TRANSACTION_START: {
@@ -524,7 +550,7 @@ export class Connection {
         return OK;
       }
       case XS.RESET_WATCHES:
-        this.watches.clear();
+        this.clearWatches();
         for (const x of this.txs.values()) await x.tx.abort().catch(() => {});
         this.txs.clear();
         return OK;
