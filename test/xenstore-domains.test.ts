@@ -16,12 +16,14 @@ async function daemon(quotas = {}) {
   const d = await Xenstored.start(store, { quotas });
   const client = (domid: number) => {
     const framer = new Framer();
+    const events: string[] = [];
     let waiting: ((r: Reply) => void) | null = null;
     const c = d.connect(
       {
         send: (bytes) => {
           for (const m of framer.push(bytes)) {
-            if (m.type !== XS.WATCH_EVENT) waiting?.({ type: m.type, text: m.payload.toString('utf8') });
+            if (m.type === XS.WATCH_EVENT) events.push(m.payload.toString('utf8'));
+            else waiting?.({ type: m.type, text: m.payload.toString('utf8') });
           }
         },
       },
@@ -41,7 +43,7 @@ async function daemon(quotas = {}) {
       const r = await ask(XS.WRITE, Buffer.concat([strings(path), Buffer.from(value)]));
       return r.type === XS.ERROR ? r.text.replace(/\0$/, '') : r.text;
     };
-    return { call, write };
+    return { call, write, events };
   };
   return { store, d, client };
 }
@@ -104,6 +106,29 @@ describe('Xenstore domains other than dom0', () => {
     expect(await dom5.call(XS.RM, 'k2')).toBe('OK\0');
     expect(await dom5.write('a/b', 'x')).toBe('ENOSPC');
     for (let i = 0; i < 20; i++) expect(await dom0.write(`/local/domain/5/zero${i}`, 'x')).toBe('OK\0');
+    await d.close();
+    await store.close();
+  });
+
+  it('INTRODUCE and RELEASE fire @introduceDomain and @releaseDomain; IS_DOMAIN_INTRODUCED follows them', async () => {
+    const { store, d, client } = await daemon();
+    const dom0 = client(0);
+    expect(await dom0.call(XS.WATCH, '@introduceDomain', 'in')).toBe('OK\0');
+    expect(await dom0.call(XS.WATCH, '@releaseDomain', 'out')).toBe('OK\0');
+    expect(dom0.events).toEqual(['@introduceDomain\0in\0', '@releaseDomain\0out\0']); // on registration
+    expect(await dom0.call(XS.IS_DOMAIN_INTRODUCED, '7')).toBe('F\0');
+    expect(await dom0.call(XS.INTRODUCE, '7', '4096', '3')).toBe('OK\0');
+    expect(await dom0.call(XS.IS_DOMAIN_INTRODUCED, '7')).toBe('T\0');
+    expect(await dom0.call(XS.GET_DOMAIN_PATH, '7')).toBe('/local/domain/7\0');
+    expect(await dom0.call(XS.RELEASE, '7')).toBe('OK\0');
+    expect(await dom0.call(XS.RELEASE, '7')).toBe('ENOENT');
+    expect(await dom0.call(XS.IS_DOMAIN_INTRODUCED, '7')).toBe('F\0');
+    expect(await dom0.call(XS.INTRODUCE, 'x', '1', '2')).toBe('EINVAL');
+    expect(dom0.events.slice(2)).toEqual(['@introduceDomain\0in\0', '@releaseDomain\0out\0']);
+    // A node write does not reach the special watches.
+    expect(await dom0.write('/x', '1')).toBe('OK\0');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(dom0.events).toHaveLength(4);
     await d.close();
     await store.close();
   });
