@@ -38,11 +38,6 @@ export async function serveXenstore(options: XenstoredOptions): Promise<{ close:
       void connection.close();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.socket, resolve);
-  });
-  fs.chmodSync(options.socket, 0o600);
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
@@ -55,6 +50,7 @@ export async function serveXenstore(options: XenstoredOptions): Promise<{ close:
     })();
     return closing;
   };
+  // Before listening: a client may connect, and a supervisor signal, the moment the socket exists.
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       options.log?.(`${signal}: closing the Xenstore socket`);
@@ -63,6 +59,11 @@ export async function serveXenstore(options: XenstoredOptions): Promise<{ close:
       });
     });
   }
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.socket, resolve);
+  });
+  fs.chmodSync(options.socket, 0o600);
   return { close };
 }
 
