@@ -26,7 +26,6 @@ export async function serve(options: ServeOptions): Promise<{ url: string; close
   app.addHook('onSend', async (_request, reply) => {
     if (closing) reply.header('connection', 'close');
   });
-  const url = await app.listen({ host: options.host, port: options.port });
   const close = () => {
     closing ??= (async () => {
       const sweep = setInterval(() => app.server.closeIdleConnections(), 25);
@@ -41,6 +40,8 @@ export async function serve(options: ServeOptions): Promise<{ url: string; close
     })();
     return closing;
   };
+  // Before listening: a supervisor may signal the moment the port is open, and without a handler the signal's
+  // default action would kill the process mid-write.
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       options.log?.(`${signal}: finishing in-flight requests`);
@@ -49,5 +50,6 @@ export async function serve(options: ServeOptions): Promise<{ url: string; close
       });
     });
   }
+  const url = await app.listen({ host: options.host, port: options.port });
   return { url, close };
 }
