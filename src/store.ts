@@ -1084,10 +1084,7 @@ export class Store {
   private async compactedId(id: string): Promise<MapHit | null> {
     const hit = await this.maps.lookup(id);
     if (!hit) return null;
-    for (const head of await this.otherHeads(hit.branch)) {
-      if (await reaches(this.db, head, hit.key, hit.time - 60)) return null;
-    }
-    return hit;
+    return (await reaches(this.db, await this.otherHeads(hit.branch), hit.key, hit.time - 60)) ? null : hit;
   }
 
   private async retentionAt(tree: string | null): Promise<Tier[]> {

@@ -3,7 +3,7 @@ import { ObjectBatch, type ObjectDb } from '../objects/db.js';
 import { fromUtf8, utf8 } from '../objects/object.js';
 import { MODE_BLOB, serializeTree } from '../objects/tree.js';
 import type { Refs } from '../refs.js';
-import type { Rewrite } from './compaction.js';
+import { ancestorsSince, type Rewrite } from './compaction.js';
 
 /**
  * Where compaction remembers what became of the commits it rewrote, so that an old commit id is never silently
@@ -69,20 +69,11 @@ export interface MapHit extends Rewrite {
 }
 
 /**
- * Whether a commit whose id starts with `key` is in the history of `head` (all parents), looking back only to
- * commits no older than `since` (seconds): a commit one branch's compaction dropped may live on in another branch.
+ * Whether a commit whose id starts with `key` is in the history of one of `heads` (all parents), looking back only
+ * to commits no older than `since` (seconds): a commit one branch's compaction dropped may live on in another branch.
  */
-export async function reaches(db: ObjectDb, head: string, key: string, since: number): Promise<boolean> {
-  const seen = new Set<string>();
-  const stack = [head];
-  while (stack.length > 0) {
-    const id = stack.pop()!;
-    if (seen.has(id)) continue;
-    seen.add(id);
-    if (id.startsWith(key)) return true;
-    const c = await db.readCommit(id).catch(() => null);
-    if (c && c.committer.timestamp >= since) stack.push(...c.parents);
-  }
+export async function reaches(db: ObjectDb, heads: string[], key: string, since: number): Promise<boolean> {
+  for await (const id of ancestorsSince(db, heads, since)) if (id.startsWith(key)) return true;
   return false;
 }
 

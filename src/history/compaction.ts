@@ -155,17 +155,25 @@ export async function parentsOnOtherBranches(db: ObjectDb, history: Old[], other
   // One walk of the other branches, back to the oldest wanted parent's time (a minute of clock skew allowed).
   const floor = Math.min(...wanted.values()) - 60;
   const found = new Set<string>();
+  for await (const id of ancestorsSince(db, otherHeads, floor)) if (wanted.has(id)) found.add(id);
+  return found;
+}
+
+/**
+ * Every commit reachable from `heads` (all parents), heads first, not going below commits older than `since`
+ * (seconds). A commit is yielded before it is read, so a caller that stops early reads no further.
+ */
+export async function* ancestorsSince(db: ObjectDb, heads: string[], since: number): AsyncGenerator<string> {
   const seen = new Set<string>();
-  const stack = [...otherHeads];
+  const stack = [...heads];
   while (stack.length > 0) {
     const id = stack.pop()!;
     if (seen.has(id)) continue;
     seen.add(id);
-    if (wanted.has(id)) found.add(id);
+    yield id;
     const c = await db.readCommit(id).catch(() => null);
-    if (c && c.committer.timestamp >= floor) stack.push(...c.parents);
+    if (c && c.committer.timestamp >= since) stack.push(...c.parents);
   }
-  return found;
 }
 
 /**
