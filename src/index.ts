@@ -11,20 +11,18 @@
  * ```
  */
 
-export { type StoreApi, StoreClient } from './client.js';
-export { flattenDocument, nestDocument, valueToLeaf } from './document.js';
 export { type Conflict, type ErrorCode, isStoreError, StoreError } from './errors.js';
-export type { FsLike } from './fs.js';
 export { type KeyPredicate, type Verdict, verdictOfExit } from './history/bisect.js';
 export type { BlameLine } from './history/blame.js';
 export { type CommitInfo, type Identity, parseIdentity } from './history/commit-info.js';
 export type { Change } from './history/diff.js';
 export type { LogOptions, LogPage } from './history/log.js';
-export { checkBranchName, MAX_KEY_BYTES, normalizeKey, parseKey } from './keys.js';
+export { isIsoTime } from './history/revision.js';
+export { type StoreApi, StoreClient } from './http/client.js';
 export { MERGE_CONFIG_KEY, type MergePolicy } from './merge/config.js';
 export { STRATEGY_NAMES, type StrategyName } from './merge/strategies.js';
-export { isIsoTime } from './revision.js';
-export type { TransactionResult } from './store.js';
+export type { FsLike } from './storage/fs.js';
+export type { TransactionResult } from './store/store.js';
 export {
   type BatchOp,
   type BisectResult,
@@ -42,6 +40,8 @@ export {
   Store,
   type Value,
   type WriteOptions,
-} from './store.js';
-export type { Isolation, Transaction, TransactionOptions } from './transaction.js';
-export type { CommitEvents, Watch, WatchEvent } from './watch.js';
+} from './store/store.js';
+export type { Isolation, Transaction, TransactionOptions } from './store/transaction.js';
+export type { CommitEvents, Watch, WatchEvent } from './store/watch.js';
+export { flattenDocument, nestDocument, valueToLeaf } from './tree/document.js';
+export { checkBranchName, MAX_KEY_BYTES, normalizeKey, parseKey } from './tree/keys.js';

@@ -1,6 +1,6 @@
 import type { ObjectDb } from '../objects/db.js';
-import { diffTrees } from '../tree-diff.js';
-import { listTree } from '../tree-editor.js';
+import { diffTrees } from '../tree/diff.js';
+import { listTree } from '../tree/editor.js';
 import { type CommitInfo, commitInfo } from './commit-info.js';
 
 /** For one key: the last commit on the first-parent chain that changed it. */

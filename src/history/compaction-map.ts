@@ -2,7 +2,7 @@ import { type Signature, serializeCommit } from '../objects/commit.js';
 import { ObjectBatch, type ObjectDb } from '../objects/db.js';
 import { fromUtf8, utf8 } from '../objects/object.js';
 import { MODE_BLOB, serializeTree } from '../objects/tree.js';
-import type { Refs } from '../refs.js';
+import type { Refs } from '../storage/refs.js';
 import { ancestorsSince, type Rewrite } from './compaction.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { ObjectDb } from '../objects/db.js';
-import { diffTrees } from '../tree-diff.js';
+import { diffTrees } from '../tree/diff.js';
 
 /** One key's change between two revisions. */
 export interface Change {

@@ -1,5 +1,5 @@
 import type { ObjectDb } from '../objects/db.js';
-import { lookup } from '../tree-editor.js';
+import { lookup } from '../tree/editor.js';
 import { type CommitInfo, commitInfo } from './commit-info.js';
 
 export interface LogOptions {

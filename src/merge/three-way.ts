@@ -1,8 +1,8 @@
 import type { Conflict } from '../errors.js';
 import type { ObjectBatch, ObjectDb } from '../objects/db.js';
 import { isTreeMode, type TreeEntry } from '../objects/tree.js';
-import { diffTrees, type KeyChange } from '../tree-diff.js';
-import { lookup, TreeEditor } from '../tree-editor.js';
+import { diffTrees, type KeyChange } from '../tree/diff.js';
+import { lookup, TreeEditor } from '../tree/editor.js';
 import { type MergePolicy, strategyFor } from './config.js';
 import { STRATEGIES } from './strategies.js';
 

@@ -1,5 +1,5 @@
 import { notFound, StoreError } from '../errors.js';
-import type { Files } from '../fs.js';
+import type { Files } from '../storage/fs.js';
 import { type Commit, parseCommit } from './commit.js';
 import { DELTA_MIN_BYTES, patchDelta } from './delta.js';
 import { planByKey } from './delta-plan.js';

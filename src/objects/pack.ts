@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { crc32, deflateSync } from 'node:zlib';
-import type { Files } from '../fs.js';
+import type { Files } from '../storage/fs.js';
 import { makeDelta } from './delta.js';
 import { copyBytes, type ObjectType } from './object.js';
 

@@ -1,6 +1,6 @@
 import { inflateSync } from 'node:zlib';
 import { StoreError } from '../errors.js';
-import type { Files } from '../fs.js';
+import type { Files } from '../storage/fs.js';
 import { applyDelta } from './delta.js';
 import { Lru } from './lru.js';
 import { asBuffer, type GitObject, type ObjectType } from './object.js';

@@ -1,4 +1,4 @@
-import type { Files } from '../fs.js';
+import type { Files } from '../storage/fs.js';
 import { DELTA_MIN_BYTES } from './delta.js';
 import { planByKey, treeKey } from './delta-plan.js';
 import type { GitObject } from './object.js';

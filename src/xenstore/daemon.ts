@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Conflict, StoreError } from '../errors.js';
 import type { ObjectBatch } from '../objects/db.js';
-import type { Store } from '../store.js';
-import type { Transaction } from '../transaction.js';
-import type { TreeEditor } from '../tree-editor.js';
-import type { Watch } from '../watch.js';
+import type { Store } from '../store/store.js';
+import type { Transaction } from '../store/transaction.js';
+import type { Watch } from '../store/watch.js';
+import type { TreeEditor } from '../tree/editor.js';
 import {
   editorSource,
   missingNodes,

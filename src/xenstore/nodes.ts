@@ -1,6 +1,6 @@
 import type { ObjectBatch, ObjectDb } from '../objects/db.js';
 import { isTreeMode, type TreeEntry } from '../objects/tree.js';
-import { lookup, type TreeEditor } from '../tree-editor.js';
+import { lookup, type TreeEditor } from '../tree/editor.js';
 import { type Perm, parseStoredPerms, ROOT_PERMS, serializePerms } from './permissions.js';
 import { XsError } from './wire.js';
 

@@ -1,6 +1,6 @@
-import { StoreError } from './errors.js';
+import { StoreError } from '../errors.js';
+import { isOid, utf8 } from '../objects/object.js';
 import type { Files } from './fs.js';
-import { isOid, utf8 } from './objects/object.js';
 
 /**
  * Branch heads, read and moved the way git does: loose ref files beside `packed-refs`, and every update as a

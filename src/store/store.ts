@@ -1,31 +1,32 @@
-import { conflict, invalidArgument, notFound, preconditionFailed, StoreError, tooLarge } from './errors.js';
-import { Files, type FsLike } from './fs.js';
-import { bisect, type KeyPredicate, keyTest, type Verdict } from './history/bisect.js';
-import { type BlameLine, blame } from './history/blame.js';
-import { type CommitInfo, commitInfo, type Identity } from './history/commit-info.js';
+import { conflict, invalidArgument, notFound, preconditionFailed, StoreError, tooLarge } from '../errors.js';
+import { bisect, type KeyPredicate, keyTest, type Verdict } from '../history/bisect.js';
+import { type BlameLine, blame } from '../history/blame.js';
+import { type CommitInfo, commitInfo, type Identity } from '../history/commit-info.js';
 import {
   firstParentHistory,
   parentsOnOtherBranches,
   type RewrittenHistory,
   replay,
   rewriteHistory,
-} from './history/compaction.js';
-import { CompactionMaps, DEFAULT_MAP_LIMIT, MAP_REF_PREFIX, type MapHit, reaches } from './history/compaction-map.js';
-import { type Change, diffRevisions } from './history/diff.js';
-import { type LogOptions, type LogPage, readLog } from './history/log.js';
-import { parseRetention, RETENTION_CONFIG_KEY, retentionFromFile, type Tier } from './history/retention.js';
-import { checkBranchName, normalizeKey, parseKey } from './keys.js';
-import { MERGE_CONFIG_KEY, type MergePolicy, parsePolicy, policyFromFile } from './merge/config.js';
-import { isAncestor, mergeBases } from './merge/merge-base.js';
-import type { StrategyName } from './merge/strategies.js';
-import { mergeTrees } from './merge/three-way.js';
-import type { Commit, Signature } from './objects/commit.js';
-import { ObjectBatch, ObjectDb, type PruneResult } from './objects/db.js';
-import { EMPTY_TREE, utf8 } from './objects/object.js';
-import { isTreeMode } from './objects/tree.js';
-import { Refs } from './refs.js';
-import { initRepository, isRepository, missingRepository } from './repository.js';
-import { resolveRevision } from './revision.js';
+} from '../history/compaction.js';
+import { CompactionMaps, DEFAULT_MAP_LIMIT, MAP_REF_PREFIX, type MapHit, reaches } from '../history/compaction-map.js';
+import { type Change, diffRevisions } from '../history/diff.js';
+import { type LogOptions, type LogPage, readLog } from '../history/log.js';
+import { parseRetention, RETENTION_CONFIG_KEY, retentionFromFile, type Tier } from '../history/retention.js';
+import { resolveRevision } from '../history/revision.js';
+import { MERGE_CONFIG_KEY, type MergePolicy, parsePolicy, policyFromFile } from '../merge/config.js';
+import { isAncestor, mergeBases } from '../merge/merge-base.js';
+import type { StrategyName } from '../merge/strategies.js';
+import { mergeTrees } from '../merge/three-way.js';
+import type { Commit, Signature } from '../objects/commit.js';
+import { ObjectBatch, ObjectDb, type PruneResult } from '../objects/db.js';
+import { EMPTY_TREE, utf8 } from '../objects/object.js';
+import { isTreeMode } from '../objects/tree.js';
+import { Files, type FsLike } from '../storage/fs.js';
+import { Refs } from '../storage/refs.js';
+import { initRepository, isRepository, missingRepository } from '../storage/repository.js';
+import { type ListEntry, listTree, lookup, TreeEditor } from '../tree/editor.js';
+import { checkBranchName, normalizeKey, parseKey } from '../tree/keys.js';
 import {
   staleReads,
   Transaction,
@@ -34,7 +35,6 @@ import {
   TX_REF_PREFIX,
   transactionConflict,
 } from './transaction.js';
-import { type ListEntry, listTree, lookup, TreeEditor } from './tree-editor.js';
 import { BranchFeed, eventsBetween, Watch } from './watch.js';
 import { type Apply, BranchWriter, type Head, type WriteContext } from './writer.js';
 

@@ -1,6 +1,6 @@
-import type { ObjectDb } from './objects/db.js';
-import { isTreeMode, type Tree, type TreeEntry } from './objects/tree.js';
-import { candidateNames } from './objects/tree-overlay.js';
+import type { ObjectDb } from '../objects/db.js';
+import { isTreeMode, type Tree, type TreeEntry } from '../objects/tree.js';
+import { candidateNames } from '../objects/tree-overlay.js';
 
 /** A key whose value differs between two trees (null: absent on that side). */
 export interface KeyChange {

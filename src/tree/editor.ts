@@ -1,6 +1,6 @@
-import { keyIsDirectory, keyIsValue, notFound, StoreError } from './errors.js';
-import type { ObjectBatch, ObjectDb } from './objects/db.js';
-import { EMPTY_TREE } from './objects/object.js';
+import { keyIsDirectory, keyIsValue, notFound, StoreError } from '../errors.js';
+import type { ObjectBatch, ObjectDb } from '../objects/db.js';
+import { EMPTY_TREE } from '../objects/object.js';
 import {
   isTreeMode,
   MODE_BLOB,
@@ -9,8 +9,8 @@ import {
   serializeTreeChange,
   type Tree,
   type TreeEntry,
-} from './objects/tree.js';
-import { TreeOverlay } from './objects/tree-overlay.js';
+} from '../objects/tree.js';
+import { TreeOverlay } from '../objects/tree-overlay.js';
 
 /** A directory being edited: copy-on-write over a parsed tree, with the subdirectories opened so far. */
 interface Dir {

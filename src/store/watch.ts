@@ -1,5 +1,5 @@
-import { diffRevisions } from './history/diff.js';
-import type { ObjectDb } from './objects/db.js';
+import { diffRevisions } from '../history/diff.js';
+import type { ObjectDb } from '../objects/db.js';
 
 /** One key's change on a watched branch, and the commit that made it. */
 export interface WatchEvent {

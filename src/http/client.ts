@@ -1,8 +1,8 @@
-import { type ErrorCode, StoreError } from './errors.js';
-import type { BlameLine } from './history/blame.js';
-import type { CommitInfo } from './history/commit-info.js';
-import type { Change } from './history/diff.js';
-import type { LogOptions, LogPage } from './history/log.js';
+import { type ErrorCode, StoreError } from '../errors.js';
+import type { BlameLine } from '../history/blame.js';
+import type { CommitInfo } from '../history/commit-info.js';
+import type { Change } from '../history/diff.js';
+import type { LogOptions, LogPage } from '../history/log.js';
 import type {
   BatchOp,
   BisectResult,
@@ -18,9 +18,9 @@ import type {
   Store,
   Value,
   WriteOptions,
-} from './store.js';
-import type { TransactionApi, TransactionOptions } from './transaction.js';
-import type { CommitEvents, WatchApi, WatchEvent } from './watch.js';
+} from '../store/store.js';
+import type { TransactionApi, TransactionOptions } from '../store/transaction.js';
+import type { CommitEvents, WatchApi, WatchEvent } from '../store/watch.js';
 
 /** What the CLI (and any caller) needs of a store: a local Store or a StoreClient talking to `store serve`. */
 export type StoreApi = StoreCalls & {

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { type Conflict, conflict, notFound, StoreError } from './errors.js';
-import { normalizeKey, parseKey } from './keys.js';
-import type { Signature } from './objects/commit.js';
-import { serializeCommit } from './objects/commit.js';
-import { ObjectBatch, type ObjectDb } from './objects/db.js';
-import { EMPTY_TREE, utf8 } from './objects/object.js';
-import { isTreeMode, type Tree, type TreeEntry } from './objects/tree.js';
-import type { Refs } from './refs.js';
-import { listTree, lookup, TreeEditor } from './tree-editor.js';
+import { type Conflict, conflict, notFound, StoreError } from '../errors.js';
+import type { Signature } from '../objects/commit.js';
+import { serializeCommit } from '../objects/commit.js';
+import { ObjectBatch, type ObjectDb } from '../objects/db.js';
+import { EMPTY_TREE, utf8 } from '../objects/object.js';
+import { isTreeMode, type Tree, type TreeEntry } from '../objects/tree.js';
+import type { Refs } from '../storage/refs.js';
+import { listTree, lookup, TreeEditor } from '../tree/editor.js';
+import { normalizeKey, parseKey } from '../tree/keys.js';
 import type { Head } from './writer.js';
 
 /**

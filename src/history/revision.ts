@@ -1,9 +1,9 @@
-import { invalidArgument, notFound, StoreError } from './errors.js';
-import { compactedSince } from './history/compaction.js';
-import type { MapHit } from './history/compaction-map.js';
-import type { Commit } from './objects/commit.js';
-import type { ObjectDb } from './objects/db.js';
-import { isOid } from './objects/object.js';
+import { invalidArgument, notFound, StoreError } from '../errors.js';
+import type { Commit } from '../objects/commit.js';
+import type { ObjectDb } from '../objects/db.js';
+import { isOid } from '../objects/object.js';
+import { compactedSince } from './compaction.js';
+import type { MapHit } from './compaction-map.js';
 
 /** What resolving a revision needs from the store. */
 export interface RevisionContext {

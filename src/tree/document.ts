@@ -1,4 +1,4 @@
-import { invalidArgument } from './errors.js';
+import { invalidArgument } from '../errors.js';
 
 /**
  * Converting between a nested document (what JSON and YAML files hold) and keys: an object is a directory, anything

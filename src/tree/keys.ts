@@ -1,4 +1,4 @@
-import { invalidBranch, invalidKey } from './errors.js';
+import { invalidBranch, invalidKey } from '../errors.js';
 
 /** Longest key accepted, in UTF-8 bytes (Xenstore's path limit). */
 export const MAX_KEY_BYTES = 3072;

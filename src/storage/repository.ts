@@ -1,6 +1,6 @@
-import { StoreError } from './errors.js';
+import { StoreError } from '../errors.js';
+import { utf8 } from '../objects/object.js';
 import type { Files } from './fs.js';
-import { utf8 } from './objects/object.js';
 
 /** Whether `dir` looks like a bare git repository (git's own test: HEAD, objects/ and refs/). */
 export async function isRepository(files: Files, dir: string): Promise<boolean> {
