@@ -1,0 +1,233 @@
+import { invalidArgument, notFound, tooLarge } from '../errors.js';
+import type { Identity } from '../history/commit-info.js';
+import { CompactionMaps, type MapHit, reaches } from '../history/compaction-map.js';
+import { resolveRevision } from '../history/revision.js';
+import { MERGE_CONFIG_KEY, type MergePolicy, policyFromFile } from '../merge/config.js';
+import type { Signature } from '../objects/commit.js';
+import { ObjectDb } from '../objects/db.js';
+import { utf8 } from '../objects/object.js';
+import { isTreeMode } from '../objects/tree.js';
+import type { Files } from '../storage/fs.js';
+import { Refs } from '../storage/refs.js';
+import { lookup } from '../tree/editor.js';
+import { checkBranchName } from '../tree/keys.js';
+import type { OpenOptions, Value } from './types.js';
+import type { BranchFeed } from './watch.js';
+import { type Apply, type BranchIo, BranchWriter, type Head } from './writer.js';
+
+const DEFAULT_AUTHOR: Identity = { name: 'gitstore', email: 'gitstore@localhost' };
+
+export const toBytes = (value: Value): Uint8Array => (typeof value === 'string' ? utf8.encode(value) : value);
+
+/** A commit message: the generated subject line, then the caller's text after a blank line. */
+export const commitMessage = (subject: string, extra?: string): string =>
+  extra?.trim() ? `${subject}\n\n${extra.trim()}\n` : `${subject}\n`;
+
+interface CachedHead extends Head {
+  checkedAt: number;
+}
+
+/**
+ * What the store's facade and its facets (history, merges, transactions, maintenance) share: the repository, the
+ * branch heads readers see, one serial writer per branch, commit signatures, and revision resolution. Facets are
+ * given the core, never the facade, so the layering runs one way (docs/ARCHITECTURE.md, "The store").
+ */
+export class StoreCore {
+  readonly db: ObjectDb;
+  readonly refs: Refs;
+  readonly maps: CompactionMaps;
+  /** Branch feeds of watches, poked when this process moves a branch. */
+  readonly feeds = new Map<string, BranchFeed>();
+  readonly batchListeners = new Set<(event: { branch: string; writes: number }) => void>();
+  readonly clock: () => Date;
+  private readonly writers = new Map<string, BranchWriter>();
+  private readonly heads = new Map<string, CachedHead>();
+  private readonly loadingHeads = new Map<string, Promise<CachedHead>>();
+  private readonly author: Identity;
+  private readonly refreshMs: number;
+  private readonly maxValueBytes: number;
+
+  constructor(
+    readonly files: Files,
+    readonly dir: string,
+    readonly defaultBranch: string,
+    readonly options: OpenOptions,
+  ) {
+    this.db = new ObjectDb(files, dir);
+    this.refs = new Refs(files, dir, {
+      lockTimeoutMs: options.lockTimeoutMs ?? 10_000,
+      staleLockMs: options.staleLockMs ?? 30_000,
+    });
+    this.clock = options.clock ?? (() => new Date());
+    this.author = options.author ?? DEFAULT_AUTHOR;
+    this.refreshMs = options.refreshMs ?? 10;
+    this.maxValueBytes = options.maxValueBytes ?? 16 << 20;
+    this.maps = new CompactionMaps(this.db, this.refs);
+  }
+
+  refName(branch: string): string {
+    return `refs/heads/${checkBranchName(branch)}`;
+  }
+
+  // ---- heads -------------------------------------------------------------------------------------------------
+
+  /** Reads a branch's head from its ref (bypassing the cache) and caches it. */
+  async loadHead(branch: string): Promise<CachedHead> {
+    return this.cacheHead(branch, await this.refs.read(this.refName(branch)));
+  }
+
+  /** Caches `commit` (with its tree) as a branch's head. */
+  private async cacheHead(branch: string, commit: string | null): Promise<CachedHead> {
+    const head: CachedHead = {
+      commit,
+      tree: commit ? (await this.db.readCommit(commit)).tree : null,
+      checkedAt: Date.now(),
+    };
+    this.heads.set(branch, head);
+    return head;
+  }
+
+  /** The head readers see: cached, re-checked against the ref file at most every `refreshMs`. */
+  async head(branch: string): Promise<Head> {
+    const cached = this.heads.get(branch);
+    if (cached && Date.now() - cached.checkedAt < this.refreshMs) return cached;
+    // Concurrent readers share one look at the ref file instead of each reading it.
+    let loading = this.loadingHeads.get(branch);
+    if (!loading) {
+      loading = this.loadHead(branch).finally(() => this.loadingHeads.delete(branch));
+      this.loadingHeads.set(branch, loading);
+    }
+    return this.existing(branch, await loading);
+  }
+
+  /** Forgets what this process knows of a branch (it was created or deleted). */
+  forget(branch: string): void {
+    this.heads.delete(branch);
+    this.writers.delete(branch);
+  }
+
+  /** A head without a commit is the unborn default branch, or a branch that does not exist: NOT_FOUND for that. */
+  existing<H extends Head>(branch: string, head: H): H {
+    if (!head.commit && branch !== this.defaultBranch) {
+      throw notFound('branch', branch, `create it with \`store branch ${branch}\``);
+    }
+    return head;
+  }
+
+  // ---- the write path ----------------------------------------------------------------------------------------
+
+  /** How a branch's writer reads and moves its ref, and tells this process that it moved. */
+  private branchIo(branch: string): BranchIo {
+    const ref = this.refName(branch);
+    return {
+      readHead: async () => this.existing(branch, await this.loadHead(branch)),
+      prepareSwap: (expected, next) => this.refs.prepareSwap(ref, expected, next),
+      holdRef: async () => {
+        const held = await this.refs.hold(ref);
+        try {
+          return { ...held, head: this.existing(branch, await this.cacheHead(branch, held.current)) };
+        } catch (e) {
+          await held.abort();
+          throw e;
+        }
+      },
+      published: (head) => {
+        this.heads.set(branch, { ...head, checkedAt: Date.now() });
+        void this.feeds
+          .get(branch)
+          ?.poke()
+          .catch(() => {});
+      },
+    };
+  }
+
+  private writer(branch: string): BranchWriter {
+    let w = this.writers.get(branch);
+    if (!w) {
+      w = new BranchWriter(this.db, this.branchIo(branch), (writes) => {
+        for (const listener of this.batchListeners) listener({ branch, writes });
+      });
+      this.writers.set(branch, w);
+    }
+    return w;
+  }
+
+  /** Runs `apply` in the branch's serial writer (default: the default branch); see writer.ts. */
+  write<T>(branch: string | undefined, apply: Apply<T>): Promise<T> {
+    return this.writer(branch ?? this.defaultBranch).submit(apply);
+  }
+
+  /** Waits until every queued write has been answered. */
+  async idle(): Promise<void> {
+    for (const w of this.writers.values()) await w.idle();
+  }
+
+  /** A commit's author or committer line: the caller's identity (default: the store's), dated now. */
+  signature(author: Identity | undefined): Signature {
+    const now = this.clock();
+    const who = author ?? this.author;
+    if (!who.name?.trim() || /[<>\n]/.test(who.name + who.email)) {
+      throw invalidArgument('an author needs a name, and neither name nor email may contain <, > or a newline');
+    }
+    return {
+      name: who.name,
+      email: who.email,
+      timestamp: Math.floor(now.getTime() / 1000),
+      timezoneOffset: -now.getTimezoneOffset(),
+    };
+  }
+
+  checkSize(key: string, bytes: Uint8Array): void {
+    if (bytes.length > this.maxValueBytes) throw tooLarge(`the value of ${key}`, bytes.length, this.maxValueBytes);
+  }
+
+  // ---- revisions ---------------------------------------------------------------------------------------------
+
+  /** Resolves a revision (branch, commit id or prefix, `rev~N`, `rev^N`, ISO time) to a commit id. */
+  resolve(rev: string, contextBranch = this.defaultBranch): Promise<string> {
+    return resolveRevision(
+      {
+        db: this.db,
+        contextBranch,
+        branchHead: async (name) => (await this.loadHead(checkBranchName(name))).commit,
+        compacted: (id) => this.compactedId(id),
+      },
+      rev,
+    );
+  }
+
+  /** The tree a read looks at: a branch head, or a revision when `at` is given. */
+  async treeAt(branch: string | undefined, at: string | undefined): Promise<Head> {
+    const b = branch ?? this.defaultBranch;
+    if (at === undefined) return this.head(b);
+    const commit = await this.resolve(at, b);
+    return { commit, tree: (await this.db.readCommit(commit)).tree };
+  }
+
+  /** The heads of every branch but `branch`, and of the tags. */
+  async otherHeads(branch: string): Promise<string[]> {
+    const heads: string[] = [];
+    for (const prefix of ['refs/heads/', 'refs/tags/']) {
+      for (const [ref, head] of await this.refs.list(prefix)) if (ref !== `refs/heads/${branch}`) heads.push(head);
+    }
+    return heads;
+  }
+
+  /** What compaction made of an old commit id — unless another branch or tag still has that commit. */
+  private async compactedId(id: string): Promise<MapHit | null> {
+    const hit = await this.maps.lookup(id);
+    if (!hit) return null;
+    return (await reaches(this.db, await this.otherHeads(hit.branch), hit.key, hit.time - 60)) ? null : hit;
+  }
+
+  /** A value in a tree, or null when absent or a directory (the `.store/*.json` configuration files). */
+  async fileAt(tree: string | null, key: string): Promise<Uint8Array | null> {
+    const entry = await lookup(this.db, tree, key.split('/'));
+    return entry && !isTreeMode(entry.mode) ? this.db.readBlob(entry.oid) : null;
+  }
+
+  /** The merge policy of a tree: its `.store/merge.json`. */
+  async policyAt(tree: string | null): Promise<MergePolicy> {
+    return policyFromFile(await this.fileAt(tree, MERGE_CONFIG_KEY));
+  }
+}

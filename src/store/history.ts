@@ -1,0 +1,123 @@
+import { conflict, invalidArgument } from '../errors.js';
+import { bisect, type KeyPredicate, keyTest, type Verdict } from '../history/bisect.js';
+import { type BlameLine, blame } from '../history/blame.js';
+import { type CommitInfo, commitInfo } from '../history/commit-info.js';
+import { type Change, diffRevisions } from '../history/diff.js';
+import { type LogOptions, type LogPage, readLog } from '../history/log.js';
+import { mergeTrees } from '../merge/three-way.js';
+import { isTreeMode } from '../objects/tree.js';
+import { lookup } from '../tree/editor.js';
+import { normalizeKey, parseKey } from '../tree/keys.js';
+import { commitMessage, type StoreCore } from './core.js';
+import type { BisectResult, WriteOptions } from './types.js';
+
+/** The store's history tools: commits, log, diff, bisect, blame, and revert. */
+export class StoreHistory {
+  constructor(private readonly core: StoreCore) {}
+
+  /** A commit by revision. */
+  async commit(rev: string, options: { branch?: string } = {}): Promise<CommitInfo> {
+    const id = await this.core.resolve(rev, options.branch);
+    return commitInfo(id, await this.core.db.readCommit(id));
+  }
+
+  /** The first-parent history of a branch or revision, newest first, optionally only commits touching a key. */
+  async log(options: LogOptions & { branch?: string; rev?: string } = {}): Promise<LogPage> {
+    const branch = options.branch ?? this.core.defaultBranch;
+    const start = options.cursor
+      ? await this.core.resolve(options.cursor, branch)
+      : options.rev
+        ? await this.core.resolve(options.rev, branch)
+        : (await this.core.head(branch)).commit;
+    if (options.path !== undefined) options = { ...options, path: normalizeKey(options.path, true) };
+    return readLog(this.core.db, start, options);
+  }
+
+  /** Per-key changes from one revision to another (default: to the branch head). */
+  async diff(from: string, to?: string, options: { branch?: string; prefix?: string } = {}): Promise<Change[]> {
+    const branch = options.branch ?? this.core.defaultBranch;
+    const a = await this.core.resolve(from, branch);
+    const b = to === undefined ? (await this.core.head(branch)).commit : await this.core.resolve(to, branch);
+    const prefix = options.prefix === undefined ? '' : normalizeKey(options.prefix, true);
+    return diffRevisions(this.core.db, a, b, prefix);
+  }
+
+  /** The per-key changes a commit made against its first parent (everything is added for a root commit). */
+  async changesOf(rev: string, options: { branch?: string } = {}): Promise<Change[]> {
+    const id = await this.core.resolve(rev, options.branch);
+    return diffRevisions(this.core.db, (await this.core.db.readCommit(id)).parents[0] ?? null, id);
+  }
+
+  /**
+   * Finds the first commit on the first-parent history from `bad` (default: the branch head) after `good` where the
+   * predicate holds — a key equals a value, matches a regular expression, or is missing — or, with `test`, where
+   * `test` says so (0 good, 125 skip, other exit codes bad, as for `git bisect run`). O(log n) snapshots are read.
+   */
+  async bisect(options: {
+    good: string;
+    bad?: string;
+    branch?: string;
+    predicate?: KeyPredicate;
+    test?: (commit: string) => Promise<Verdict>;
+    onProgress?: (stepsLeft: number, inDoubt: number) => void;
+  }): Promise<BisectResult> {
+    const { db } = this.core;
+    const branch = options.branch ?? this.core.defaultBranch;
+    const good = await this.core.resolve(options.good, branch);
+    const bad =
+      options.bad === undefined ? (await this.core.head(branch)).commit! : await this.core.resolve(options.bad, branch);
+    let test = options.test;
+    if (!test) {
+      if (!options.predicate) throw invalidArgument('bisect needs a key predicate or a test to run');
+      const segments = normalizeKey(options.predicate.key).split('/');
+      test = keyTest(options.predicate, async (commit) => {
+        const entry = await lookup(db, (await db.readCommit(commit)).tree, segments);
+        return entry && !isTreeMode(entry.mode) ? db.readBlob(entry.oid) : null;
+      });
+    }
+    const outcome = await bisect(db, good, bad, test, options.onProgress);
+    const commit = await db.readCommit(outcome.firstBad);
+    return {
+      firstBad: commitInfo(outcome.firstBad, commit),
+      changes: await diffRevisions(db, commit.parents[0] ?? null, outcome.firstBad),
+      tested: outcome.tested,
+      candidates: outcome.candidates,
+    };
+  }
+
+  /** For each key at or below `prefix` (default: all) on a branch or revision, the last commit that changed it. */
+  async blame(prefix = '', options: { branch?: string; at?: string } = {}): Promise<BlameLine[]> {
+    const segments = parseKey(prefix, true);
+    const { commit } = await this.core.treeAt(options.branch, options.at);
+    if (!commit) return [];
+    return blame(this.core.db, commit, segments);
+  }
+
+  /** Undoes one commit's changes (against its first parent) as a new commit `revert <id>`; CONFLICT if later
+   * commits changed the same keys since. */
+  async revert(rev: string, options: WriteOptions = {}): Promise<{ commit: string }> {
+    const { db } = this.core;
+    const branch = options.branch ?? this.core.defaultBranch;
+    const id = await this.core.resolve(rev, branch);
+    const target = await db.readCommit(id);
+    const parentTree = target.parents[0] ? (await db.readCommit(target.parents[0])).tree : null;
+    const subject = `revert ${id}`;
+    const body = [`Reverts "${target.message.split('\n', 1)[0]}".`, options.message?.trim()]
+      .filter(Boolean)
+      .join('\n\n');
+    return this.core.write(branch, async (ctx) => {
+      const merged = await mergeTrees(
+        db,
+        { base: target.tree, ours: ctx.head.tree, theirs: parentTree, oursTime: 0, theirsTime: 0 },
+        { policy: { default: 'conflict', prefixes: {} }, batch: ctx.batch },
+      );
+      if (merged.conflicts.length > 0) {
+        throw conflict(`cannot revert ${id.slice(0, 12)}: later commits changed the same keys`, merged.conflicts);
+      }
+      const tree = merged.editor.write(ctx.batch, ctx.trees);
+      const parents = ctx.head.commit ? [ctx.head.commit] : [];
+      const head = ctx.commit(tree, parents, commitMessage(subject, body), this.core.signature(options.author));
+      return { head, result: { commit: head.commit! } };
+    });
+  }
+}

@@ -1,0 +1,161 @@
+import type { Verdict } from '../history/bisect.js';
+import type { CommitInfo, Identity } from '../history/commit-info.js';
+import type { Change } from '../history/diff.js';
+import type { MergePolicy } from '../merge/config.js';
+import type { StrategyName } from '../merge/strategies.js';
+import type { PruneResult } from '../objects/db.js';
+import type { FsLike } from '../storage/fs.js';
+import type { ListEntry } from '../tree/editor.js';
+
+/* The store's option and result types: what callers pass and get back (the facade, its facets and StoreClient). */
+
+/** How to open a store. */
+export interface OpenOptions {
+  /** The file system: node's `fs` module, or a memfs volume's `fs`. Omit with `memory: true`. */
+  fs?: FsLike;
+  /** The bare repository's directory (default `store.git`). */
+  dir?: string;
+  /** A fresh in-memory store (memfs), for tests and throw-away work. */
+  memory?: boolean;
+  /** Create the repository when it does not exist (default false: NOT_FOUND); `'new'` also refuses an existing one. */
+  create?: boolean | 'new';
+  /** The default branch of a repository created here (default `main`). */
+  defaultBranch?: string;
+  /** Author of commits whose caller names none. */
+  author?: Identity;
+  /** The clock commits are dated by (default: real time). */
+  clock?: () => Date;
+  /** fsync before acknowledging (default true). Turn off only for stores you can lose. */
+  durable?: boolean;
+  /** How stale the cached head may be before a read checks the ref file again (default 10 ms). */
+  refreshMs?: number;
+  /** Largest value accepted, in bytes (default 16 MiB). */
+  maxValueBytes?: number;
+  /** How long a write waits for another process's ref lock (default 10 s). */
+  lockTimeoutMs?: number;
+  /** A ref lock older than this was left by a crashed writer and is removed (default 30 s). */
+  staleLockMs?: number;
+  /** An open transaction unused for this long is aborted and its ref removed (default 60 s). */
+  transactionIdleMs?: number;
+  /** Open transactions one client may hold (default 1,000); past it, QUOTA. */
+  maxTransactionsPerClient?: number;
+  /** How long a transaction's writes live in memory only before its ref (refs/store/tx/<id>) shows them (50 ms). */
+  transactionRefDelayMs?: number;
+  /** How often watched branches' refs are checked for changes made by other processes or git (default 20 ms). */
+  watchPollMs?: number;
+  /**
+   * Compaction prunes only packs older than this (default 60 s): another process may have written a pack and not yet
+   * moved its ref (it can wait up to `lockTimeoutMs` for the lock). Objects this process holds are always kept.
+   */
+  pruneGraceMs?: number;
+  /** How many rewritten commits a branch's compaction map remembers (default 10,000); older ids become NOT_FOUND. */
+  compactionMapLimit?: number;
+}
+
+/** Options every write takes. */
+export interface WriteOptions {
+  branch?: string;
+  /** A message to add below the generated first line. */
+  message?: string;
+  author?: Identity;
+}
+
+/** Compare-and-set: `ifMatch` is the blob oid the key must have; `ifNoneMatch` requires the key to be absent. */
+export interface Precondition {
+  ifMatch?: string;
+  ifNoneMatch?: boolean;
+}
+
+export type Value = Uint8Array | string;
+export type { ListEntry };
+
+/** A committed transaction: the branch's new head and how the transaction got there. */
+export interface TransactionResult {
+  commit: string | null;
+  outcome: 'fast-forward' | 'merged' | 'empty';
+}
+
+/** One change of a batch. */
+export type BatchOp =
+  | ({ op: 'set'; key: string; value: Value } & Precondition)
+  | ({ op: 'delete'; key: string; recursive?: boolean } & Precondition);
+
+export interface SetResult {
+  commit: string;
+  key: string;
+  oid: string;
+  created: boolean;
+}
+
+export interface BranchInfo {
+  name: string;
+  head: string;
+  default: boolean;
+}
+
+export interface MergeOptions extends WriteOptions {
+  /** The branch merged into (default: the default branch). */
+  into?: string;
+  /** A strategy for every key, or a policy, instead of the repository's `.store/merge.json`. */
+  strategy?: StrategyName | MergePolicy;
+  /** Move the branch to `from` without a merge commit when it has not diverged (fails otherwise). */
+  ff?: boolean;
+}
+
+export interface MergeResult {
+  /** The branch's new head. */
+  commit: string;
+  /** `merged`: a merge commit; `fast-forward`: the branch moved to `from`; `up-to-date`: nothing to do. */
+  outcome: 'merged' | 'fast-forward' | 'up-to-date';
+}
+
+/** A bisection's answer: the first bad commit and its changes, the snapshots tested, commits skipped in doubt. */
+export interface BisectResult {
+  firstBad: CommitInfo;
+  changes: Change[];
+  tested: { commit: string; verdict: Verdict }[];
+  candidates: string[];
+}
+
+/** What `gc` did: packs and bytes of the pack directory before and after, objects kept, time taken. */
+export interface GcResult {
+  packsBefore: number;
+  packsAfter: number;
+  bytesBefore: number;
+  bytesAfter: number;
+  objects: number;
+  ms: number;
+}
+
+/** How to compact a branch. */
+export interface CompactOptions {
+  branch?: string;
+  /** The tiers, as in `.store/retention.json` (an array, or its JSON text); default: the branch's file. */
+  policy?: unknown;
+  /** Only say what would be kept and how much space would be freed. */
+  dryRun?: boolean;
+  /** Called with what compaction is doing, for progress lines. */
+  onProgress?: (step: string) => void;
+}
+
+/** What a compaction did (or, with `dryRun`, would do). */
+export interface CompactResult {
+  branch: string;
+  dryRun: boolean;
+  /** The head before, and after (the same in a dry run or when nothing changed). */
+  before: string | null;
+  head: string | null;
+  /** First-parent commits before. */
+  commits: number;
+  /** Commits kept: the recent ones as they are, plus one snapshot per interval (listed with their old ids). */
+  kept: number;
+  recent: number;
+  snapshots: { commit: string; time: string }[];
+  dropped: number;
+  /** Unreachable objects removed (would be removed) and their stored bytes. */
+  pruned: PruneResult;
+  /** The pack directory's size before and after. */
+  bytesBefore: number;
+  bytesAfter: number;
+  ms: number;
+}

@@ -1,0 +1,70 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+/** The layering rules of docs/ARCHITECTURE.md, checked on the import statements of every source file. */
+
+const root = join(import.meta.dirname, '..');
+
+function sources(dir: string): string[] {
+  return readdirSync(join(root, dir), { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .map((e) => relative(root, join(e.parentPath, e.name)));
+}
+
+/** Every module a file imports, resolved to a repository path (`src/store/core.ts`) or a package name. */
+function importsOf(file: string): string[] {
+  const text = readFileSync(join(root, file), 'utf8');
+  // Statements at the start of a line (so examples in doc comments do not count), and dynamic imports.
+  const pattern =
+    /^\s*(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm;
+  const specs = [...text.matchAll(pattern)].map((m) => (m[1] ?? m[2] ?? m[3])!);
+  return specs.map((s) => (s.startsWith('.') ? relative(root, join(root, file, '..', s)).replace(/\.js$/, '.ts') : s));
+}
+
+/** Which files of `from` import something matching `forbidden`, as `file → import` lines. */
+function violations(from: string[], forbidden: (spec: string) => boolean): string[] {
+  return from.flatMap((f) =>
+    importsOf(f)
+      .filter(forbidden)
+      .map((s) => `${f} → ${s}`),
+  );
+}
+
+describe('architecture', () => {
+  const src = sources('src');
+  const under = (...dirs: string[]) => src.filter((f) => dirs.some((d) => f.startsWith(`src/${d}/`)));
+
+  it('src/ never imports the adapters’ frameworks or node:fs', () => {
+    expect(violations(src, (s) => /^(fastify|@fastify\/|commander)|^(node:)?fs(\/promises)?$/.test(s))).toEqual([]);
+  });
+
+  it('the store’s facets import the core, never the facade', () => {
+    const facets = under('store').filter((f) => f !== 'src/store/store.ts');
+    expect(facets.length).toBeGreaterThan(4);
+    expect(violations(facets, (s) => s === 'src/store/store.ts')).toEqual([]);
+  });
+
+  it('layers only import downwards', () => {
+    const above =
+      (...dirs: string[]) =>
+      (s: string) =>
+        dirs.some((d) => s.startsWith(`src/${d}/`));
+    // objects and storage are the bottom: bytes, packs, refs and the file system.
+    expect(
+      violations(under('objects', 'storage'), above('tree', 'history', 'merge', 'store', 'http', 'xenstore')),
+    ).toEqual([]);
+    // the key/value model over trees, and the algorithms over it, know nothing of the store.
+    expect(violations(under('tree'), above('history', 'merge', 'store', 'http', 'xenstore'))).toEqual([]);
+    expect(violations(under('history', 'merge'), above('store', 'http', 'xenstore'))).toEqual([]);
+    // the store knows nothing of the protocols built on it.
+    expect(violations(under('store'), above('http', 'xenstore'))).toEqual([]);
+  });
+
+  it('cli/ and server/ use the library through its entry point or its protocol modules only', () => {
+    const adapters = [...sources('cli'), ...sources('server')];
+    const reachesIn = (s: string) =>
+      s.startsWith('src/') && s !== 'src/index.ts' && !s.startsWith('src/xenstore/') && !s.startsWith('src/http/');
+    expect(violations(adapters, reachesIn)).toEqual([]);
+  });
+});
