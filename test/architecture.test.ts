@@ -61,6 +61,12 @@ describe('architecture', () => {
     expect(violations(under('store'), above('http', 'xenstore'))).toEqual([]);
   });
 
+  it('the Xenstore daemon sees the store through its ports, never the object database or its batches', () => {
+    expect(violations(under('xenstore'), (s) => s === 'src/objects/db.ts' || s === 'src/store/core.ts')).toEqual([]);
+    const text = under('xenstore').map((f) => readFileSync(join(root, f), 'utf8')).join('\n');
+    expect(text).not.toMatch(/\bstore\.db\b|ObjectBatch/);
+  });
+
   it('cli/ and server/ use the library through its entry point or its protocol modules only', () => {
     const adapters = [...sources('cli'), ...sources('server')];
     const reachesIn = (s: string) =>

@@ -4,7 +4,7 @@ import type { BlameLine } from '../history/blame.js';
 import type { CommitInfo, Identity } from '../history/commit-info.js';
 import type { Change } from '../history/diff.js';
 import type { LogOptions, LogPage } from '../history/log.js';
-import type { ObjectBatch, ObjectDb } from '../objects/db.js';
+import type { ObjectDb } from '../objects/db.js';
 import { EMPTY_TREE } from '../objects/object.js';
 import { isTreeMode } from '../objects/tree.js';
 import { Files, type FsLike } from '../storage/fs.js';
@@ -16,6 +16,7 @@ import { commitMessage, StoreCore, toBytes } from './core.js';
 import { StoreHistory } from './history.js';
 import { StoreMaintenance } from './maintenance.js';
 import { StoreMerges } from './merge.js';
+import { type ObjectReader, type TreeEdit, treeEdit } from './ports.js';
 import type { Transaction, TransactionOptions } from './transaction.js';
 import { StoreTransactions } from './transactions.js';
 import type {
@@ -102,6 +103,11 @@ export class Store {
 
   /** The object database: for tools and tests that look below the store. */
   get db(): ObjectDb {
+    return this.core.db;
+  }
+
+  /** Committed objects by id: the read-only port for layers built on the store. */
+  get objects(): ObjectReader {
     return this.core.db;
   }
 
@@ -205,12 +211,12 @@ export class Store {
    */
   async update<T>(
     message: string,
-    change: (editor: TreeEditor, batch: ObjectBatch) => Promise<T>,
+    change: (edit: TreeEdit) => Promise<T>,
     options: { branch?: string; author?: Identity } = {},
   ): Promise<{ commit: string | null; value: T }> {
     return this.core.write(options.branch, async (ctx) => {
       const editor = await TreeEditor.open(this.core.db, ctx.head.tree);
-      const value = await change(editor, ctx.batch);
+      const value = await change(treeEdit(this.core.db, editor, ctx.batch));
       const tree = editor.write(ctx.batch, ctx.trees);
       if (tree === (ctx.head.tree ?? EMPTY_TREE)) return { head: ctx.head, result: { commit: ctx.head.commit, value } };
       const parents = ctx.head.commit ? [ctx.head.commit] : [];

@@ -8,6 +8,7 @@ import { isTreeMode, type Tree, type TreeEntry } from '../objects/tree.js';
 import type { Refs } from '../storage/refs.js';
 import { listTree, lookup, TreeEditor } from '../tree/editor.js';
 import { normalizeKey, parseKey } from '../tree/keys.js';
+import { type TreeEdit, treeEdit } from './ports.js';
 import type { Head } from './writer.js';
 
 /**
@@ -172,10 +173,10 @@ export class Transaction implements TransactionApi {
    * Runs `change` on the transaction's tree as one commit `subject` (several keys at once), or — when it changes
    * nothing — no commit. For layers that map their own operations onto keys.
    */
-  update<T>(subject: string, change: (editor: TreeEditor, batch: ObjectBatch) => Promise<T>): Promise<T> {
+  update<T>(subject: string, change: (edit: TreeEdit) => Promise<T>): Promise<T> {
     return this.edit(subject, undefined, async (editor, batch) => ({
       commit: '',
-      value: await change(editor, batch),
+      value: await change(treeEdit(this.host.db, editor, batch)),
     })).then((r) => r.value);
   }
 

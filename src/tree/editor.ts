@@ -50,7 +50,11 @@ const writable = (d: Dir): Map<string, TreeEntry> | TreeOverlay => {
 };
 
 /** Looks up a key's entry in a tree (null when absent, also when a value stands where a directory would). */
-export async function lookup(db: ObjectDb, root: string | null, segments: string[]): Promise<TreeEntry | null> {
+export async function lookup(
+  db: Pick<ObjectDb, 'readTree'>,
+  root: string | null,
+  segments: string[],
+): Promise<TreeEntry | null> {
   if (root === null) return null;
   let entry: TreeEntry = { mode: MODE_TREE, oid: root };
   for (const segment of segments) {

@@ -1,17 +1,16 @@
 import { createHash } from 'node:crypto';
 import type { Conflict, StoreError } from '../errors.js';
-import type { ObjectBatch } from '../objects/db.js';
+import type { TreeEdit } from '../store/ports.js';
 import type { Store } from '../store/store.js';
 import type { Transaction } from '../store/transaction.js';
 import type { Watch } from '../store/watch.js';
-import type { TreeEditor } from '../tree/editor.js';
 import {
-  editorSource,
   missingNodes,
   mkdirNode,
   mustRead,
   type NodeEdit,
   type NodeSource,
+  nodeEdit,
   nodeValue,
   pathOfKey,
   permsOf,
@@ -122,7 +121,7 @@ export class Xenstored {
     readonly log: (line: string) => void,
   ) {
     this.quotas = { ...DEFAULT_QUOTAS, ...quotas };
-    this.entries = new EntryCounter(store.db);
+    this.entries = new EntryCounter(store.objects);
   }
 
   /** Starts serving a branch (created with the root nodes Xen's daemon starts with, when it has no commit yet). */
@@ -133,14 +132,9 @@ export class Xenstored {
     const branch = options.branch ?? store.defaultBranch;
     const d = new Xenstored(store, branch, options.quotas ?? {}, options.log ?? (() => {}));
     if (!(await store.tip(branch).catch(() => ({ commit: null }))).commit) {
-      await store.update(
-        'xenstore: initial nodes',
-        async (editor, batch) => {
-          const e = { editor, batch, src: editorSource(store.db, editor, batch) };
-          await mkdirNode(e, ['tool', 'xenstored']);
-        },
-        { branch },
-      );
+      await store.update('xenstore: initial nodes', (edit) => mkdirNode(nodeEdit(edit), ['tool', 'xenstored']), {
+        branch,
+      });
     }
     d.watch = await store.watch({ branch });
     d.pump = d.dispatchEvents(d.watch);
@@ -172,7 +166,7 @@ export class Xenstored {
   private async dispatchEvents(watch: Watch): Promise<void> {
     for await (const { commit, events } of watch.commits()) {
       const paths = new Set<string>();
-      const after = treeSource(this.store.db, (await this.store.db.readCommit(commit)).tree);
+      const after = treeSource(this.store.objects, (await this.store.objects.readCommit(commit)).tree);
       for (const e of events) {
         const p = pathOfKey(e.key);
         if (!p) continue;
@@ -343,8 +337,7 @@ export class Connection {
     fn: (e: NodeEdit) => Promise<T>,
   ): Promise<T> {
     const message = `xenstore: ${what} ${abs}`;
-    const change = (editor: TreeEditor, batch: ObjectBatch) =>
-      fn({ editor, batch, src: editorSource(this.d.store.db, editor, batch) });
+    const change = (edit: TreeEdit) => fn(nodeEdit(edit));
     if (!t) return (await this.d.store.update(message, change, { branch: this.d.branch })).value;
     const value = await t.tx.update(message, change);
     t.written.add(abs);
@@ -589,7 +582,7 @@ export class Connection {
 
 /** EAGAIN material: what a transaction observed that differs on the branch now. */
 async function validate(store: Store, t: XsTransaction, tree: string | null): Promise<Conflict[]> {
-  const src = treeSource(store.db, tree);
+  const src = treeSource(store.objects, tree);
   const out: Conflict[] = [];
   for (const [key, before] of t.observed) {
     const space = key.indexOf(' ');

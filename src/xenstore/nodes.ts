@@ -1,6 +1,6 @@
-import type { ObjectBatch, ObjectDb } from '../objects/db.js';
 import { isTreeMode, type TreeEntry } from '../objects/tree.js';
-import { lookup, type TreeEditor } from '../tree/editor.js';
+import type { ObjectReader, TreeEdit } from '../store/ports.js';
+import { lookup } from '../tree/editor.js';
 import { type Perm, parseStoredPerms, ROOT_PERMS, serializePerms } from './permissions.js';
 import { XsError } from './wire.js';
 
@@ -25,7 +25,7 @@ export interface NodeSource {
 }
 
 /** A committed tree as a node source. */
-export function treeSource(db: ObjectDb, tree: string | null): NodeSource {
+export function treeSource(db: ObjectReader, tree: string | null): NodeSource {
   return {
     entry: (segments) => lookup(db, tree, segments),
     names: async (segments) => {
@@ -38,11 +38,11 @@ export function treeSource(db: ObjectDb, tree: string | null): NodeSource {
 }
 
 /** A tree being edited (inside a write) as a node source; blobs just added are read from the batch. */
-export function editorSource(db: ObjectDb, editor: TreeEditor, batch: ObjectBatch): NodeSource {
+export function editorSource(edit: TreeEdit): NodeSource {
   return {
-    entry: (segments) => editor.get(segments),
-    names: (segments) => editor.names(segments),
-    blob: async (oid) => batch.get(oid)?.body ?? db.readBlob(oid),
+    entry: (segments) => edit.editor.get(segments),
+    names: (segments) => edit.editor.names(segments),
+    blob: (oid) => edit.readBlob(oid),
   };
 }
 
@@ -95,12 +95,13 @@ export async function permsOf(src: NodeSource, segments: string[]): Promise<Perm
   return ROOT_PERMS;
 }
 
-/** What a write needs: the editor, the batch new blobs go to, and reads of what is there. */
-export interface NodeEdit {
-  editor: TreeEditor;
-  batch: ObjectBatch;
+/** What a write needs: the store's edit (the editor, new blobs) and reads of what is there. */
+export interface NodeEdit extends TreeEdit {
   src: NodeSource;
 }
+
+/** A store edit with the node source reading through it. */
+export const nodeEdit = (edit: TreeEdit): NodeEdit => ({ ...edit, src: editorSource(edit) });
 
 /** Turns a file node into a directory node (its value moving to `.value`), so it can hold children or perms. */
 async function toDir(e: NodeEdit, segments: string[]): Promise<void> {
@@ -118,12 +119,12 @@ async function settle(e: NodeEdit, segments: string[]): Promise<void> {
   if (segments.length === 0) return;
   const node = await readNode(e.src, segments);
   if (!node) {
-    await e.editor.set(segments, e.batch.add('blob', new Uint8Array(0)));
+    await e.editor.set(segments, e.addBlob(new Uint8Array(0)));
     return;
   }
   if (node.form === 'file' || node.children.length > 0 || node.perms) return;
   await e.editor.delete(segments, true);
-  await e.editor.set(segments, node.value ?? e.batch.add('blob', new Uint8Array(0)));
+  await e.editor.set(segments, node.value ?? e.addBlob(new Uint8Array(0)));
 }
 
 /** How many of the nodes along `segments` do not exist yet (what a WRITE there would create). */
@@ -157,7 +158,7 @@ export async function writeNode(
     await setValue(e, segments, value);
     return { created: false };
   }
-  await e.editor.set(segments, e.batch.add('blob', value));
+  await e.editor.set(segments, e.addBlob(value));
   if (inherited && inherited[0]!.domid !== creator) {
     await writePerms(e, top, serializePerms([{ access: inherited[0]!.access, domid: creator }, ...inherited.slice(1)]));
   }
@@ -167,7 +168,7 @@ export async function writeNode(
 /** A directory node's value: `.value`, absent when empty. */
 async function setValue(e: NodeEdit, segments: string[], value: Uint8Array): Promise<void> {
   const at = [...segments, VALUE];
-  if (value.length > 0) await e.editor.set(at, e.batch.add('blob', value));
+  if (value.length > 0) await e.editor.set(at, e.addBlob(value));
   else if (await e.editor.get(at)) {
     await e.editor.delete(at, false);
     await settle(e, segments);
@@ -209,7 +210,7 @@ export async function setPermsNode(e: NodeEdit, segments: string[], perms: reado
 
 async function writePerms(e: NodeEdit, segments: string[], text: string): Promise<void> {
   if (segments.length > 0) await toDir(e, segments);
-  await e.editor.set([...segments, PERMS], e.batch.add('blob', new TextEncoder().encode(text)));
+  await e.editor.set([...segments, PERMS], e.addBlob(new TextEncoder().encode(text)));
 }
 
 /** The node path a changed key belongs to (`a/b/.value` → `/a/b`); null for keys outside Xenstore (`.store/…`). */

@@ -1,6 +1,6 @@
-import type { ObjectDb } from '../objects/db.js';
 import { Lru } from '../objects/lru.js';
 import { isTreeMode } from '../objects/tree.js';
+import type { ObjectReader } from '../store/ports.js';
 import { PERMS, VALUE } from './nodes.js';
 import { parseStoredPerms } from './permissions.js';
 
@@ -12,7 +12,7 @@ import { parseStoredPerms } from './permissions.js';
 export class EntryCounter {
   private readonly memo = new Lru<string, Map<number, number>>(100_000, (m) => m.size + 1);
 
-  constructor(private readonly db: ObjectDb) {}
+  constructor(private readonly db: ObjectReader) {}
 
   /** Nodes in `tree` owned by `domid` (the root is dom0's). */
   async count(tree: string | null, domid: number): Promise<number> {
