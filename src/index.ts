@@ -40,6 +40,7 @@ export {
   Store,
   type Value,
   type WriteOptions,
+  type WriteResult,
 } from './store/store.js';
 export type { Isolation, Transaction, TransactionOptions } from './store/transaction.js';
 export type { CommitEvents, Watch, WatchEvent } from './store/watch.js';

@@ -244,6 +244,25 @@ describe('store xenstored with the real Xen tools', () => {
     expect(git(['--git-dir', repo, 'show', 'main:local/domain/5/name/.value']).toString()).toBe('web1');
   });
 
+  it('a write of the value a node already has fires its watches (as Xen does) but makes no commit', async () => {
+    const watcher = await raw();
+    const writer = await raw();
+    expect(await writer.write1('/same/x', 'v')).toBe('OK');
+    expect(await watcher.ask(XS.WATCH, z('/same', 'tok'))).toBe('OK');
+    await until(() => watcher.events.length === 1, 'the registration event');
+    const commits = gitSubjects(repo).length;
+    expect(await writer.write1('/same/x', 'v')).toBe('OK');
+    await until(() => watcher.events.length === 2, 'the event of the unchanged write');
+    expect(watcher.eventTexts()[1]).toEqual(['/same/x', 'tok']);
+    // The same inside a transaction that changes nothing: it fires at commit.
+    const t = await writer.start();
+    expect(await writer.write1('/same/x', 'v', t)).toBe('OK');
+    expect(await writer.end(t)).toBe('OK');
+    await until(() => watcher.events.length === 3, 'the event of the unchanged transactional write');
+    expect(watcher.eventTexts()[2]).toEqual(['/same/x', 'tok']);
+    expect(gitSubjects(repo)).toHaveLength(commits);
+  });
+
   it('xenstore-watch sees its registration, later writes, relative paths, and transactions only once committed', async () => {
     const w = startTool('watch', '-n', '3', '/w');
     await until(() => w.out() === '/w\n', 'the registration event');

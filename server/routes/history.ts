@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { CommitInfo, Store } from '../../src/index.js';
 import { errorSchema } from '../errors.js';
-import { authorOf, branchParams, commitSchema, keyParams, messageOf } from './shared.js';
+import { authorOf, branchParams, commitSchema, keyParams, messageOf, writeResult } from './shared.js';
 
 const errors = { '4xx': errorSchema };
 const changeSchema = {
@@ -279,7 +279,7 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
             additionalProperties: false,
             properties: { commit: { type: 'string', minLength: 1 }, message: { type: 'string' } },
           },
-          response: { 200: { type: 'object', properties: { commit: { type: 'string' } } }, ...errors },
+          response: { 200: writeResult, ...errors },
         },
       },
       (request) =>

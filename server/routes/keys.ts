@@ -10,6 +10,7 @@ import {
   messageOf,
   sendValue,
   writeOptionsOf,
+  writeResult,
 } from './shared.js';
 
 const errors = { '4xx': errorSchema };
@@ -51,7 +52,8 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
           response: {
             '2xx': {
               type: 'object',
-              properties: { commit: { type: 'string' }, key: { type: 'string' }, oid: { type: 'string' } },
+              properties: { ...writeResult.properties, key: { type: 'string' }, oid: { type: 'string' } },
+              required: [...writeResult.required, 'key', 'oid'],
             },
             ...errors,
           },
@@ -61,7 +63,7 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
         const { b, '*': key } = request.params;
         const r = await store.set(key, request.body ?? new Uint8Array(0), { branch: b, ...writeOptionsOf(request) });
         reply.status(r.created ? 201 : 200).header('etag', `"${r.oid}"`);
-        return { commit: r.commit, key: r.key, oid: r.oid };
+        return { commit: r.commit, changed: r.changed, key: r.key, oid: r.oid };
       },
     );
 
@@ -73,7 +75,7 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
           tags: ['keys'],
           params: keyParams,
           querystring: { type: 'object', properties: { recursive: { type: 'boolean' } } },
-          response: { 200: { type: 'object', properties: { commit: { type: 'string' } } }, ...errors },
+          response: { 200: writeResult, ...errors },
         },
       },
       async (request) => {
@@ -136,7 +138,7 @@ export function batchRoute(store: Store): FastifyPluginAsync {
               },
             },
           },
-          response: { 200: { type: 'object', properties: { commit: { type: 'string' } } }, ...errors },
+          response: { 200: writeResult, ...errors },
         },
       },
       async (request) => {

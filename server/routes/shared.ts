@@ -80,6 +80,13 @@ export function writeOptionsOf(request: FastifyRequest) {
   };
 }
 
+/** What a write answers: its commit, or with `changed: false` the head it left as it was (no empty commits). */
+export const writeResult = {
+  type: 'object',
+  properties: { commit: { type: 'string' }, changed: { type: 'boolean' } },
+  required: ['commit', 'changed'],
+} as const;
+
 /** The response schema of a listing. */
 export const listResponse = {
   type: 'object',

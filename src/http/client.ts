@@ -18,6 +18,7 @@ import type {
   Store,
   Value,
   WriteOptions,
+  WriteResult,
 } from '../store/store.js';
 import type { TransactionApi, TransactionOptions } from '../store/transaction.js';
 import type { CommitEvents, WatchApi, WatchEvent } from '../store/watch.js';
@@ -164,7 +165,7 @@ export class StoreClient implements StoreApi {
   async delete(key: string, options: WriteOptions & Precondition & { recursive?: boolean } = {}) {
     const b = await this.branch(options.branch);
     const q = StoreClient.query({ recursive: options.recursive });
-    return this.json<{ commit: string }>(
+    return this.json<WriteResult>(
       'DELETE',
       `/v1/branches/${enc(b)}/keys/${keyPath(key)}${q}`,
       undefined,
@@ -191,7 +192,7 @@ export class StoreClient implements StoreApi {
           : op,
       ),
     };
-    const r = await this.json<{ commit: string }>(
+    const r = await this.json<WriteResult>(
       'POST',
       `/v1/branches/${enc(b)}/batch`,
       body,
@@ -284,7 +285,7 @@ export class StoreClient implements StoreApi {
     });
   }
 
-  async revert(rev: string, options: WriteOptions = {}): Promise<{ commit: string }> {
+  async revert(rev: string, options: WriteOptions = {}): Promise<WriteResult> {
     const b = await this.branch(options.branch);
     return this.json(
       'POST',

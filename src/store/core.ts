@@ -5,7 +5,7 @@ import { resolveRevision } from '../history/revision.js';
 import { MERGE_CONFIG_KEY, type MergePolicy, policyFromFile } from '../merge/config.js';
 import type { Signature } from '../objects/commit.js';
 import { ObjectDb } from '../objects/db.js';
-import { utf8 } from '../objects/object.js';
+import { EMPTY_TREE, utf8 } from '../objects/object.js';
 import { isTreeMode } from '../objects/tree.js';
 import type { Files } from '../storage/fs.js';
 import { Refs } from '../storage/refs.js';
@@ -13,7 +13,7 @@ import { lookup } from '../tree/editor.js';
 import { checkBranchName } from '../tree/keys.js';
 import type { OpenOptions, Value } from './types.js';
 import type { BranchFeed } from './watch.js';
-import { type Apply, type BranchIo, BranchWriter, type Head } from './writer.js';
+import { type Apply, type BranchIo, BranchWriter, type Head, type WriteContext } from './writer.js';
 
 const DEFAULT_AUTHOR: Identity = { name: 'gitstore', email: 'gitstore@localhost' };
 
@@ -175,6 +175,16 @@ export class StoreCore {
       timestamp: Math.floor(now.getTime() / 1000),
       timezoneOffset: -now.getTimezoneOffset(),
     };
+  }
+
+  /**
+   * Commits an edited tree on the head, unless the tree came out as it was: then the head stays and `changed` is
+   * false (no empty commits; see WriteResult).
+   */
+  commitTree(ctx: WriteContext, tree: string, message: string, author?: Identity): { head: Head; changed: boolean } {
+    if (ctx.head.commit && tree === (ctx.head.tree ?? EMPTY_TREE)) return { head: ctx.head, changed: false };
+    const parents = ctx.head.commit ? [ctx.head.commit] : [];
+    return { head: ctx.commit(tree, parents, message, this.signature(author)), changed: true };
   }
 
   checkSize(key: string, bytes: Uint8Array): void {

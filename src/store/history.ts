@@ -9,7 +9,7 @@ import { isTreeMode } from '../objects/tree.js';
 import { lookup } from '../tree/editor.js';
 import { normalizeKey, parseKey } from '../tree/keys.js';
 import { commitMessage, type StoreCore } from './core.js';
-import type { BisectResult, WriteOptions } from './types.js';
+import type { BisectResult, WriteOptions, WriteResult } from './types.js';
 
 /** The store's history tools: commits, log, diff, bisect, blame, and revert. */
 export class StoreHistory {
@@ -95,7 +95,7 @@ export class StoreHistory {
 
   /** Undoes one commit's changes (against its first parent) as a new commit `revert <id>`; CONFLICT if later
    * commits changed the same keys since. */
-  async revert(rev: string, options: WriteOptions = {}): Promise<{ commit: string }> {
+  async revert(rev: string, options: WriteOptions = {}): Promise<WriteResult> {
     const { db } = this.core;
     const branch = options.branch ?? this.core.defaultBranch;
     const id = await this.core.resolve(rev, branch);
@@ -115,9 +115,8 @@ export class StoreHistory {
         throw conflict(`cannot revert ${id.slice(0, 12)}: later commits changed the same keys`, merged.conflicts);
       }
       const tree = merged.editor.write(ctx.batch, ctx.trees);
-      const parents = ctx.head.commit ? [ctx.head.commit] : [];
-      const head = ctx.commit(tree, parents, commitMessage(subject, body), this.core.signature(options.author));
-      return { head, result: { commit: head.commit! } };
+      const { head, changed } = this.core.commitTree(ctx, tree, commitMessage(subject, body), options.author);
+      return { head, result: { commit: head.commit!, changed } };
     });
   }
 }

@@ -33,6 +33,7 @@ import type {
   SetResult,
   Value,
   WriteOptions,
+  WriteResult,
 } from './types.js';
 import { BranchFeed, eventsBetween, Watch } from './watch.js';
 import type { Head, WriteContext } from './writer.js';
@@ -185,22 +186,29 @@ export class Store {
     return this.core.write(options.branch, async (ctx) => {
       const editor = await TreeEditor.open(this.core.db, ctx.head.tree);
       const { created, oid } = await this.applyOp(editor, ctx, { op: 'set', key: k, value: bytes, ...options });
-      const head = this.commitEdit(ctx, editor, commitMessage(`set ${k}`, options.message), options.author);
-      return { head, result: { commit: head.commit!, key: k, oid: oid!, created } };
+      const { head, changed } = this.commitEdit(
+        ctx,
+        editor,
+        commitMessage(`set ${k}`, options.message),
+        options.author,
+      );
+      return { head, result: { commit: head.commit!, key: k, oid: oid!, created, changed } };
     });
   }
 
   /** Deletes a key (a directory only with `recursive`); NOT_FOUND when absent. One commit `delete <key>`. */
-  async delete(
-    key: string,
-    options: WriteOptions & Precondition & { recursive?: boolean } = {},
-  ): Promise<{ commit: string }> {
+  async delete(key: string, options: WriteOptions & Precondition & { recursive?: boolean } = {}): Promise<WriteResult> {
     const k = normalizeKey(key);
     return this.core.write(options.branch, async (ctx) => {
       const editor = await TreeEditor.open(this.core.db, ctx.head.tree);
       await this.applyOp(editor, ctx, { op: 'delete', key: k, ...options });
-      const head = this.commitEdit(ctx, editor, commitMessage(`delete ${k}`, options.message), options.author);
-      return { head, result: { commit: head.commit! } };
+      const { head, changed } = this.commitEdit(
+        ctx,
+        editor,
+        commitMessage(`delete ${k}`, options.message),
+        options.author,
+      );
+      return { head, result: { commit: head.commit!, changed } };
     });
   }
 
@@ -213,15 +221,16 @@ export class Store {
     message: string,
     change: (edit: TreeEdit) => Promise<T>,
     options: { branch?: string; author?: Identity } = {},
-  ): Promise<{ commit: string | null; value: T }> {
-    return this.core.write(options.branch, async (ctx) => {
+  ): Promise<{ commit: string | null; changed: boolean; value: T }> {
+    return this.core.write<{ commit: string | null; changed: boolean; value: T }>(options.branch, async (ctx) => {
       const editor = await TreeEditor.open(this.core.db, ctx.head.tree);
       const value = await change(treeEdit(this.core.db, editor, ctx.batch));
       const tree = editor.write(ctx.batch, ctx.trees);
-      if (tree === (ctx.head.tree ?? EMPTY_TREE)) return { head: ctx.head, result: { commit: ctx.head.commit, value } };
-      const parents = ctx.head.commit ? [ctx.head.commit] : [];
-      const head = ctx.commit(tree, parents, commitMessage(message), this.core.signature(options.author));
-      return { head, result: { commit: head.commit, value } };
+      if (tree === (ctx.head.tree ?? EMPTY_TREE)) {
+        return { head: ctx.head, result: { commit: ctx.head.commit, changed: false, value } };
+      }
+      const { head } = this.core.commitTree(ctx, tree, commitMessage(message), options.author);
+      return { head, result: { commit: head.commit, changed: true, value } };
     });
   }
 
@@ -229,7 +238,7 @@ export class Store {
   async batch(
     ops: BatchOp[],
     options: WriteOptions & { onProgress?: (done: number, total: number) => void } = {},
-  ): Promise<{ commit: string }> {
+  ): Promise<WriteResult> {
     if (!Array.isArray(ops) || ops.length === 0) throw invalidArgument('a batch needs at least one op');
     const checked = ops.map((op, i) => {
       if (op?.op !== 'set' && op?.op !== 'delete') throw invalidArgument(`op ${i}: "op" must be "set" or "delete"`);
@@ -247,8 +256,8 @@ export class Store {
         if (options.onProgress && (i % 1000 === 999 || i === checked.length - 1))
           options.onProgress(i + 1, checked.length);
       }
-      const head = this.commitEdit(ctx, editor, commitMessage(subject, options.message), options.author);
-      return { head, result: { commit: head.commit! } };
+      const { head, changed } = this.commitEdit(ctx, editor, commitMessage(subject, options.message), options.author);
+      return { head, result: { commit: head.commit!, changed } };
     });
   }
 
@@ -271,10 +280,8 @@ export class Store {
     return { created: existing === null, oid };
   }
 
-  private commitEdit(ctx: WriteContext, editor: TreeEditor, message: string, author?: Identity): Head {
-    const tree = editor.write(ctx.batch, ctx.trees);
-    const parents = ctx.head.commit ? [ctx.head.commit] : [];
-    return ctx.commit(tree, parents, message, this.core.signature(author));
+  private commitEdit(ctx: WriteContext, editor: TreeEditor, message: string, author?: Identity) {
+    return this.core.commitTree(ctx, editor.write(ctx.batch, ctx.trees), message, author);
   }
 
   // ---- branches ----------------------------------------------------------------------------------------------
@@ -360,7 +367,7 @@ export class Store {
   }
 
   /** Undoes one commit's changes as a new commit `revert <id>`; CONFLICT if later commits changed the same keys. */
-  revert(rev: string, options: WriteOptions = {}): Promise<{ commit: string }> {
+  revert(rev: string, options: WriteOptions = {}): Promise<WriteResult> {
     return this.historyFacet.revert(rev, options);
   }
 

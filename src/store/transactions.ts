@@ -130,6 +130,11 @@ export class StoreTransactions {
         if (conflicts.length > 0) throw transactionConflict(tx, conflicts);
         return { head: ctx.head, result: { commit: ctx.head.commit, outcome: 'empty' as const } };
       }
+      if (tx.head.tree === tx.base.tree || (!moved && tx.head.tree === ctx.head.tree)) {
+        // Its writes left the tree as it was (values set to what they were): nothing to commit.
+        if (conflicts.length > 0) throw transactionConflict(tx, conflicts);
+        return { head: ctx.head, result: { commit: ctx.head.commit, outcome: 'empty' as const } };
+      }
       if (!moved && tx.options.message === undefined) {
         // The transaction's commits were written without fsync; the branch is about to point at them.
         ctx.batch.merge(tx.objects);
@@ -151,6 +156,8 @@ export class StoreTransactions {
       conflicts.push(...merged.conflicts);
       if (conflicts.length > 0) throw transactionConflict(tx, conflicts);
       const tree = merged.editor.write(ctx.batch, ctx.trees);
+      if (tree === ctx.head.tree)
+        return { head: ctx.head, result: { commit: ctx.head.commit, outcome: 'empty' as const } };
       const head = ctx.commit(
         tree,
         rewritten ? [ctx.head.commit!] : [ctx.head.commit!, tx.head.commit!],

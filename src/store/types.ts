@@ -72,6 +72,7 @@ export type { ListEntry };
 /** A committed transaction: the branch's new head and how the transaction got there. */
 export interface TransactionResult {
   commit: string | null;
+  /** `empty`: the transaction changed nothing on the branch (no commit; `commit` is the head). */
   outcome: 'fast-forward' | 'merged' | 'empty';
 }
 
@@ -85,6 +86,18 @@ export interface SetResult {
   key: string;
   oid: string;
   created: boolean;
+  /** False when the key already had this value: no commit was made and `commit` is the branch's head. */
+  changed: boolean;
+}
+
+/**
+ * What a write that may change nothing answers: the new commit, or — when the tree came out as it was (a batch that
+ * sets what is there) — no commit, `changed: false` and the branch's current head, as Irmin does with `allow_empty`
+ * off. An empty commit would only add noise to history, blame and bisect.
+ */
+export interface WriteResult {
+  commit: string;
+  changed: boolean;
 }
 
 export interface BranchInfo {

@@ -34,6 +34,33 @@ for (const factory of factories) {
       expect(await codeOf(s.get('nope'))).toBe('NOT_FOUND');
     });
 
+    it('a write that leaves the tree as it was makes no commit and says so (changed: false)', async () => {
+      const s = await open();
+      const first = await s.set('a/b', '1');
+      expect(first).toMatchObject({ created: true, changed: true });
+      const again = await s.set('a/b', '1');
+      expect(again).toMatchObject({ commit: first.commit, created: false, changed: false, oid: first.oid });
+      const batch = await s.batch([
+        { op: 'set', key: 'a/b', value: '1' },
+        { op: 'set', key: 'a/c', value: '2' },
+        { op: 'delete', key: 'a/c' },
+      ]);
+      expect(batch).toEqual({ commit: first.commit, changed: false });
+      const tx = await s.begin();
+      await tx.set('a/b', '1');
+      expect(await tx.commit()).toMatchObject({ commit: first.commit, outcome: 'empty' });
+      const tx2 = await s.begin();
+      await tx2.set('a/b', '2');
+      await tx2.set('a/b', '1');
+      expect(await tx2.commit()).toMatchObject({ commit: first.commit, outcome: 'empty' });
+      // A real change after all that is the second commit, the child of the first.
+      const changed = await s.set('a/b', '3');
+      expect(changed.changed).toBe(true);
+      const { commits } = await s.log();
+      expect(commits.map((c) => c.subject)).toEqual(['set a/b', 'set a/b']);
+      expect(commits[0]!.parents).toEqual([first.commit]);
+    });
+
     it('makes one commit per write whose first line says what happened', async () => {
       const s = await open({ author: { name: 'Ada', email: 'ada@example.org' } });
       await s.set('a', '1');
