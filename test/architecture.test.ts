@@ -63,7 +63,9 @@ describe('architecture', () => {
 
   it('the Xenstore daemon sees the store through its ports, never the object database or its batches', () => {
     expect(violations(under('xenstore'), (s) => s === 'src/objects/db.ts' || s === 'src/store/core.ts')).toEqual([]);
-    const text = under('xenstore').map((f) => readFileSync(join(root, f), 'utf8')).join('\n');
+    const text = under('xenstore')
+      .map((f) => readFileSync(join(root, f), 'utf8'))
+      .join('\n');
     expect(text).not.toMatch(/\bstore\.db\b|ObjectBatch/);
   });
 
