@@ -6,7 +6,7 @@ import { copyBytes, type ObjectType } from './object.js';
 
 /**
  * Packs and their indexes (git's pack format v2, idx v2), written whole and durably: the store's write path puts a
- * batch's objects into one pack instead of thousands of loose files (DESIGN §3).
+ * batch's objects into one pack instead of thousands of loose files (docs/ARCHITECTURE.md, "The write path").
  */
 
 /** Entry type codes of the pack format: the four object types, and the two kinds of delta. */

@@ -1,7 +1,7 @@
 /**
- * The file system the store is given: node's `fs` module or a memfs volume's `fs`. The core never imports `node:fs`
- * itself (DESIGN §2), so the same code runs on disk and in memory; this file narrows both to what the store uses and
- * adds the few idioms (ENOENT as null, durable writes, lock files) every layer needs.
+ * The file system the store is given: node's `fs` module or a memfs volume's `fs`. `src/` never imports `node:fs`
+ * itself (docs/ARCHITECTURE.md, "The layers"), so the same code runs on disk and in memory; this file narrows both to
+ * what the store uses and adds the few idioms (ENOENT as null, durable writes, lock files) every layer needs.
  */
 
 interface StatsLike {

@@ -73,9 +73,10 @@ interface AppliedBatch {
 }
 
 /**
- * The serial writer of one branch (DESIGN §3): requests queue; each turn takes all that wait, applies them in order
- * (each its own commit, chained), writes their objects as one durable pack, then moves the branch by compare-and-swap
- * and only then answers. If the branch moved meanwhile, the batch is applied again on the new head.
+ * The serial writer of one branch (docs/ARCHITECTURE.md, "The write path"): requests queue; each turn takes all that
+ * wait, applies them in order (each its own commit, chained), writes their objects as one durable pack, then moves the
+ * branch by compare-and-swap and only then answers. If the branch moved meanwhile, the batch is applied again on the
+ * new head, holding the ref's lock.
  *
  * One batch at a time, as large as possible: after answering a batch the writer yields once to the event loop so the
  * callers it answered can queue their next writes and join the next batch. Measured with 50 callers each awaiting
