@@ -22,6 +22,7 @@ export { type StoreApi, StoreClient } from './http/client.js';
 export { MERGE_CONFIG_KEY, type MergePolicy } from './merge/config.js';
 export { STRATEGY_NAMES, type StrategyName } from './merge/strategies.js';
 export type { FsLike } from './storage/fs.js';
+export type { Consistency } from './store/core.js';
 export type { TransactionResult } from './store/store.js';
 export {
   type BatchOp,
@@ -36,6 +37,7 @@ export {
   type OpenOptions,
   openStore,
   type Precondition,
+  type ReadOptions,
   type SetResult,
   Store,
   type Value,

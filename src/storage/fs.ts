@@ -5,7 +5,9 @@
  */
 
 interface StatsLike {
+  ino: number;
   mtimeMs: number;
+  ctimeMs: number;
   size: number;
   isDirectory(): boolean;
 }
@@ -33,6 +35,7 @@ type Done<T = void> = (error: Error | null, value: T) => void;
  * `fs.promises` FileHandle costs ~100 µs of main-thread time to create and close, against a few µs for a bare fd.
  */
 interface FsCallbacks {
+  stat(path: string, done: Done<StatsLike>): void;
   open(path: string, flags: string, done: Done<number>): void;
   write(fd: number, data: Uint8Array, offset: number, length: number, position: null, done: Done<number>): void;
   fsync(fd: number, done: Done): void;
@@ -85,6 +88,23 @@ export class Files {
       return await this.p.stat(path);
     } catch (e) {
       if (isMissing(e)) return null;
+      throw e;
+    }
+  }
+
+  /**
+   * A token that changes whenever the file is replaced or written: its inode, times and size (null when missing).
+   * Git and the store replace a ref by renaming a new file over it, so a new inode, and a ref file read after the
+   * token was taken is at least as new as the token says. One `stat`, through the callback API: cheaper on the main
+   * thread than the promise one, and a linearizable read pays it every time.
+   */
+  async version(path: string): Promise<string | null> {
+    const fs = this.raw as unknown as FsCallbacks;
+    try {
+      const st = await call<StatsLike>((done) => fs.stat(path, done));
+      return `${st.ino}:${st.mtimeMs}:${st.ctimeMs}:${st.size}`;
+    } catch (e) {
+      if (isMissing(e) || (e as { code?: string })?.code === 'ENOTDIR') return null;
       throw e;
     }
   }

@@ -40,6 +40,16 @@ export class Refs {
     return (await this.packed()).get(ref) ?? null;
   }
 
+  /**
+   * A token that changes whenever `ref` may have moved (see Files.version): its loose file's, or when it has none,
+   * `packed-refs`'. Taken before a read of the ref, it lets a reader keep what it read until the token changes.
+   */
+  async version(ref: string): Promise<string> {
+    const loose = await this.files.version(this.path(ref));
+    if (loose !== null) return loose;
+    return `packed ${await this.files.version(this.path('packed-refs'))}`;
+  }
+
   /** The refs in `packed-refs` (git gc moves refs there). */
   private async packed(): Promise<Map<string, string>> {
     const text = await this.files.readText(this.path('packed-refs'));

@@ -25,7 +25,19 @@ export const commitMessage = (subject: string, extra?: string): string =>
 
 interface CachedHead extends Head {
   checkedAt: number;
+  /** The ref's version (Refs.version) the head was read at; undefined when this process moved it. */
+  version?: string;
 }
+
+/** A `stat` of a branch's ref in flight, and the one readers who came too late for it wait for. */
+interface VersionCheck {
+  ticket: number;
+  promise: Promise<string>;
+  next?: Promise<string>;
+}
+
+/** How current a read must be: see StoreCore.head. */
+export type Consistency = 'linearizable' | 'cached';
 
 /**
  * What the store's facade and its facets (history, merges, transactions, maintenance) share: the repository, the
@@ -42,7 +54,11 @@ export class StoreCore {
   readonly clock: () => Date;
   private readonly writers = new Map<string, BranchWriter>();
   private readonly heads = new Map<string, CachedHead>();
-  private readonly loadingHeads = new Map<string, Promise<CachedHead>>();
+  private readonly loadingHeads = new Map<string, { ticket: number; promise: Promise<CachedHead> }>();
+  private readonly checks = new Map<string, VersionCheck>();
+  /** Orders reads, ref checks and reloads of heads (see head()). */
+  private ticket = 0;
+  private readonly consistency: Consistency;
   private readonly author: Identity;
   private readonly refreshMs: number;
   private readonly maxValueBytes: number;
@@ -61,6 +77,7 @@ export class StoreCore {
     this.clock = options.clock ?? (() => new Date());
     this.author = options.author ?? DEFAULT_AUTHOR;
     this.refreshMs = options.refreshMs ?? 10;
+    this.consistency = options.consistency ?? 'linearizable';
     this.maxValueBytes = options.maxValueBytes ?? 16 << 20;
     this.maps = new CompactionMaps(this.db, this.refs);
   }
@@ -73,31 +90,71 @@ export class StoreCore {
 
   /** Reads a branch's head from its ref (bypassing the cache) and caches it. */
   async loadHead(branch: string): Promise<CachedHead> {
-    return this.cacheHead(branch, await this.refs.read(this.refName(branch)));
-  }
-
-  /** Caches `commit` (with its tree) as a branch's head. */
-  private async cacheHead(branch: string, commit: string | null): Promise<CachedHead> {
+    const ref = this.refName(branch);
+    // The version first: what is read after it is at least that new, so the cache never claims a newer version.
+    const version = await this.refs.version(ref);
+    const commit = await this.refs.read(ref);
     const head: CachedHead = {
       commit,
       tree: commit ? (await this.db.readCommit(commit)).tree : null,
       checkedAt: Date.now(),
+      version,
     };
     this.heads.set(branch, head);
     return head;
   }
 
-  /** The head readers see: cached, re-checked against the ref file at most every `refreshMs`. */
-  async head(branch: string): Promise<Head> {
+  /**
+   * The head a read sees. Linearizable (the default): every write acknowledged before the read began, by any process
+   * or plain git, is in it — one `stat` of the ref tells whether the cached head is still the branch's head.
+   * `cached`: the cached head, re-checked at most every `refreshMs` (faster; may miss the last few ms of other
+   * processes' writes). See docs/ARCHITECTURE.md, "Readers and the head cache".
+   */
+  async head(branch: string, consistency: Consistency = this.consistency): Promise<Head> {
+    const ticket = ++this.ticket;
     const cached = this.heads.get(branch);
-    if (cached && Date.now() - cached.checkedAt < this.refreshMs) return cached;
-    // Concurrent readers share one look at the ref file instead of each reading it.
-    let loading = this.loadingHeads.get(branch);
-    if (!loading) {
-      loading = this.loadHead(branch).finally(() => this.loadingHeads.delete(branch));
-      this.loadingHeads.set(branch, loading);
+    if (cached) {
+      if (consistency === 'cached') {
+        if (Date.now() - cached.checkedAt < this.refreshMs) return this.existing(branch, cached);
+      } else if (cached.version !== undefined && cached.version === (await this.refVersion(branch, ticket))) {
+        return this.existing(branch, cached);
+      }
     }
-    return this.existing(branch, await loading);
+    // Concurrent readers share one reload of the ref — but only one that began after they did, or it might have
+    // read the ref before a write they must see.
+    let loading = this.loadingHeads.get(branch);
+    if (!loading || loading.ticket < ticket) {
+      const started = { ticket: ++this.ticket, promise: this.loadHead(branch) };
+      loading = started;
+      this.loadingHeads.set(branch, started);
+      void started.promise
+        .finally(() => {
+          if (this.loadingHeads.get(branch) === started) this.loadingHeads.delete(branch);
+        })
+        .catch(() => {});
+    }
+    return this.existing(branch, await loading.promise);
+  }
+
+  /**
+   * The branch ref's version, from a `stat` that began after the read holding `ticket` did. Readers arriving while
+   * an older stat is in flight share the next one: under load one stat serves a whole wave of reads.
+   */
+  private refVersion(branch: string, ticket: number): Promise<string> {
+    const current = this.checks.get(branch);
+    if (current && current.ticket > ticket) return current.promise;
+    if (current) {
+      current.next ??= current.promise.catch(() => {}).then(() => this.refVersion(branch, ticket));
+      return current.next;
+    }
+    const check: VersionCheck = { ticket: ++this.ticket, promise: this.refs.version(this.refName(branch)) };
+    this.checks.set(branch, check);
+    void check.promise
+      .finally(() => {
+        if (this.checks.get(branch) === check) this.checks.delete(branch);
+      })
+      .catch(() => {});
+    return check.promise;
   }
 
   /** Forgets what this process knows of a branch (it was created or deleted). */
@@ -125,7 +182,10 @@ export class StoreCore {
       holdRef: async () => {
         const held = await this.refs.hold(ref);
         try {
-          return { ...held, head: this.existing(branch, await this.cacheHead(branch, held.current)) };
+          const tree = held.current ? (await this.db.readCommit(held.current)).tree : null;
+          const head = { commit: held.current, tree, checkedAt: Date.now() };
+          this.heads.set(branch, head);
+          return { ...held, head: this.existing(branch, head) };
         } catch (e) {
           await held.abort();
           throw e;
@@ -207,9 +267,9 @@ export class StoreCore {
   }
 
   /** The tree a read looks at: a branch head, or a revision when `at` is given. */
-  async treeAt(branch: string | undefined, at: string | undefined): Promise<Head> {
+  async treeAt(branch: string | undefined, at: string | undefined, consistency?: Consistency): Promise<Head> {
     const b = branch ?? this.defaultBranch;
-    if (at === undefined) return this.head(b);
+    if (at === undefined) return this.head(b, consistency);
     const commit = await this.resolve(at, b);
     return { commit, tree: (await this.db.readCommit(commit)).tree };
   }

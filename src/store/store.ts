@@ -30,6 +30,7 @@ import type {
   MergeResult,
   OpenOptions,
   Precondition,
+  ReadOptions,
   SetResult,
   Value,
   WriteOptions,
@@ -125,9 +126,9 @@ export class Store {
   // ---- reads -------------------------------------------------------------------------------------------------
 
   /** The blob oid and commit of a key (NOT_FOUND when absent or a directory). */
-  async stat(key: string, options: { branch?: string; at?: string } = {}): Promise<{ oid: string; commit: string }> {
+  async stat(key: string, options: ReadOptions = {}): Promise<{ oid: string; commit: string }> {
     const segments = parseKey(key);
-    const { commit, tree } = await this.core.treeAt(options.branch, options.at);
+    const { commit, tree } = await this.core.treeAt(options.branch, options.at, options.consistency);
     const entry = await lookup(this.core.db, tree, segments);
     if (!entry || isTreeMode(entry.mode)) {
       throw notFound('key', segments.join('/'), entry ? 'it is a directory; list it instead' : '');
@@ -136,38 +137,35 @@ export class Store {
   }
 
   /** A key's value with its blob oid and the commit it was read at. */
-  async read(
-    key: string,
-    options: { branch?: string; at?: string } = {},
-  ): Promise<{ value: Uint8Array; oid: string; commit: string }> {
+  async read(key: string, options: ReadOptions = {}): Promise<{ value: Uint8Array; oid: string; commit: string }> {
     const { oid, commit } = await this.stat(key, options);
     return { value: await this.core.db.readBlob(oid), oid, commit };
   }
 
   /** A key's value as bytes. */
-  async get(key: string, options: { branch?: string; at?: string } = {}): Promise<Uint8Array> {
+  async get(key: string, options: ReadOptions = {}): Promise<Uint8Array> {
     return this.core.db.readBlob((await this.stat(key, options)).oid);
   }
 
   /** A key's value as UTF-8 text. */
-  async getText(key: string, options: { branch?: string; at?: string } = {}): Promise<string> {
+  async getText(key: string, options: ReadOptions = {}): Promise<string> {
     return new TextDecoder().decode(await this.get(key, options));
   }
 
   /** The entries below a prefix: one level, or with `recursive` every value below it. */
   async list(
     prefix = '',
-    options: { branch?: string; at?: string; recursive?: boolean } = {},
+    options: ReadOptions & { recursive?: boolean } = {},
   ): Promise<{ commit: string | null; entries: ListEntry[] }> {
     const segments = parseKey(prefix, true);
-    const { commit, tree } = await this.core.treeAt(options.branch, options.at);
+    const { commit, tree } = await this.core.treeAt(options.branch, options.at, options.consistency);
     return { commit, entries: await listTree(this.core.db, tree, segments, options.recursive ?? false) };
   }
 
   /** Every value below a prefix, with its bytes: the data of an export or a snapshot. */
   async snapshot(
     prefix = '',
-    options: { branch?: string; at?: string } = {},
+    options: ReadOptions = {},
   ): Promise<{ commit: string | null; entries: { key: string; value: Uint8Array }[] }> {
     const { commit, entries } = await this.list(prefix, { ...options, recursive: true });
     const values = await Promise.all(
@@ -362,7 +360,7 @@ export class Store {
   }
 
   /** For each key at or below `prefix` (default: all) on a branch or revision, the last commit that changed it. */
-  blame(prefix = '', options: { branch?: string; at?: string } = {}): Promise<BlameLine[]> {
+  blame(prefix = '', options: ReadOptions = {}): Promise<BlameLine[]> {
     return this.historyFacet.blame(prefix, options);
   }
 

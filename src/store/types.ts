@@ -6,6 +6,7 @@ import type { StrategyName } from '../merge/strategies.js';
 import type { PruneResult } from '../objects/db.js';
 import type { FsLike } from '../storage/fs.js';
 import type { ListEntry } from '../tree/editor.js';
+import type { Consistency } from './core.js';
 
 /* The store's option and result types: what callers pass and get back (the facade, its facets and StoreClient). */
 
@@ -27,7 +28,13 @@ export interface OpenOptions {
   clock?: () => Date;
   /** fsync before acknowledging (default true). Turn off only for stores you can lose. */
   durable?: boolean;
-  /** How stale the cached head may be before a read checks the ref file again (default 10 ms). */
+  /**
+   * How current reads are (default `linearizable`: every write acknowledged before a read began, by any process, is
+   * in it, for one `stat` of the ref). `cached` reads may miss the last `refreshMs` of other processes' writes.
+   * A read can ask for either.
+   */
+  consistency?: Consistency;
+  /** With `cached` reads: how stale the cached head may be before a read checks the ref file again (default 10 ms). */
   refreshMs?: number;
   /** Largest value accepted, in bytes (default 16 MiB). */
   maxValueBytes?: number;
@@ -50,6 +57,13 @@ export interface OpenOptions {
   pruneGraceMs?: number;
   /** How many rewritten commits a branch's compaction map remembers (default 10,000); older ids become NOT_FOUND. */
   compactionMapLimit?: number;
+}
+
+/** Where and how a read looks: a branch (default: the default branch), a revision, a consistency. */
+export interface ReadOptions {
+  branch?: string;
+  at?: string;
+  consistency?: Consistency;
 }
 
 /** Options every write takes. */
