@@ -8,6 +8,8 @@ export interface ServeOptions {
   port: number;
   memory?: boolean;
   bodyLimit?: number;
+  /** How current reads are, unless a request asks (default linearizable); see OpenOptions. */
+  consistency?: 'linearizable' | 'cached';
   /** After this long, connections still open at shutdown are cut (default 10 s). */
   shutdownMs?: number;
   log?: (line: string) => void;
@@ -18,7 +20,10 @@ export interface ServeOptions {
  * — an acknowledged write is already durable — then close the store.
  */
 export async function serve(options: ServeOptions): Promise<{ url: string; close: () => Promise<void> }> {
-  const store = await openStore(options.memory ? { memory: true } : { fs, dir: options.repo, create: true });
+  const consistency = options.consistency;
+  const store = await openStore(
+    options.memory ? { memory: true, consistency } : { fs, dir: options.repo, create: true, consistency },
+  );
   const app = await buildApp({ store, bodyLimit: options.bodyLimit });
   let closing: Promise<void> | undefined;
   // While shutting down, every answer tells its client to hang up: fastify closes only connections idle at the

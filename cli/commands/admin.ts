@@ -96,29 +96,43 @@ export function registerAdmin(program: Command, act: Act): void {
     .option('--port <port>', 'port to listen on (0: any free port)', '7070')
     .option('--memory', 'serve a throw-away in-memory store instead of --repo')
     .option('--body-limit <bytes>', 'largest request body accepted', String(1 << 20))
+    .option(
+      '--consistency <mode>',
+      'reads: linearizable (see every acknowledged write of any process) or cached (may lag other processes by ~10 ms)',
+      'linearizable',
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  $ store serve\n  $ store serve --repo /var/lib/gitstore/config.git --host 0.0.0.0 --port 8080',
     )
     .action(
-      act(async (ctx: Context, opts: { host: string; port: string; memory?: boolean; bodyLimit: string }) => {
-        const port = Number(opts.port);
-        const bodyLimit = Number(opts.bodyLimit);
-        if (!Number.isInteger(port) || port < 0 || port > 65535)
-          throw new UsageError('--port takes a number from 0 to 65535');
-        if (!Number.isInteger(bodyLimit) || bodyLimit < 1) throw new UsageError('--body-limit takes a number of bytes');
-        // The server (and fastify) is loaded only for this command: other commands start faster without it.
-        const { serve } = await import('../../server/main.js');
-        const { url } = await serve({
-          repo: ctx.repo,
-          host: opts.host,
-          port,
-          memory: opts.memory,
-          bodyLimit,
-          log: (line) => ctx.io.err(`${line}\n`),
-        });
-        ctx.io.err(`gitstore serving ${opts.memory ? 'an in-memory store' : ctx.repo} at ${url}\n`);
-        ctx.io.out(`${url}\n`);
-      }),
+      act(
+        async (
+          ctx: Context,
+          opts: { host: string; port: string; memory?: boolean; bodyLimit: string; consistency: string },
+        ) => {
+          const port = Number(opts.port);
+          const bodyLimit = Number(opts.bodyLimit);
+          if (!Number.isInteger(port) || port < 0 || port > 65535)
+            throw new UsageError('--port takes a number from 0 to 65535');
+          if (!Number.isInteger(bodyLimit) || bodyLimit < 1)
+            throw new UsageError('--body-limit takes a number of bytes');
+          if (opts.consistency !== 'linearizable' && opts.consistency !== 'cached')
+            throw new UsageError('--consistency is linearizable or cached');
+          // The server (and fastify) is loaded only for this command: other commands start faster without it.
+          const { serve } = await import('../../server/main.js');
+          const { url } = await serve({
+            repo: ctx.repo,
+            host: opts.host,
+            port,
+            memory: opts.memory,
+            bodyLimit,
+            consistency: opts.consistency,
+            log: (line) => ctx.io.err(`${line}\n`),
+          });
+          ctx.io.err(`gitstore serving ${opts.memory ? 'an in-memory store' : ctx.repo} at ${url}\n`);
+          ctx.io.out(`${url}\n`);
+        },
+      ),
     );
 }

@@ -15,9 +15,12 @@ import {
 
 const errors = { '4xx': errorSchema };
 
+/** `cached` trades linearizability for speed: see ReadOptions in src/store/types.ts. */
+const consistency = { type: 'string', enum: ['linearizable', 'cached'] } as const;
+
 interface KeyRoute {
   Params: { b: string; '*': string };
-  Querystring: { at?: string; recursive?: boolean };
+  Querystring: { at?: string; recursive?: boolean; consistency?: 'linearizable' | 'cached' };
 }
 
 /** Values: raw bytes in and out, with the blob oid as ETag for compare-and-set. */
@@ -32,13 +35,14 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
           summary: 'Read a value (raw bytes); ETag is its blob oid, X-Store-Commit the commit read',
           tags: ['keys'],
           params: keyParams,
-          querystring: { type: 'object', properties: { at: { type: 'string' } } },
+          querystring: { type: 'object', properties: { at: { type: 'string' }, consistency } },
           response: errors,
         },
       },
       async (request, reply) => {
         const { b, '*': key } = request.params;
-        return sendValue(request, reply, await store.read(key, { branch: b, at: request.query.at }));
+        const { at, consistency } = request.query;
+        return sendValue(request, reply, await store.read(key, { branch: b, at, consistency }));
       },
     );
 
@@ -87,11 +91,14 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
     const listSchema = {
       summary: 'List a directory (?recursive=true: every value below it)',
       tags: ['keys'],
-      querystring: { type: 'object', properties: { at: { type: 'string' }, recursive: { type: 'boolean' } } },
+      querystring: {
+        type: 'object',
+        properties: { at: { type: 'string' }, recursive: { type: 'boolean' }, consistency },
+      },
       response: { 200: listResponse, ...errors },
     };
-    const list = async (b: string, prefix: string, q: { at?: string; recursive?: boolean }) =>
-      store.list(prefix, { branch: b, at: q.at, recursive: q.recursive });
+    const list = async (b: string, prefix: string, q: KeyRoute['Querystring']) =>
+      store.list(prefix, { branch: b, at: q.at, recursive: q.recursive, consistency: q.consistency });
     app.get<KeyRoute>('/v1/branches/:b/list/*', { schema: { ...listSchema, params: keyParams } }, (request) =>
       list(request.params.b, request.params['*'], request.query),
     );
