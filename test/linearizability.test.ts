@@ -3,39 +3,25 @@
  * clients reading and compare-and-setting one key through either, every operation timed in this process, and the
  * recorded history checked for a linearization (test/linearizability.ts).
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cliEnv, random, tempDir } from './helpers.js';
+import { random, serveProcess, tempDir } from './helpers.js';
 import { checkLinearizable, type Op } from './linearizability.js';
 
-const BIN = path.join(import.meta.dirname, '..', 'bin', 'store.js');
 const stops: (() => Promise<void>)[] = [];
 
 afterEach(async () => {
   for (const stop of stops.splice(0)) await stop();
 });
 
-/** A `store serve` process on `repo`; its URL. */
+/** A `store serve` process on `repo`, stopped (and checked to exit cleanly) after the test; its URL. */
 async function serve(repo: string): Promise<string> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--repo', repo, '--port', '0'], {
-    env: cliEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d) => {
-    stderr += d;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const server = await serveProcess(repo);
   stops.push(async () => {
-    child.kill('SIGTERM');
-    expect(await exited, stderr).toBe(0);
+    expect(await server.stop(), server.stderr()).toBe(0);
   });
-  return new Promise<string>((resolve, reject) => {
-    child.stdout!.setEncoding('utf8').once('data', (line: string) => resolve(line.trim()));
-    child.once('close', () => reject(new Error(`store serve exited: ${stderr}`)));
-  });
+  return server.url;
 }
 
 describe('the checker', () => {
@@ -77,7 +63,7 @@ describe('two store serve processes on one repository', () => {
       let readFrom: number | null = null;
       for (let i = 0; i < 40; i++) {
         // After a write won, the next read goes to the other server: where a stale cache would show.
-        const server = readFrom ?? pick(2);
+        const server: number = readFrom ?? pick(2);
         if (readFrom !== null || pick(2) === 0) {
           readFrom = null;
           const start = now();

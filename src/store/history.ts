@@ -7,7 +7,7 @@ import { type LogOptions, type LogPage, readLog } from '../history/log.js';
 import { mergeTrees } from '../merge/three-way.js';
 import { isTreeMode } from '../objects/tree.js';
 import { lookup } from '../tree/editor.js';
-import { normalizeKey, parseKey } from '../tree/keys.js';
+import { checkMessage, normalizeKey, parseKey } from '../tree/keys.js';
 import { commitMessage, type StoreCore } from './core.js';
 import type { BisectResult, WriteOptions, WriteResult } from './types.js';
 
@@ -97,6 +97,7 @@ export class StoreHistory {
    * commits changed the same keys since. */
   async revert(rev: string, options: WriteOptions = {}): Promise<WriteResult> {
     const { db } = this.core;
+    checkMessage(options.message);
     const branch = options.branch ?? this.core.defaultBranch;
     const id = await this.core.resolve(rev, branch);
     const target = await db.readCommit(id);

@@ -5,7 +5,7 @@ import { isAncestor, mergeBases } from '../merge/merge-base.js';
 import { mergeTrees } from '../merge/three-way.js';
 import type { Commit } from '../objects/commit.js';
 import type { ObjectBatch } from '../objects/db.js';
-import { checkBranchName } from '../tree/keys.js';
+import { checkBranchName, checkMessage } from '../tree/keys.js';
 import { commitMessage, type StoreCore } from './core.js';
 import type { MergeOptions, MergeResult } from './types.js';
 import type { WriteContext } from './writer.js';
@@ -22,6 +22,7 @@ export class StoreMerges {
     const { core } = this;
     const { db } = core;
     const into = checkBranchName(options.into ?? core.defaultBranch);
+    checkMessage(options.message);
     const override = options.strategy === undefined ? undefined : parsePolicy(options.strategy, 'the strategy option');
     return core.write<MergeResult>(into, async (ctx) => {
       const theirs = await core.resolve(from, into);

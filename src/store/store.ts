@@ -11,7 +11,7 @@ import { Files, type FsLike } from '../storage/fs.js';
 import { Refs } from '../storage/refs.js';
 import { initRepository, isRepository, missingRepository } from '../storage/repository.js';
 import { type ListEntry, listTree, lookup, TreeEditor } from '../tree/editor.js';
-import { checkBranchName, normalizeKey, parseKey } from '../tree/keys.js';
+import { checkBranchName, checkMessage, normalizeKey, parseKey } from '../tree/keys.js';
 import { commitMessage, StoreCore, toBytes } from './core.js';
 import { StoreHistory } from './history.js';
 import { StoreMaintenance } from './maintenance.js';
@@ -179,6 +179,7 @@ export class Store {
   /** Sets a key; one commit `set <key>`. */
   async set(key: string, value: Value, options: WriteOptions & Precondition = {}): Promise<SetResult> {
     const k = normalizeKey(key);
+    checkMessage(options.message);
     const bytes = toBytes(value);
     this.core.checkSize(k, bytes);
     return this.core.write(options.branch, async (ctx) => {
@@ -197,6 +198,7 @@ export class Store {
   /** Deletes a key (a directory only with `recursive`); NOT_FOUND when absent. One commit `delete <key>`. */
   async delete(key: string, options: WriteOptions & Precondition & { recursive?: boolean } = {}): Promise<WriteResult> {
     const k = normalizeKey(key);
+    checkMessage(options.message);
     return this.core.write(options.branch, async (ctx) => {
       const editor = await TreeEditor.open(this.core.db, ctx.head.tree);
       await this.applyOp(editor, ctx, { op: 'delete', key: k, ...options });
@@ -238,6 +240,7 @@ export class Store {
     options: WriteOptions & { onProgress?: (done: number, total: number) => void } = {},
   ): Promise<WriteResult> {
     if (!Array.isArray(ops) || ops.length === 0) throw invalidArgument('a batch needs at least one op');
+    checkMessage(options.message);
     const checked = ops.map((op, i) => {
       if (op?.op !== 'set' && op?.op !== 'delete') throw invalidArgument(`op ${i}: "op" must be "set" or "delete"`);
       const key = normalizeKey(op.key);
@@ -297,6 +300,17 @@ export class Store {
   async createBranch(name: string, options: { from?: string } = {}): Promise<BranchInfo> {
     const ref = this.core.refName(name);
     const head = await this.core.resolve(options.from ?? this.core.defaultBranch);
+    // Git keeps a branch as the file refs/heads/<name>: `a` and `a/b` cannot both exist.
+    for (const other of await this.branches()) {
+      const [outer, inner] = other.name.startsWith(`${name}/`) ? [name, other.name] : [other.name, name];
+      if (inner.startsWith(`${outer}/`)) {
+        throw new StoreError(
+          'BRANCH_EXISTS',
+          `branch ${other.name} exists, so ${name} cannot: git keeps branches as files, and ${outer} cannot be both a branch and a folder of ${inner}; pick another name`,
+          { branch: name, existing: other.name },
+        );
+      }
+    }
     if (!(await this.core.refs.compareAndSwap(ref, null, head))) {
       throw new StoreError('BRANCH_EXISTS', `branch ${name} already exists; pick another name or delete it first`, {
         branch: name,

@@ -3,7 +3,7 @@ import { mergeTrees } from '../merge/three-way.js';
 import type { Commit } from '../objects/commit.js';
 import { ObjectBatch } from '../objects/db.js';
 import { Refs } from '../storage/refs.js';
-import { checkBranchName } from '../tree/keys.js';
+import { checkBranchName, checkMessage } from '../tree/keys.js';
 import type { StoreCore } from './core.js';
 import {
   staleReads,
@@ -38,6 +38,7 @@ export class StoreTransactions {
   /** Begins a transaction on a branch (default: the default branch), forked from its current head. */
   async begin(options: TransactionOptions = {}): Promise<Transaction> {
     const branch = checkBranchName(options.branch ?? this.core.defaultBranch);
+    if (typeof options.message === 'string') checkMessage(options.message);
     const isolation = options.isolation ?? 'snapshot';
     if (isolation !== 'snapshot' && isolation !== 'serializable') {
       throw invalidArgument(`isolation is "snapshot" or "serializable", not ${JSON.stringify(isolation)}`);

@@ -1,4 +1,4 @@
-import { invalidBranch, invalidKey } from '../errors.js';
+import { invalidArgument, invalidBranch, invalidKey } from '../errors.js';
 
 /** Longest key accepted, in UTF-8 bytes (Xenstore's path limit). */
 export const MAX_KEY_BYTES = 3072;
@@ -62,6 +62,26 @@ function checkSegment(key: string, segment: string): void {
 const badRefCharacter = /[\u0000-\u0020\u007f~^:?*[\\]/;
 
 /** Throws INVALID_BRANCH unless `name` is a branch name git itself accepts. */
+/** The longest component of a branch name, in bytes: with `.lock` appended it must still be a valid file name. */
+export const MAX_BRANCH_SEGMENT_BYTES = 250;
+
+const utf8Length = (s: string) => new TextEncoder().encode(s).length;
+
+/**
+ * A commit message the caller gave: any text but control characters other than newline and tab (git's fsck refuses
+ * a NUL in a commit, and the others only garble logs and terminals).
+ */
+export function checkMessage(message: string | undefined, where = 'the commit message'): void {
+  if (message === undefined) return;
+  if (typeof message !== 'string') throw invalidArgument(`${where} must be text`);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this looks for
+  const bad = /[\u0000-\u0008\u000b-\u001f\u007f]/.exec(message);
+  if (bad) {
+    const code = bad[0].charCodeAt(0).toString(16).padStart(2, '0');
+    throw invalidArgument(`${where} contains the control character U+00${code.toUpperCase()} at ${bad.index}; only newline and tab are allowed`);
+  }
+}
+
 export function checkBranchName(name: string): string {
   if (typeof name !== 'string' || name === '') throw invalidBranch(String(name), 'a branch name may not be empty');
   const why = branchNameProblem(name);
@@ -82,6 +102,10 @@ function branchNameProblem(name: string): string | null {
   for (const part of name.split('/')) {
     if (part.startsWith('.')) return 'a component starts with "."';
     if (part.endsWith('.lock')) return 'a component ends with ".lock"';
+    // A branch is a file refs/heads/<name>, written through <name>.lock: file names stop at 255 bytes.
+    if (utf8Length(part) > MAX_BRANCH_SEGMENT_BYTES) {
+      return `a component is over ${MAX_BRANCH_SEGMENT_BYTES} bytes (git writes it through a file named <component>.lock, and file names stop at 255 bytes)`;
+    }
   }
   return null;
 }

@@ -61,6 +61,29 @@ for (const factory of factories) {
       expect(commits[0]!.parents).toEqual([first.commit]);
     });
 
+    it('refuses control characters in messages and branch names git cannot store, writing nothing', async () => {
+      const s = await open();
+      await s.set('a', '1');
+      const head = (await s.log()).commits[0]!.id;
+      for (const message of ['a\u0000b', 'bell\u0007', 'esc\u001b[31m', 'del\u007f']) {
+        expect(await codeOf(s.set('a', '2', { message }))).toBe('INVALID_ARGUMENT');
+        expect(await codeOf(s.batch([{ op: 'set', key: 'a', value: '2' }], { message }))).toBe('INVALID_ARGUMENT');
+        expect(await codeOf(s.delete('a', { message }))).toBe('INVALID_ARGUMENT');
+        expect(await codeOf(s.revert(head, { message }))).toBe('INVALID_ARGUMENT');
+      }
+      expect((await s.set('a', '3', { message: 'line one\n\ttabbed line' })).changed).toBe(true);
+      await s.createBranch('main2');
+      expect(await codeOf(s.merge('main2', { message: 'x\u0000' }))).toBe('INVALID_ARGUMENT');
+      // 251 bytes and more: refs/heads/<name>.lock would pass the file system's 255-byte name limit.
+      expect(await codeOf(s.createBranch('b'.repeat(251)))).toBe('INVALID_BRANCH');
+      expect((await s.createBranch('b'.repeat(250))).name).toHaveLength(250);
+      await s.createBranch('dir/x');
+      expect(await codeOf(s.createBranch('main/x'))).toBe('BRANCH_EXISTS');
+      expect(await codeOf(s.createBranch('dir'))).toBe('BRANCH_EXISTS');
+      expect((await s.branches()).map((b) => b.name).sort()).toEqual(['b'.repeat(250), 'dir/x', 'main', 'main2']);
+      expect(await s.getText('a')).toBe('3');
+    });
+
     it('makes one commit per write whose first line says what happened', async () => {
       const s = await open({ author: { name: 'Ada', email: 'ada@example.org' } });
       await s.set('a', '1');
