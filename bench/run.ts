@@ -158,6 +158,10 @@ figures.http = {
   ratios: {
     writesOursOverEtcd: ratio(at(oursHttp, 'writes.requestsPerSecond'), at(etcdHttp, 'writes.requestsPerSecond')),
     readsOursOverEtcd: ratio(at(oursHttp, 'reads.requestsPerSecond'), at(etcdHttp, 'reads.requestsPerSecond')),
+    cachedReadsOursOverEtcd: ratio(
+      at(oursHttp, 'cachedReads.requestsPerSecond'),
+      at(etcdHttp, 'reads.requestsPerSecond'),
+    ),
   },
   ...(etcdHttp === null ? { note: 'etcd is not on PATH: no etcd figures' } : {}),
 };
