@@ -60,6 +60,7 @@ export function transactionRoutes(store: Store): FastifyPluginAsync {
           branch: request.params.b,
           isolation: request.body?.isolation,
           client: clientOf(request),
+          author: authorOf(request),
         });
         return reply.status(201).send({ id: tx.id, branch: tx.branch, base: tx.base.commit, isolation: tx.isolation });
       },

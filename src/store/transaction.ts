@@ -32,6 +32,8 @@ export interface TransactionOptions {
    * commit is always a merge commit.
    */
   message?: string | (() => string);
+  /** Who commits it: the merge commit's author (default: the store's). Each write may name its own. */
+  author?: { name: string; email: string };
 }
 
 /** What a transaction needs from its store. */
@@ -94,7 +96,7 @@ export class Transaction implements TransactionApi {
     readonly isolation: Isolation,
     readonly base: Head,
     readonly client: string,
-    readonly options: Pick<TransactionOptions, 'validate' | 'message'> = {},
+    readonly options: Pick<TransactionOptions, 'validate' | 'message' | 'author'> = {},
   ) {
     this.head = base;
   }

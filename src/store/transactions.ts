@@ -39,6 +39,7 @@ export class StoreTransactions {
   async begin(options: TransactionOptions = {}): Promise<Transaction> {
     const branch = checkBranchName(options.branch ?? this.core.defaultBranch);
     if (typeof options.message === 'string') checkMessage(options.message);
+    if (options.author) this.core.signature(options.author); // refused now, not at commit
     const isolation = options.isolation ?? 'snapshot';
     if (isolation !== 'snapshot' && isolation !== 'serializable') {
       throw invalidArgument(`isolation is "snapshot" or "serializable", not ${JSON.stringify(isolation)}`);
@@ -60,6 +61,7 @@ export class StoreTransactions {
     const tx = new Transaction(this.host(), branch, isolation, { commit: base.commit, tree: base.tree }, client, {
       validate: options.validate,
       message: options.message,
+      author: options.author,
     });
     this.open.set(tx.id, tx);
     this.sweeper ??= setInterval(() => this.expire(), Math.max(50, Math.min(this.idleMs / 2, 5000)));
@@ -163,7 +165,7 @@ export class StoreTransactions {
         tree,
         rewritten ? [ctx.head.commit!] : [ctx.head.commit!, tx.head.commit!],
         messageOf(tx),
-        core.signature(undefined),
+        core.signature(tx.options.author),
       );
       return { head, result: { commit: head.commit, outcome: 'merged' as const } };
     });

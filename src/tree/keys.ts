@@ -78,7 +78,9 @@ export function checkMessage(message: string | undefined, where = 'the commit me
   const bad = /[\u0000-\u0008\u000b-\u001f\u007f]/.exec(message);
   if (bad) {
     const code = bad[0].charCodeAt(0).toString(16).padStart(2, '0');
-    throw invalidArgument(`${where} contains the control character U+00${code.toUpperCase()} at ${bad.index}; only newline and tab are allowed`);
+    throw invalidArgument(
+      `${where} contains the control character U+00${code.toUpperCase()} at ${bad.index}; only newline and tab are allowed`,
+    );
   }
 }
 

@@ -131,7 +131,7 @@ for (const factory of factories) {
     it('commits with a merge commit [branch head, tx head] when the branch moved on other keys', async () => {
       const s = await open();
       await s.set('shared', 'base');
-      const tx = await s.begin();
+      const tx = await s.begin({ author: { name: 'Tess', email: 'tess@example.org' } });
       await tx.set('tx/key', 'from tx');
       const txHead = (await tx.set('shared2', 'from tx too')).commit;
       const branchHead = (await s.set('branch/key', 'from branch')).commit;
@@ -142,6 +142,7 @@ for (const factory of factories) {
       const merge = await s.commit(result.commit!);
       expect(merge.parents).toEqual([branchHead, txHead]);
       expect(merge.subject).toBe(`commit transaction ${tx.id}`);
+      expect(merge.author).toMatchObject({ name: 'Tess', email: 'tess@example.org' });
       expect(await s.getText('tx/key')).toBe('from tx');
       expect(await s.getText('shared2')).toBe('from tx too');
       expect(await s.getText('branch/key')).toBe('from branch');
