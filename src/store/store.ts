@@ -609,7 +609,10 @@ export class Store {
         return entry && !isTreeMode(entry.mode) ? this.db.readBlob(entry.oid) : null;
       });
     }
-    const outcome = await bisect(this.db, good, bad, test, options.onProgress);
+    const outcome = await bisect(this.db, good, bad, test, options.onProgress, {
+      good: options.good,
+      bad: options.bad ?? branch,
+    });
     const commit = await this.db.readCommit(outcome.firstBad);
     return {
       firstBad: commitInfo(outcome.firstBad, commit),
