@@ -2,6 +2,7 @@ import { invalidArgument, notFound, StoreError } from '../errors.js';
 import type { Commit } from '../objects/commit.js';
 import type { ObjectDb } from '../objects/db.js';
 import { isOid } from '../objects/object.js';
+import { firstParentAncestor } from './ancestry.js';
 import { compactedSince } from './compaction.js';
 import type { MapHit } from './compaction-map.js';
 
@@ -36,13 +37,26 @@ export async function resolveRevision(ctx: RevisionContext, rev: string): Promis
       `cannot parse revision ${JSON.stringify(rev)}; use a branch, a commit id, branch~N or an ISO time`,
     );
   let oid = await resolveBase(ctx, m[1]!, rev);
+  let sofar = m[1]!;
   for (const step of m[2]!.match(/[~^]\d*/g) ?? []) {
     const n = step.length > 1 ? Number(step.slice(1)) : 1;
+    if (!Number.isSafeInteger(n)) throw invalidArgument(`${step} in ${rev} is not a number of commits`);
     if (step[0] === '~') {
-      for (let i = 0; i < n; i++) oid = await parentOf(ctx, oid, 0, rev);
+      const found = n === 0 ? { commit: oid } : await firstParentAncestor(ctx.db, oid, n);
+      if ('length' in found) {
+        const commits = `${found.length} commit${found.length === 1 ? '' : 's'}`;
+        throw new StoreError(
+          'NOT_FOUND',
+          `revision ${rev} not found — history has only ${commits} from ${sofar || 'HEAD'}` +
+            (found.length > 1 ? `, so ${sofar || 'HEAD'}~${found.length - 1} is the first` : ''),
+          { kind: 'revision', name: rev, commits: found.length },
+        );
+      }
+      oid = found.commit;
     } else if (n > 0) {
       oid = await parentOf(ctx, oid, n - 1, rev);
     }
+    sofar += step;
   }
   return oid;
 }
