@@ -1,13 +1,15 @@
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
 import { type BatchOp, type Store, StoreError } from '../../src/index.js';
 import { errorSchema } from '../errors.js';
 import {
   acceptRawBodies,
   authorOf,
   branchParams,
+  commitHeaders,
   keyParams,
   listResponse,
   messageOf,
+  readAtQuery,
   sendValue,
   writeOptionsOf,
 } from './shared.js';
@@ -16,7 +18,7 @@ const errors = { '4xx': errorSchema };
 
 interface KeyRoute {
   Params: { b: string; '*': string };
-  Querystring: { at?: string; recursive?: boolean };
+  Querystring: { at?: string; nearest?: 'before'; recursive?: boolean };
 }
 
 /** Values: raw bytes in and out, with the blob oid as ETag for compare-and-set. */
@@ -28,16 +30,21 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
       '/v1/branches/:b/keys/*',
       {
         schema: {
-          summary: 'Read a value (raw bytes); ETag is its blob oid, X-Store-Commit the commit read',
+          summary:
+            'Read a value (raw bytes); ETag is its blob oid, X-Store-Commit the commit read (with ?at, also ' +
+            'X-Store-Commit-Time: its time)',
           tags: ['keys'],
           params: keyParams,
-          querystring: { type: 'object', properties: { at: { type: 'string' } } },
+          querystring: { type: 'object', properties: readAtQuery },
           response: errors,
         },
       },
       async (request, reply) => {
         const { b, '*': key } = request.params;
-        return sendValue(request, reply, await store.read(key, { branch: b, at: request.query.at }));
+        const { at, nearest } = request.query;
+        const read = await store.read(key, { branch: b, at, nearest });
+        if (at !== undefined) await commitHeaders(reply, store, read.commit);
+        return sendValue(request, reply, read);
       },
     );
 
@@ -83,18 +90,23 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
     );
 
     const listSchema = {
-      summary: 'List a directory (?recursive=true: every value below it)',
+      summary:
+        'List a directory (?recursive=true: every value below it); with ?at, X-Store-Commit and X-Store-Commit-Time ' +
+        'name the commit read',
       tags: ['keys'],
-      querystring: { type: 'object', properties: { at: { type: 'string' }, recursive: { type: 'boolean' } } },
+      querystring: { type: 'object', properties: { ...readAtQuery, recursive: { type: 'boolean' } } },
       response: { 200: listResponse, ...errors },
     };
-    const list = async (b: string, prefix: string, q: { at?: string; recursive?: boolean }) =>
-      store.list(prefix, { branch: b, at: q.at, recursive: q.recursive });
-    app.get<KeyRoute>('/v1/branches/:b/list/*', { schema: { ...listSchema, params: keyParams } }, (request) =>
-      list(request.params.b, request.params['*'], request.query),
+    const list = async (b: string, prefix: string, q: KeyRoute['Querystring'], reply: FastifyReply) => {
+      const listed = await store.list(prefix, { branch: b, at: q.at, nearest: q.nearest, recursive: q.recursive });
+      if (q.at !== undefined) await commitHeaders(reply, store, listed.commit);
+      return listed;
+    };
+    app.get<KeyRoute>('/v1/branches/:b/list/*', { schema: { ...listSchema, params: keyParams } }, (request, reply) =>
+      list(request.params.b, request.params['*'], request.query, reply),
     );
-    app.get<KeyRoute>('/v1/branches/:b/list', { schema: { ...listSchema, params: branchParams } }, (request) =>
-      list(request.params.b, '', request.query),
+    app.get<KeyRoute>('/v1/branches/:b/list', { schema: { ...listSchema, params: branchParams } }, (request, reply) =>
+      list(request.params.b, '', request.query, reply),
     );
   };
 }

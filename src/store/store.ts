@@ -13,7 +13,7 @@ import { CompactionMaps, DEFAULT_MAP_LIMIT, MAP_REF_PREFIX, type MapHit, reaches
 import { type Change, diffRevisions } from '../history/diff.js';
 import { type LogOptions, type LogPage, readLog } from '../history/log.js';
 import { parseRetention, RETENTION_CONFIG_KEY, retentionFromFile, type Tier } from '../history/retention.js';
-import { resolveRevision } from '../history/revision.js';
+import { type ReadAt, type ResolveOptions, resolveRevision } from '../history/revision.js';
 import { MERGE_CONFIG_KEY, type MergePolicy, parsePolicy, policyFromFile } from '../merge/config.js';
 import { isAncestor, mergeBases } from '../merge/merge-base.js';
 import type { StrategyName } from '../merge/strategies.js';
@@ -337,17 +337,18 @@ export class Store {
   private async treeAt(
     branch: string | undefined,
     at: string | undefined,
+    nearest?: ResolveOptions['nearest'],
   ): Promise<{ commit: string | null; tree: string | null }> {
     const b = branch ?? this.defaultBranch;
     if (at === undefined) return this.head(b);
-    const commit = await this.resolve(at, b);
+    const commit = await this.resolve(at, b, { nearest });
     return { commit, tree: (await this.db.readCommit(commit)).tree };
   }
 
   /** The blob oid and commit of a key (NOT_FOUND when absent or a directory). */
-  async stat(key: string, options: { branch?: string; at?: string } = {}): Promise<{ oid: string; commit: string }> {
+  async stat(key: string, options: ReadAt = {}): Promise<{ oid: string; commit: string }> {
     const segments = parseKey(key);
-    const { commit, tree } = await this.treeAt(options.branch, options.at);
+    const { commit, tree } = await this.treeAt(options.branch, options.at, options.nearest);
     const entry = await lookup(this.db, tree, segments);
     if (!entry || isTreeMode(entry.mode)) {
       throw notFound('key', segments.join('/'), entry ? 'it is a directory; list it instead' : '');
@@ -356,38 +357,35 @@ export class Store {
   }
 
   /** A key's value with its blob oid and the commit it was read at. */
-  async read(
-    key: string,
-    options: { branch?: string; at?: string } = {},
-  ): Promise<{ value: Uint8Array; oid: string; commit: string }> {
+  async read(key: string, options: ReadAt = {}): Promise<{ value: Uint8Array; oid: string; commit: string }> {
     const { oid, commit } = await this.stat(key, options);
     return { value: await this.db.readBlob(oid), oid, commit };
   }
 
   /** A key's value as bytes. */
-  async get(key: string, options: { branch?: string; at?: string } = {}): Promise<Uint8Array> {
+  async get(key: string, options: ReadAt = {}): Promise<Uint8Array> {
     return this.db.readBlob((await this.stat(key, options)).oid);
   }
 
   /** A key's value as UTF-8 text. */
-  async getText(key: string, options: { branch?: string; at?: string } = {}): Promise<string> {
+  async getText(key: string, options: ReadAt = {}): Promise<string> {
     return new TextDecoder().decode(await this.get(key, options));
   }
 
   /** The entries below a prefix: one level, or with `recursive` every value below it. */
   async list(
     prefix = '',
-    options: { branch?: string; at?: string; recursive?: boolean } = {},
+    options: ReadAt & { recursive?: boolean } = {},
   ): Promise<{ commit: string | null; entries: ListEntry[] }> {
     const segments = parseKey(prefix, true);
-    const { commit, tree } = await this.treeAt(options.branch, options.at);
+    const { commit, tree } = await this.treeAt(options.branch, options.at, options.nearest);
     return { commit, entries: await listTree(this.db, tree, segments, options.recursive ?? false) };
   }
 
   /** Every value below a prefix, with its bytes: the data of an export or a snapshot. */
   async snapshot(
     prefix = '',
-    options: { branch?: string; at?: string } = {},
+    options: ReadAt = {},
   ): Promise<{ commit: string | null; entries: { key: string; value: Uint8Array }[] }> {
     const { commit, entries } = await this.list(prefix, { ...options, recursive: true });
     const values = await Promise.all(entries.map(async (e) => ({ key: e.key, value: await this.db.readBlob(e.oid) })));
@@ -538,8 +536,11 @@ export class Store {
 
   // ---- revisions and history ---------------------------------------------------------------------------------
 
-  /** Resolves a revision (branch, commit id or prefix, `rev~N`, `rev^N`, ISO time) to a commit id. */
-  resolve(rev: string, contextBranch = this.defaultBranch): Promise<string> {
+  /**
+   * Resolves a revision (branch, commit id or prefix, `rev~N`, `rev^N`, ISO time) to a commit id; with
+   * `nearest: 'before'`, a time inside a compacted interval gives the kept snapshot at or before it.
+   */
+  resolve(rev: string, contextBranch = this.defaultBranch, options: ResolveOptions = {}): Promise<string> {
     return resolveRevision(
       {
         db: this.db,
@@ -548,6 +549,7 @@ export class Store {
         compacted: (id) => this.compactedId(id),
       },
       rev,
+      options,
     );
   }
 
@@ -623,9 +625,9 @@ export class Store {
   }
 
   /** For each key at or below `prefix` (default: all) on a branch or revision, the last commit that changed it. */
-  async blame(prefix = '', options: { branch?: string; at?: string } = {}): Promise<BlameLine[]> {
+  async blame(prefix = '', options: ReadAt = {}): Promise<BlameLine[]> {
     const segments = parseKey(prefix, true);
-    const { commit } = await this.treeAt(options.branch, options.at);
+    const { commit } = await this.treeAt(options.branch, options.at, options.nearest);
     if (!commit) return [];
     return blame(this.db, commit, segments);
   }
