@@ -331,6 +331,15 @@ describe('store CLI: values from stdin, binary values, --json and --if-match', (
       value: 'line one\nline two\n',
       oid: rev(repo, 'main:from/stdin'),
       commit: rev(repo, 'main~2'),
+      // Read at a revision: its commit's time as well (issue 13: with --nearest it may be older than --at).
+      time: git(
+        ['--git-dir', repo, 'log', '-1', '--format=%cd', '--date=format-local:%Y-%m-%dT%H:%M:%S.000Z', 'main~2'],
+        {
+          env: { ...gitEnv, TZ: 'UTC' },
+        },
+      )
+        .toString()
+        .trim(),
     });
   });
 
