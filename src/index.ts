@@ -17,7 +17,7 @@ export type { BlameLine } from './history/blame.js';
 export { type CommitInfo, type Identity, parseIdentity } from './history/commit-info.js';
 export type { Change } from './history/diff.js';
 export type { LogOptions, LogPage } from './history/log.js';
-export { isIsoTime } from './history/revision.js';
+export { isIsoTime, type ReadAt, type ResolveOptions } from './history/revision.js';
 export { type StoreApi, StoreClient } from './http/client.js';
 export { MERGE_CONFIG_KEY, type MergePolicy } from './merge/config.js';
 export { STRATEGY_NAMES, type StrategyName } from './merge/strategies.js';

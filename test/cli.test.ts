@@ -190,6 +190,14 @@ describe('store CLI: a whole session', () => {
     );
     expect(diff).toHaveLength(3);
     expect(rows(ok(s('diff', 'main~3', 'main~2')))).toEqual([['M', 'vm/web1/memory', expect.stringContaining('→')]]);
+    // --prefix naming a key gives that key's change, as --prefix naming its directory does (issue 13, defect 3).
+    expect(rows(ok(s('diff', 'main~3', '--prefix', 'vm/web1/memory'))).map((r) => [r[0], r[1]])).toEqual([
+      ['M', 'vm/web1/memory'],
+    ]);
+    expect(rows(ok(s('diff', 'main~3', '--prefix', 'vm/web1/cpu'))).map((r) => [r[0], r[1]])).toEqual([
+      ['D', 'vm/web1/cpu'],
+    ]);
+    expect(ok(s('diff', 'main~3', '--prefix', 'vm/web1/mem'))).toBe('');
 
     // show: the merge commit, its parents, author and what it changed relative to its first parent.
     const show = ok(s('show', 'main'));
@@ -323,6 +331,15 @@ describe('store CLI: values from stdin, binary values, --json and --if-match', (
       value: 'line one\nline two\n',
       oid: rev(repo, 'main:from/stdin'),
       commit: rev(repo, 'main~2'),
+      // Read at a revision: its commit's time as well (issue 13: with --nearest it may be older than --at).
+      time: git(
+        ['--git-dir', repo, 'log', '-1', '--format=%cd', '--date=format-local:%Y-%m-%dT%H:%M:%S.000Z', 'main~2'],
+        {
+          env: { ...gitEnv, TZ: 'UTC' },
+        },
+      )
+        .toString()
+        .trim(),
     });
   });
 

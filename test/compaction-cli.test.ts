@@ -81,6 +81,24 @@ async function oldHistory(): Promise<{ dir: string; commits: string[]; day: numb
   return { dir, commits, day };
 }
 
+/**
+ * Issue 13, defect 11: two old days of 12 commits each (01:00 to 02:50, ten minutes apart; `k` = v0…v23) and two
+ * commits now (v24, v25), the packs left as written (inside the prune grace). With POLICY: the two recent ones stay,
+ * each day's 02:50 commit is its snapshot (v11 and v23), the other 22 are dropped.
+ */
+async function twoOldDays(): Promise<{ dir: string; day: number }> {
+  const dir = path.join(tempDir(), 'store.git');
+  const day = (Math.floor(Date.now() / DAY) - 3) * DAY;
+  let t: number | null = null;
+  const store = await openStore({ fs, dir, create: true, clock: () => new Date(t ?? Date.now()) });
+  for (let i = 0; i < 26; i++) {
+    t = i < 24 ? day + Math.floor(i / 12) * DAY + 60 * MIN + (i % 12) * 10 * MIN : null;
+    await store.set('k', `v${i}`);
+  }
+  await store.close();
+  return { dir, day };
+}
+
 const headOf = (dir: string, branch = 'main') => git(['--git-dir', dir, 'rev-parse', branch]).toString().trim();
 const packsOf = (dir: string) => fs.readdirSync(path.join(dir, 'objects/pack')).sort();
 const hasRef = (dir: string, ref: string) =>
@@ -213,6 +231,77 @@ describe('store compact', () => {
     expect(Number(m![1])).toBeGreaterThan(0);
     expectFsckClean(dir);
     expectFailure(await storeCli(['--repo', dir, 'get', 'k', '--at', commits[3]!]), 3, /compaction/);
+  });
+
+  it('says what the prune grace kept and when it can go; --nearest reads the kept snapshot before a compacted time', async () => {
+    const { dir, day } = await twoOldDays();
+    const policy = JSON.stringify(POLICY);
+
+    // Right after the writes: nothing is old enough to prune, and the output says why and until when.
+    const first = await storeCli(['--repo', dir, 'compact', '--policy', policy]);
+    expect(first.code, first.stderr).toBe(0);
+    const lines = first.stdout.split('\n');
+    expect(lines[0]).toBe('main: kept 4 of 26 commits (2 recent as they are, 2 snapshots), dropped 22');
+    expect(lines[1]).toMatch(/^pruned 0 objects; /);
+    const grace =
+      /^kept (\d+) unreachable objects \(\d+\.\d\d MB\) for the prune grace period: their (pack is|\d+ packs are) younger than 60 s \(another process may be about to use them\); compact again after (\S+) to free them$/.exec(
+        lines[2]!,
+      );
+    expect(grace, first.stdout).not.toBeNull();
+    const deferred = Number(grace![1]);
+    expect(deferred).toBeGreaterThan(22);
+    const until = Date.parse(grace![3]!);
+    expect(until).toBeGreaterThan(Date.now() - 60_000);
+    expect(until).toBeLessThanOrEqual(Date.now() + 60_000);
+    expect(lines.slice(3)).toEqual(['']);
+    // The same in --json (a dry run now: nothing left to rewrite, the same garbage waiting).
+    const dry = await storeCli(['--repo', dir, '--json', 'compact', '--dry-run', '--policy', policy]);
+    expect(dry.code, dry.stderr).toBe(0);
+    const planned = JSON.parse(dry.stdout) as CompactResult;
+    expect(planned.pruned.objects).toBe(0);
+    expect(planned.pruned.deferred).toMatchObject({ graceMs: 60_000 });
+    expect(planned.pruned.deferred.objects).toBeGreaterThanOrEqual(deferred);
+    // Past the grace (the packs dated back rather than waiting): the next compaction frees them, and says nothing more.
+    const packDir = path.join(dir, 'objects/pack');
+    const then = new Date(Date.now() - 10 * MIN);
+    for (const f of fs.readdirSync(packDir)) fs.utimesSync(path.join(packDir, f), then, then);
+    const later = await storeCli(['--repo', dir, 'compact', '--policy', policy]);
+    expect(later.code, later.stderr).toBe(0);
+    const freed = /^pruned (\d+) objects; [^\n]*\n$/m.exec(later.stdout);
+    expect(freed, later.stdout).not.toBeNull();
+    expect(Number(freed![1])).toBeGreaterThanOrEqual(deferred);
+    expect(later.stdout).not.toContain('grace');
+
+    // 01:30 of the second day lies among the commits its 02:50 snapshot absorbed: COMPACTED (exit 3) as before…
+    const gap = iso(day + DAY + 90 * MIN);
+    expectFailure(await storeCli(['--repo', dir, 'get', 'k', '--at', gap]), 3, /compacted away/);
+    // …and with --nearest the first day's snapshot, named on stderr with its time.
+    const snapshot = headOf(dir, 'main~3');
+    const named = `read at commit ${snapshot} of ${iso(day + 170 * MIN)}\n`;
+    const [get, json, ls, exported, overUrl, alone] = await Promise.all([
+      storeCli(['--repo', dir, 'get', 'k', '--at', gap, '--nearest']),
+      storeCli(['--repo', dir, '--json', 'get', 'k', '--at', gap, '--nearest']),
+      storeCli(['--repo', dir, 'ls', '--at', gap, '--nearest']),
+      storeCli(['--repo', dir, 'export', '--at', gap, '--nearest']),
+      startServer(dir).then((url) => storeCli(['--url', url, 'get', 'k', '--at', gap, '--nearest'])),
+      storeCli(['--repo', dir, 'get', 'k', '--nearest']),
+    ]);
+    for (const r of [get, ls, exported, overUrl]) {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toBe(named);
+    }
+    expect(get.stdout).toBe('v11');
+    expect(overUrl.stdout).toBe('v11');
+    expect(ls.stdout).toBe('k\n');
+    expect(JSON.parse(exported.stdout)).toEqual({ k: 'v11' });
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      key: 'k',
+      value: 'v11',
+      commit: snapshot,
+      time: iso(day + 170 * MIN),
+    });
+    expectFailure(alone, 2, /--nearest needs --at/);
   });
 
   // A commit dropped from one branch's history but still on another branch reads as it is, not as COMPACTED (found by

@@ -226,9 +226,9 @@ const POLICY = [
  * POLICY: 02:20–02:50 are recent (4), the hours 00, 01 and 02 give one snapshot each (00:50, 01:50, 02:10), and the
  * other 11 are dropped.
  */
-async function knownHistory() {
+async function knownHistory(options: Partial<OpenOptions> = {}) {
   let t = T0;
-  const served = await serveStore({ clock: () => new Date(t) });
+  const served = await serveStore({ clock: () => new Date(t), ...options });
   const commits: string[] = [];
   for (let i = 0; i < 18; i++) {
     t = T0 + i * 10 * MIN;
@@ -342,10 +342,61 @@ describe('POST /v1/branches/:b/compact', () => {
     expect(recent.status, recent.text).toBe(200);
     expect(recent.text).toBe('v15');
 
+    // nearest=before (issue 13, defect 11): inside the gap, the kept snapshot at or before the time — 00:50's — named
+    // with its time; the key, list and blame routes alike, and StoreClient.
+    const nearest = '?at=2026-01-01T01:25:00Z&nearest=before';
+    const named = (res: Response) => [res.headers.get('x-store-commit'), res.headers.get('x-store-commit-time')];
+    const before = [newId(commits[5]!), '2026-01-01T00:50:00.000Z'];
+    const value = await fetch(`${keyUrl(base, 'k')}${nearest}`);
+    expect(value.status).toBe(200);
+    expect(await value.text()).toBe('v5');
+    expect(named(value)).toEqual(before);
+    const listed = await fetch(`${base}/v1/branches/main/list${nearest}`);
+    expect(listed.status).toBe(200);
+    expect(((await listed.json()) as { commit: string }).commit).toBe(newId(commits[5]!));
+    expect(named(listed)).toEqual(before);
+    const blamed = await fetch(`${base}/v1/branches/main/blame/k${nearest}`);
+    expect(blamed.status).toBe(200);
+    expect(named(blamed)).toEqual(before);
+    // A dropped commit's id, too.
+    const byId = await fetch(`${keyUrl(base, 'k')}?at=${commits[7]}&nearest=before`);
+    expect(await byId.text()).toBe('v5');
+    expect(named(byId)).toEqual(before);
+    // A time read exactly names its commit and time as well.
+    expect(named(await fetch(`${keyUrl(base, 'k')}?at=2026-01-01T02:35:00Z`))).toEqual([
+      newId(commits[15]!),
+      '2026-01-01T02:30:00.000Z',
+    ]);
+    const client = new StoreClient(base);
+    const read = await client.read('k', { at: '2026-01-01T01:25:00Z', nearest: 'before' });
+    expect([Buffer.from(read.value).toString(), read.commit]).toEqual(['v5', newId(commits[5]!)]);
+    expect(await codeOf(client.read('k', { at: '2026-01-01T01:25:00Z' }))).toBe('COMPACTED');
+    // Nothing kept before 00:20 (the oldest snapshot absorbed it): 404; and only `before` is understood: 400.
+    const none = await fetch(`${keyUrl(base, 'k')}?at=2026-01-01T00:20:00Z&nearest=before`);
+    expect(none.status).toBe(404);
+    expect(((await none.json()) as ErrorBody).error.message).toMatch(/no kept commit at or before/);
+    const after = await fetch(`${keyUrl(base, 'k')}?at=2026-01-01T01:25:00Z&nearest=after`);
+    expect(after.status).toBe(400);
+    expect(((await after.json()) as ErrorBody).error.code).toBe('INVALID_ARGUMENT');
+
     // The same again changes nothing more: what it keeps, it kept before.
     const again = await compactHttp(base, { policy: POLICY });
     expect(again.status).toBe(200);
     expect(again.json).toMatchObject({ commits: 7, kept: 7, dropped: 0, before: newHead, head: newHead });
+  });
+
+  it('with the default prune grace, a compaction right after the writes says what it kept and until when', async () => {
+    const { base } = await knownHistory({ pruneGraceMs: 60_000 });
+    const r = await compactHttp(base, { policy: POLICY });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(r.json).toMatchObject({ dropped: 11, pruned: { objects: 0, deferred: { graceMs: 60_000 } } });
+    const { deferred } = r.json.pruned;
+    expect(deferred.objects).toBeGreaterThan(11);
+    expect(deferred.bytes).toBeGreaterThan(0);
+    expect(deferred.packs).toBeGreaterThan(0);
+    const until = Date.parse(deferred.until!);
+    expect(until).toBeGreaterThan(Date.now() - 60_000);
+    expect(until).toBeLessThanOrEqual(Date.now() + 60_000);
   });
 
   it('refuses bad policies (400), a missing branch (404) and no policy at all (400), writing nothing', async () => {

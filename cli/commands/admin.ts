@@ -86,6 +86,16 @@ export function registerAdmin(program: Command, act: Act): void {
             `pruned ${r.pruned.objects} objects; packs ${mb(r.bytesBefore)} → ${mb(r.bytesAfter)} (${r.ms} ms)\n`,
           );
         }
+        const d = r.pruned.deferred;
+        if (d.objects > 0) {
+          // Without this line a first compaction right after the writes reads "pruned 0 objects" with no reason.
+          ctx.io.out(
+            `${r.dryRun ? 'would keep' : 'kept'} ${d.objects} unreachable objects (${mb(d.bytes)}) for the prune ` +
+              `grace period: their ${d.packs === 1 ? 'pack is' : `${d.packs} packs are`} younger than ` +
+              `${d.graceMs / 1000} s (another process may be about to use them); compact again after ${d.until} to ` +
+              'free them\n',
+          );
+        }
       }),
     );
 

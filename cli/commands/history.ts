@@ -114,8 +114,12 @@ export function registerHistory(program: Command, act: Act): void {
           : async (commit: string): Promise<Verdict> => {
               const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-bisect-'));
               try {
+                // Each directory made once: a snapshot of a few hundred keys is exported at every step.
+                const made = new Set<string>();
                 for (const { key, value } of (await store.snapshot('', { at: commit })).entries) {
-                  fs.mkdirSync(path.dirname(path.join(dir, key)), { recursive: true });
+                  const parent = path.dirname(path.join(dir, key));
+                  if (!made.has(parent)) fs.mkdirSync(parent, { recursive: true });
+                  made.add(parent);
                   fs.writeFileSync(path.join(dir, key), value);
                 }
                 const r = spawnSync(command, {

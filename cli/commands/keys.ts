@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { valueToLeaf } from '../../src/index.js';
 import type { Context } from '../context.js';
 import { table } from '../io.js';
-import { type Act, printJson } from './shared.js';
+import { type Act, commitRead, NEAREST_HELP, nearestOf, printJson, tellCommitRead } from './shared.js';
 
 export function registerKeys(program: Command, act: Act): void {
   program
@@ -10,19 +10,28 @@ export function registerKeys(program: Command, act: Act): void {
     .description('print the value of a key (raw bytes; --json for metadata)')
     .argument('<key>', 'the key, e.g. vm/web1/memory')
     .option('--at <rev>', 'read at a revision: commit id, branch~N or ISO time')
-    .addHelpText('after', '\nExamples:\n  $ store get vm/web1/memory\n  $ store get vm/web1/memory --at main~3 --json')
+    .option('--nearest', NEAREST_HELP)
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ store get vm/web1/memory\n  $ store get vm/web1/memory --at main~3 --json\n' +
+        '  $ store get vm/web1/memory --at 2026-01-01T01:25:00Z --nearest',
+    )
     .action(
-      act(async (ctx: Context, key: string, opts: { at?: string }) => {
+      act(async (ctx: Context, key: string, opts: { at?: string; nearest?: boolean }) => {
         const store = await ctx.store();
-        const where = { branch: ctx.options.branch, at: opts.at };
+        const where = { branch: ctx.options.branch, at: opts.at, nearest: nearestOf(opts) };
         const { value, oid, commit } = await store.read(key, where);
-        if (!ctx.options.json) return ctx.io.out(value);
+        if (!ctx.options.json) {
+          if (where.nearest) await tellCommitRead(ctx, commit);
+          return ctx.io.out(value);
+        }
         const leaf = valueToLeaf(value);
         printJson(ctx, {
           key: key.replace(/^\//, ''),
           ...(typeof leaf === 'string' ? { value: leaf } : { value: leaf.$base64, encoding: 'base64' }),
           oid,
-          commit,
+          // Read at a revision: the commit's time too (with --nearest, the snapshot may be older than --at).
+          ...(opts.at === undefined ? { commit } : await commitRead(ctx, commit)),
         });
       }),
     );
@@ -78,15 +87,19 @@ export function registerKeys(program: Command, act: Act): void {
     .argument('[prefix]', 'the directory to list (default: the root)', '')
     .option('-r, --recursive', 'every value below the prefix')
     .option('--at <rev>', 'list at a revision')
+    .option('--nearest', NEAREST_HELP)
     .addHelpText('after', '\nExamples:\n  $ store ls vm\n  $ store ls -r vm/web1 --json')
     .action(
-      act(async (ctx: Context, prefix: string, opts: { recursive?: boolean; at?: string }) => {
+      act(async (ctx: Context, prefix: string, opts: { recursive?: boolean; at?: string; nearest?: boolean }) => {
         const store = await ctx.store();
-        const { entries } = await store.list(prefix, {
+        const nearest = nearestOf(opts);
+        const { entries, commit } = await store.list(prefix, {
           branch: ctx.options.branch,
           recursive: opts.recursive,
           at: opts.at,
+          nearest,
         });
+        if (nearest) await tellCommitRead(ctx, commit);
         if (ctx.options.json)
           return printJson(
             ctx,

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { flattenDocument, nestDocument } from '../../src/index.js';
 import type { Context } from '../context.js';
 import { UsageError } from '../exit-codes.js';
-import type { Act } from './shared.js';
+import { type Act, NEAREST_HELP, nearestOf, tellCommitRead } from './shared.js';
 
 // yaml is imported when used: loading it costs ~90 ms, more than a whole `store get` may take.
 const loadYaml = async () => (await import('yaml')).default;
@@ -36,12 +36,15 @@ export function registerTransfer(program: Command, act: Act): void {
     .argument('[prefix]', 'the directory to export (default: everything)', '')
     .option('--format <format>', 'json or yaml', 'json')
     .option('--at <rev>', 'export a past revision')
+    .option('--nearest', NEAREST_HELP)
     .addHelpText('after', '\nExamples:\n  $ store export vm > vms.json\n  $ store export --format yaml --at main~10')
     .action(
-      act(async (ctx: Context, prefix: string, opts: { format: string; at?: string }) => {
+      act(async (ctx: Context, prefix: string, opts: { format: string; at?: string; nearest?: boolean }) => {
         if (opts.format !== 'json' && opts.format !== 'yaml') throw new UsageError('--format is json or yaml');
         const store = await ctx.store();
-        const { entries } = await store.snapshot(prefix, { branch: ctx.options.branch, at: opts.at });
+        const nearest = nearestOf(opts);
+        const { entries, commit } = await store.snapshot(prefix, { branch: ctx.options.branch, at: opts.at, nearest });
+        if (nearest) await tellCommitRead(ctx, commit);
         const doc = nestDocument(entries, prefix);
         ctx.io.out(opts.format === 'yaml' ? (await loadYaml()).stringify(doc) : `${JSON.stringify(doc, null, 2)}\n`);
       }),

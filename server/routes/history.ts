@@ -1,7 +1,16 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { CommitInfo, Store } from '../../src/index.js';
 import { errorSchema } from '../errors.js';
-import { authorOf, branchParams, commitSchema, keyParams, messageOf, writeResult } from './shared.js';
+import {
+  authorOf,
+  branchParams,
+  commitHeaders,
+  commitSchema,
+  keyParams,
+  messageOf,
+  readAtQuery,
+  writeResult,
+} from './shared.js';
 
 const errors = { '4xx': errorSchema };
 const changeSchema = {
@@ -155,13 +164,18 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
       },
     );
 
-    const blame = async (b: string, prefix: string, at: string | undefined) => ({
-      keys: (await store.blame(prefix, { branch: b, at })).map((l) => ({ key: l.key, commit: present(l.commit) })),
-    });
+    type BlameQuery = { at?: string; nearest?: 'before' };
+    const blame = async (b: string, prefix: string, q: BlameQuery, reply: FastifyReply) => {
+      // Resolved here, once, so the answer can name the commit it read (with `nearest`, maybe not the one asked for).
+      const at = q.at === undefined ? undefined : await store.resolve(q.at, b, { nearest: q.nearest });
+      if (at !== undefined) await commitHeaders(reply, store, at);
+      const lines = await store.blame(prefix, { branch: b, at });
+      return { keys: lines.map((l) => ({ key: l.key, commit: present(l.commit) })) };
+    };
     const blameSchema = {
       summary: 'For each key at or below the prefix, the last commit that changed it (author, time, subject)',
       tags: ['history'],
-      querystring: { type: 'object', additionalProperties: false, properties: { at: { type: 'string' } } },
+      querystring: { type: 'object', additionalProperties: false, properties: readAtQuery },
       response: {
         200: {
           type: 'object',
@@ -175,15 +189,15 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
         ...errors,
       },
     };
-    app.get<{ Params: { b: string; '*': string }; Querystring: { at?: string } }>(
+    app.get<{ Params: { b: string; '*': string }; Querystring: BlameQuery }>(
       '/v1/branches/:b/blame/*',
       { schema: { ...blameSchema, params: keyParams } },
-      (request) => blame(request.params.b, request.params['*'], request.query.at),
+      (request, reply) => blame(request.params.b, request.params['*'], request.query, reply),
     );
-    app.get<{ Params: { b: string }; Querystring: { at?: string } }>(
+    app.get<{ Params: { b: string }; Querystring: BlameQuery }>(
       '/v1/branches/:b/blame',
       { schema: { ...blameSchema, params: branchParams } },
-      (request) => blame(request.params.b, '', request.query.at),
+      (request, reply) => blame(request.params.b, '', request.query, reply),
     );
 
     app.post(
@@ -254,6 +268,19 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
                     objects: { type: 'integer' },
                     bytes: { type: 'integer' },
                     reachable: { type: 'integer' },
+                    deferred: {
+                      description:
+                        'unreachable objects kept because their packs are younger than the prune grace period ' +
+                        '(graceMs); a compaction after `until` frees them',
+                      type: 'object',
+                      properties: {
+                        packs: { type: 'integer' },
+                        objects: { type: 'integer' },
+                        bytes: { type: 'integer' },
+                        graceMs: { type: 'integer' },
+                        until: { type: ['string', 'null'], description: 'ISO time' },
+                      },
+                    },
                   },
                 },
               },

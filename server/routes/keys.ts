@@ -1,13 +1,15 @@
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
 import { type BatchOp, type Store, StoreError } from '../../src/index.js';
 import { errorSchema } from '../errors.js';
 import {
   acceptRawBodies,
   authorOf,
   branchParams,
+  commitHeaders,
   keyParams,
   listResponse,
   messageOf,
+  readAtQuery,
   sendValue,
   writeOptionsOf,
   writeResult,
@@ -20,7 +22,7 @@ const consistency = { type: 'string', enum: ['linearizable', 'cached'] } as cons
 
 interface KeyRoute {
   Params: { b: string; '*': string };
-  Querystring: { at?: string; recursive?: boolean; consistency?: 'linearizable' | 'cached' };
+  Querystring: { at?: string; nearest?: 'before'; recursive?: boolean; consistency?: 'linearizable' | 'cached' };
 }
 
 /** Values: raw bytes in and out, with the blob oid as ETag for compare-and-set. */
@@ -32,17 +34,21 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
       '/v1/branches/:b/keys/*',
       {
         schema: {
-          summary: 'Read a value (raw bytes); ETag is its blob oid, X-Store-Commit the commit read',
+          summary:
+            'Read a value (raw bytes); ETag is its blob oid, X-Store-Commit the commit read (with ?at, also ' +
+            'X-Store-Commit-Time: its time)',
           tags: ['keys'],
           params: keyParams,
-          querystring: { type: 'object', properties: { at: { type: 'string' }, consistency } },
+          querystring: { type: 'object', properties: { ...readAtQuery, consistency } },
           response: errors,
         },
       },
       async (request, reply) => {
         const { b, '*': key } = request.params;
-        const { at, consistency } = request.query;
-        return sendValue(request, reply, await store.read(key, { branch: b, at, consistency }));
+        const { at, nearest, consistency } = request.query;
+        const read = await store.read(key, { branch: b, at, nearest, consistency });
+        if (at !== undefined) await commitHeaders(reply, store, read.commit);
+        return sendValue(request, reply, read);
       },
     );
 
@@ -89,21 +95,29 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
     );
 
     const listSchema = {
-      summary: 'List a directory (?recursive=true: every value below it)',
+      summary:
+        'List a directory (?recursive=true: every value below it); with ?at, X-Store-Commit and X-Store-Commit-Time ' +
+        'name the commit read',
       tags: ['keys'],
-      querystring: {
-        type: 'object',
-        properties: { at: { type: 'string' }, recursive: { type: 'boolean' }, consistency },
-      },
+      querystring: { type: 'object', properties: { ...readAtQuery, recursive: { type: 'boolean' }, consistency } },
       response: { 200: listResponse, ...errors },
     };
-    const list = async (b: string, prefix: string, q: KeyRoute['Querystring']) =>
-      store.list(prefix, { branch: b, at: q.at, recursive: q.recursive, consistency: q.consistency });
-    app.get<KeyRoute>('/v1/branches/:b/list/*', { schema: { ...listSchema, params: keyParams } }, (request) =>
-      list(request.params.b, request.params['*'], request.query),
+    const list = async (b: string, prefix: string, q: KeyRoute['Querystring'], reply: FastifyReply) => {
+      const listed = await store.list(prefix, {
+        branch: b,
+        at: q.at,
+        nearest: q.nearest,
+        recursive: q.recursive,
+        consistency: q.consistency,
+      });
+      if (q.at !== undefined) await commitHeaders(reply, store, listed.commit);
+      return listed;
+    };
+    app.get<KeyRoute>('/v1/branches/:b/list/*', { schema: { ...listSchema, params: keyParams } }, (request, reply) =>
+      list(request.params.b, request.params['*'], request.query, reply),
     );
-    app.get<KeyRoute>('/v1/branches/:b/list', { schema: { ...listSchema, params: branchParams } }, (request) =>
-      list(request.params.b, '', request.query),
+    app.get<KeyRoute>('/v1/branches/:b/list', { schema: { ...listSchema, params: branchParams } }, (request, reply) =>
+      list(request.params.b, '', request.query, reply),
     );
   };
 }

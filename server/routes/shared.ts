@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type Identity, parseIdentity, StoreError } from '../../src/index.js';
+import { type Identity, parseIdentity, type Store, StoreError } from '../../src/index.js';
 
 /** `Name <email>` from X-Store-Author, when given. */
 export function authorOf(request: FastifyRequest): Identity | undefined {
@@ -58,6 +58,25 @@ export const commitSchema = {
     time: { type: 'string' },
   },
 } as const;
+
+/**
+ * The query of a read at a revision: `at`, and `nearest=before` to read, for a time inside a compacted interval,
+ * the kept snapshot at or before it instead of answering 410 COMPACTED.
+ */
+export const readAtQuery = {
+  at: { type: 'string' },
+  nearest: { type: 'string', enum: ['before'], description: 'before: the kept snapshot at or before a compacted time' },
+} as const;
+
+/**
+ * Names the commit a read at a revision used and its time (X-Store-Commit, X-Store-Commit-Time): with `nearest` it
+ * may be older than the time asked for.
+ */
+export async function commitHeaders(reply: FastifyReply, store: Store, commit: string | null): Promise<void> {
+  if (!commit) return;
+  reply.header('x-store-commit', commit);
+  reply.header('x-store-commit-time', (await store.commit(commit)).committer.time);
+}
 
 /** In this plugin, request bodies are values: whatever the content type, they are taken as the bytes they are. */
 export function acceptRawBodies(app: FastifyInstance): void {

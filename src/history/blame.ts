@@ -16,14 +16,13 @@ export interface BlameLine {
  */
 export async function blame(db: ObjectDb, head: string, segments: string[]): Promise<BlameLine[]> {
   const headTree = (await db.readCommit(head)).tree;
-  let prefix = segments.join('/');
+  const prefix = segments.join('/');
   let keys: string[];
   try {
     keys = (await listTree(db, headTree, segments, true)).map((e) => e.key);
   } catch {
-    // The prefix names a value: blame that one key, diffing its directory (a diff under a value sees nothing).
+    // The prefix names a value: blame that one key (a diff under a key's name compares that key alone).
     keys = [prefix];
-    prefix = segments.slice(0, -1).join('/');
   }
   const open = new Set(keys);
   const found = new Map<string, CommitInfo>();

@@ -3,6 +3,7 @@ import type { BlameLine } from '../history/blame.js';
 import type { CommitInfo } from '../history/commit-info.js';
 import type { Change } from '../history/diff.js';
 import type { LogOptions, LogPage } from '../history/log.js';
+import type { ReadAt } from '../history/revision.js';
 import type {
   BatchOp,
   BisectResult,
@@ -140,12 +141,10 @@ export class StoreClient implements StoreApi {
     return q.length ? `?${q.join('&')}` : '';
   }
 
-  async read(key: string, options: { branch?: string; at?: string } = {}) {
+  async read(key: string, options: ReadAt = {}) {
     const b = await this.branch(options.branch);
-    const r = await this.request(
-      'GET',
-      `/v1/branches/${enc(b)}/keys/${keyPath(key)}${StoreClient.query({ at: options.at })}`,
-    );
+    const q = StoreClient.query({ at: options.at, nearest: options.nearest });
+    const r = await this.request('GET', `/v1/branches/${enc(b)}/keys/${keyPath(key)}${q}`);
     return {
       value: new Uint8Array(await r.arrayBuffer()),
       oid: (r.headers.get('etag') ?? '').replace(/"/g, ''),
@@ -173,9 +172,9 @@ export class StoreClient implements StoreApi {
     );
   }
 
-  async list(prefix = '', options: { branch?: string; at?: string; recursive?: boolean } = {}) {
+  async list(prefix = '', options: ReadAt & { recursive?: boolean } = {}) {
     const b = await this.branch(options.branch);
-    const q = StoreClient.query({ at: options.at, recursive: options.recursive });
+    const q = StoreClient.query({ at: options.at, nearest: options.nearest, recursive: options.recursive });
     return this.json<{ commit: string | null; entries: ListEntry[] }>(
       'GET',
       `/v1/branches/${enc(b)}/list/${keyPath(prefix)}${q}`,
@@ -266,9 +265,9 @@ export class StoreClient implements StoreApi {
     });
   }
 
-  async blame(prefix = '', options: { branch?: string; at?: string } = {}): Promise<BlameLine[]> {
+  async blame(prefix = '', options: ReadAt = {}): Promise<BlameLine[]> {
     const b = await this.branch(options.branch);
-    const q = StoreClient.query({ at: options.at });
+    const q = StoreClient.query({ at: options.at, nearest: options.nearest });
     return (await this.json<{ keys: BlameLine[] }>('GET', `/v1/branches/${enc(b)}/blame/${keyPath(prefix)}${q}`)).keys;
   }
 
@@ -392,16 +391,21 @@ export class StoreClient implements StoreApi {
     };
   }
 
-  async snapshot(prefix = '', options: { branch?: string; at?: string } = {}) {
+  async snapshot(prefix = '', options: ReadAt = {}) {
     const { commit, entries } = await this.list(prefix, { ...options, recursive: true });
-    // Pin the reads to the listed commit, so the snapshot is one consistent state.
+    // Pin the reads to the listed commit, so the snapshot is one consistent state (`nearest` chose it already).
     const at = commit ?? options.at;
     const values = [];
     for (let i = 0; i < entries.length; i += 16) {
       const chunk = entries.slice(i, i + 16);
       values.push(
         ...(await Promise.all(
-          chunk.map(async (e) => ({ key: e.key, value: (await this.read(e.key, { ...options, at })).value })),
+          chunk.map(async (e) => ({
+            key: e.key,
+            value: (
+              await this.read(e.key, { branch: options.branch, at, nearest: commit ? undefined : options.nearest })
+            ).value,
+          })),
         )),
       );
     }

@@ -338,6 +338,7 @@ export class ObjectDb {
       const packs = await this.reader.listPacks();
       const cutoff = Date.now() - graceMs;
       const old = packs.filter((p) => !p.keep && p.mtimeMs <= cutoff).map((p) => p.name);
+      const young = packs.filter((p) => !p.keep && p.mtimeMs > cutoff);
       const { full, shallow } = await roots();
       const held = [...this.held].flatMap((b) => [...b.objects.keys(), ...b.patched.keys()]);
       const alive = await reachable(this, full, [...shallow, ...held]);
@@ -370,6 +371,24 @@ export class ObjectDb {
         bytes += garbageBytes;
         keptInChosen += live;
       }
+      // The garbage the grace period protects, counted so the caller can say why it stayed and when it can go.
+      const deferred: PruneResult['deferred'] = { packs: 0, objects: 0, bytes: 0, graceMs, until: null };
+      let latest = 0;
+      for (const pack of young) {
+        let garbage = 0;
+        for await (const e of this.reader.rawEntriesOf(pack.name)) {
+          if (counted.has(e.oid)) continue;
+          counted.add(e.oid);
+          if (alive.has(e.oid)) continue;
+          garbage++;
+          deferred.bytes += e.data.length;
+        }
+        if (garbage === 0) continue;
+        deferred.packs++;
+        deferred.objects += garbage;
+        latest = Math.max(latest, pack.mtimeMs);
+      }
+      if (deferred.packs > 0) deferred.until = new Date(Math.ceil(latest + graceMs)).toISOString();
       if (!dryRun && chosen.length > 0) {
         if (keptInChosen === 0) for (const name of chosen) await removePack(this.files, this.packDir, name);
         else {
@@ -378,7 +397,7 @@ export class ObjectDb {
         }
         this.reader.refresh();
       }
-      return { objects, bytes, reachable: alive.size };
+      return { objects, bytes, reachable: alive.size, deferred };
     });
   }
 
@@ -403,6 +422,12 @@ export interface PruneResult {
   objects: number;
   bytes: number;
   reachable: number;
+  /**
+   * Unreachable objects left alone because their packs are younger than the grace period (`graceMs`): how many, their
+   * stored bytes, in how many packs, and when the youngest of those packs is past it (ISO time; null when none). A
+   * pruning after that time frees them, unless something reaches them again.
+   */
+  deferred: { packs: number; objects: number; bytes: number; graceMs: number; until: string | null };
 }
 
 /**

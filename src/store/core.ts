@@ -1,7 +1,7 @@
 import { invalidArgument, notFound, tooLarge } from '../errors.js';
 import type { Identity } from '../history/commit-info.js';
 import { CompactionMaps, type MapHit, reaches } from '../history/compaction-map.js';
-import { resolveRevision } from '../history/revision.js';
+import { type ResolveOptions, resolveRevision } from '../history/revision.js';
 import { MERGE_CONFIG_KEY, type MergePolicy, policyFromFile } from '../merge/config.js';
 import type { Signature } from '../objects/commit.js';
 import { ObjectDb } from '../objects/db.js';
@@ -254,7 +254,7 @@ export class StoreCore {
   // ---- revisions ---------------------------------------------------------------------------------------------
 
   /** Resolves a revision (branch, commit id or prefix, `rev~N`, `rev^N`, ISO time) to a commit id. */
-  resolve(rev: string, contextBranch = this.defaultBranch): Promise<string> {
+  resolve(rev: string, contextBranch = this.defaultBranch, options: ResolveOptions = {}): Promise<string> {
     return resolveRevision(
       {
         db: this.db,
@@ -263,14 +263,20 @@ export class StoreCore {
         compacted: (id) => this.compactedId(id),
       },
       rev,
+      options,
     );
   }
 
   /** The tree a read looks at: a branch head, or a revision when `at` is given. */
-  async treeAt(branch: string | undefined, at: string | undefined, consistency?: Consistency): Promise<Head> {
+  async treeAt(
+    branch: string | undefined,
+    at: string | undefined,
+    consistency?: Consistency,
+    nearest?: ResolveOptions['nearest'],
+  ): Promise<Head> {
     const b = branch ?? this.defaultBranch;
     if (at === undefined) return this.head(b, consistency);
-    const commit = await this.resolve(at, b);
+    const commit = await this.resolve(at, b, { nearest });
     return { commit, tree: (await this.db.readCommit(commit)).tree };
   }
 

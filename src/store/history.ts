@@ -4,6 +4,7 @@ import { type BlameLine, blame } from '../history/blame.js';
 import { type CommitInfo, commitInfo } from '../history/commit-info.js';
 import { type Change, diffRevisions } from '../history/diff.js';
 import { type LogOptions, type LogPage, readLog } from '../history/log.js';
+import type { ReadAt } from '../history/revision.js';
 import { mergeTrees } from '../merge/three-way.js';
 import { isTreeMode } from '../objects/tree.js';
 import { lookup } from '../tree/editor.js';
@@ -75,7 +76,10 @@ export class StoreHistory {
         return entry && !isTreeMode(entry.mode) ? db.readBlob(entry.oid) : null;
       });
     }
-    const outcome = await bisect(db, good, bad, test, options.onProgress);
+    const outcome = await bisect(db, good, bad, test, options.onProgress, {
+      good: options.good,
+      bad: options.bad ?? branch,
+    });
     const commit = await db.readCommit(outcome.firstBad);
     return {
       firstBad: commitInfo(outcome.firstBad, commit),
@@ -86,9 +90,9 @@ export class StoreHistory {
   }
 
   /** For each key at or below `prefix` (default: all) on a branch or revision, the last commit that changed it. */
-  async blame(prefix = '', options: { branch?: string; at?: string } = {}): Promise<BlameLine[]> {
+  async blame(prefix = '', options: ReadAt = {}): Promise<BlameLine[]> {
     const segments = parseKey(prefix, true);
-    const { commit } = await this.core.treeAt(options.branch, options.at);
+    const { commit } = await this.core.treeAt(options.branch, options.at, undefined, options.nearest);
     if (!commit) return [];
     return blame(this.core.db, commit, segments);
   }

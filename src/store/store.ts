@@ -4,6 +4,7 @@ import type { BlameLine } from '../history/blame.js';
 import type { CommitInfo, Identity } from '../history/commit-info.js';
 import type { Change } from '../history/diff.js';
 import type { LogOptions, LogPage } from '../history/log.js';
+import type { ResolveOptions } from '../history/revision.js';
 import type { ObjectDb } from '../objects/db.js';
 import { EMPTY_TREE } from '../objects/object.js';
 import { isTreeMode } from '../objects/tree.js';
@@ -128,7 +129,7 @@ export class Store {
   /** The blob oid and commit of a key (NOT_FOUND when absent or a directory). */
   async stat(key: string, options: ReadOptions = {}): Promise<{ oid: string; commit: string }> {
     const segments = parseKey(key);
-    const { commit, tree } = await this.core.treeAt(options.branch, options.at, options.consistency);
+    const { commit, tree } = await this.core.treeAt(options.branch, options.at, options.consistency, options.nearest);
     const entry = await lookup(this.core.db, tree, segments);
     if (!entry || isTreeMode(entry.mode)) {
       throw notFound('key', segments.join('/'), entry ? 'it is a directory; list it instead' : '');
@@ -158,7 +159,7 @@ export class Store {
     options: ReadOptions & { recursive?: boolean } = {},
   ): Promise<{ commit: string | null; entries: ListEntry[] }> {
     const segments = parseKey(prefix, true);
-    const { commit, tree } = await this.core.treeAt(options.branch, options.at, options.consistency);
+    const { commit, tree } = await this.core.treeAt(options.branch, options.at, options.consistency, options.nearest);
     return { commit, entries: await listTree(this.core.db, tree, segments, options.recursive ?? false) };
   }
 
@@ -337,8 +338,8 @@ export class Store {
   // ---- revisions and history (StoreHistory, StoreMerges) ------------------------------------------------------
 
   /** Resolves a revision (branch, commit id or prefix, `rev~N`, `rev^N`, ISO time) to a commit id. */
-  resolve(rev: string, contextBranch = this.core.defaultBranch): Promise<string> {
-    return this.core.resolve(rev, contextBranch);
+  resolve(rev: string, contextBranch = this.core.defaultBranch, options: ResolveOptions = {}): Promise<string> {
+    return this.core.resolve(rev, contextBranch, options);
   }
 
   /** A commit by revision. */

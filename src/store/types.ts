@@ -1,6 +1,7 @@
 import type { Verdict } from '../history/bisect.js';
 import type { CommitInfo, Identity } from '../history/commit-info.js';
 import type { Change } from '../history/diff.js';
+import type { ReadAt } from '../history/revision.js';
 import type { MergePolicy } from '../merge/config.js';
 import type { StrategyName } from '../merge/strategies.js';
 import type { PruneResult } from '../objects/db.js';
@@ -59,10 +60,11 @@ export interface OpenOptions {
   compactionMapLimit?: number;
 }
 
-/** Where and how a read looks: a branch (default: the default branch), a revision, a consistency. */
-export interface ReadOptions {
-  branch?: string;
-  at?: string;
+/**
+ * Where and how a read looks: a branch (default: the default branch), a revision (`at`, with `nearest: 'before'`
+ * for the kept snapshot at or before a compacted time), a consistency.
+ */
+export interface ReadOptions extends ReadAt {
   consistency?: Consistency;
 }
 

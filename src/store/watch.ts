@@ -59,7 +59,8 @@ export async function eventsBetween(
   }
   const out: CommitEvents[] = [];
   for (const [before, commit] of steps) {
-    const changes = await diffRevisions(db, before, commit);
+    // Only under the prefix: subtrees elsewhere are not read (a prefix naming a single key compares just that key).
+    const changes = await diffRevisions(db, before, commit, prefix);
     const events = changes
       .filter((c) => covers(prefix, c.key))
       .map((c) => ({ commit, key: c.key, kind: c.kind, oid: c.after }));

@@ -52,16 +52,24 @@ export async function diffTrees(db: ObjectDb, a: string | null, b: string | null
       if (bValue && !aValue) out.push({ key, before: null, after: bValue });
     }
   };
-  const start = async (oid: string | null) => {
-    if (oid === null || prefix === '') return read(oid);
+  if (prefix === '') {
+    await walk(await read(a), await read(b), '');
+    return out;
+  }
+  // A prefix may name a directory or a single value: compare just the entry it names, as the only entry of its
+  // parent directory, so a value's change is reported like any other (and a value turned directory as well).
+  const segments = prefix.split('/');
+  const name = segments.pop()!;
+  const only = async (oid: string | null): Promise<Tree> => {
     let tree = await read(oid);
-    for (const segment of prefix.split('/')) {
+    for (const segment of segments) {
       const entry = tree.get(segment);
       if (!entry || !isTreeMode(entry.mode)) return empty;
       tree = await read(entry.oid);
     }
-    return tree;
+    const entry = tree.get(name);
+    return entry ? new Map([[name, entry]]) : empty;
   };
-  await walk(await start(a), await start(b), prefix);
+  await walk(await only(a), await only(b), segments.join('/'));
   return out;
 }

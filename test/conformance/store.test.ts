@@ -253,6 +253,43 @@ for (const factory of factories) {
       expect(await s.diff(from, from)).toEqual([]);
     });
 
+    it('diffs under a prefix that names a key: that key alone, whatever it became (issue 13, defect 3)', async () => {
+      const s = await open();
+      const x1 = await s.set('a/x', '1');
+      await s.set('a/xy', 'sibling');
+      await s.set('a/y', 'other');
+      const from = await s.resolve('main');
+      const x2 = await s.set('a/x', '2');
+      await s.set('a/xy', 'sibling 2');
+      await s.set('a/y', 'other 2');
+      expect(await s.diff(from, undefined, { prefix: 'a/x' })).toEqual([
+        { key: 'a/x', kind: 'modified', before: x1.oid, after: x2.oid },
+      ]);
+      expect((await s.diff(from, undefined, { prefix: 'a' })).map((c) => c.key)).toEqual(['a/x', 'a/xy', 'a/y']);
+      // Added, deleted, and a value that became a directory.
+      const added = await s.set('b', 'new');
+      expect(await s.diff(from, undefined, { prefix: 'b' })).toEqual([
+        { key: 'b', kind: 'added', before: null, after: added.oid },
+      ]);
+      await s.delete('a/y');
+      expect(await s.diff(from, undefined, { prefix: 'a/y' })).toEqual([
+        { key: 'a/y', kind: 'deleted', before: expect.any(String), after: null },
+      ]);
+      await s.delete('a/x');
+      const below = await s.set('a/x/z', 'deeper');
+      expect(await s.diff(from, undefined, { prefix: 'a/x' })).toEqual([
+        { key: 'a/x', kind: 'deleted', before: x1.oid, after: null },
+        { key: 'a/x/z', kind: 'added', before: null, after: below.oid },
+      ]);
+      expect(await s.diff(from, undefined, { prefix: 'a/x/z' })).toEqual([
+        { key: 'a/x/z', kind: 'added', before: null, after: below.oid },
+      ]);
+      expect(await s.diff(from, undefined, { prefix: 'nothing/here' })).toEqual([]);
+      // blame and log read a key's history the same way.
+      expect((await s.blame('a/xy')).map((l) => l.key)).toEqual(['a/xy']);
+      expect((await s.log({ path: 'a/xy' })).commits.map((c) => c.subject)).toEqual(['set a/xy', 'set a/xy']);
+    });
+
     it('reverts a commit as a new commit, and refuses when later commits changed the same keys', async () => {
       const s = await open();
       await s.set('a', '1');
