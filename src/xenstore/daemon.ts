@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Conflict, StoreError } from '../errors.js';
-import type { ObjectBatch } from '../objects/db.js';
+import type { ObjectBatch } from '../objects/batch.js';
 import type { Store } from '../store/store.js';
 import type { Transaction } from '../store/transaction.js';
 import type { Watch } from '../store/watch.js';

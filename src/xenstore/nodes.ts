@@ -1,4 +1,5 @@
-import type { ObjectBatch, ObjectDb } from '../objects/db.js';
+import type { ObjectBatch } from '../objects/batch.js';
+import type { ObjectDb } from '../objects/db.js';
 import { isTreeMode, type TreeEntry } from '../objects/tree.js';
 import { lookup, type TreeEditor } from '../tree/editor.js';
 import { type Perm, parseStoredPerms, ROOT_PERMS, serializePerms } from './permissions.js';
