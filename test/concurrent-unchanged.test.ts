@@ -14,6 +14,7 @@ import { hashObject } from '../src/objects/object.js';
 import { Files } from '../src/storage/fs.js';
 import { expectFsckClean, verifyPacks } from './git-packs.js';
 import { diskStore, git, tempDir } from './helpers.js';
+import { put, startServe, stopServe } from './serve.js';
 
 /** Keys in one directory: 40 entries serialise to more than 1 KB, so a writer patches the tree in place. */
 const KEYS = 40;
@@ -81,6 +82,25 @@ describe('concurrent writes of versions already stored', () => {
     verifyPacks(copy);
     expectFsckClean(copy);
     expect(git(['--git-dir', copy, 'show', `main:${key(3)}`]).toString()).toBe('v3');
+  });
+});
+
+describe('store serve: 40 concurrent PUTs, then the same 40 again', () => {
+  it('every PUT of both rounds succeeds (201, then 200 or 201), and the repository is sound', async () => {
+    const repo = path.join(tempDir(), 'served.git');
+    const server = await startServe(repo);
+    try {
+      for (let round = 0; round < 3; round++) {
+        const answers = await Promise.all(Array.from({ length: KEYS }, (_, i) => put(server.url, key(i), `v${i}`)));
+        const failed = answers.filter((a) => a.status < 200 || a.status >= 300);
+        expect(failed, `round ${round}; server log:\n${server.stderr()}`).toEqual([]);
+      }
+    } finally {
+      expect(await stopServe(server)).toEqual({ code: 0, signal: null });
+    }
+    verifyPacks(repo);
+    expectFsckClean(repo);
+    expect(git(['--git-dir', repo, 'show', `main:${key(39)}`]).toString()).toBe('v39');
   });
 });
 

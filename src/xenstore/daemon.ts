@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Conflict, StoreError } from '../errors.js';
+import { type Conflict, isStoreError, type StoreError } from '../errors.js';
 import type { ObjectBatch } from '../objects/batch.js';
 import type { Store } from '../store/store.js';
 import type { Transaction } from '../store/transaction.js';
@@ -282,7 +282,11 @@ export class Connection {
       after?.();
     } catch (e) {
       const errno = errnoOf(e);
-      if (errno === 'EIO') this.d.log(`xenstored: ${TYPE_NAMES[msg.type] ?? msg.type} failed: ${(e as Error).message}`);
+      if (errno === 'EIO') {
+        // An error the store did not raise on purpose is a bug or the disk: its stack is what finds it.
+        const what = isStoreError(e) || e instanceof XsError ? (e as Error).message : ((e as Error).stack ?? e);
+        this.d.log(`xenstored: ${TYPE_NAMES[msg.type] ?? msg.type} failed: ${what}`);
+      }
       this.send(XS.ERROR, msg.reqId, msg.txId, strings(errno));
     }
   }
