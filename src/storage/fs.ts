@@ -7,6 +7,7 @@
 interface StatsLike {
   mtimeMs: number;
   size: number;
+  ino?: number;
   isDirectory(): boolean;
 }
 

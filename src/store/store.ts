@@ -23,6 +23,7 @@ import { ObjectBatch, ObjectDb, type PruneResult } from '../objects/db.js';
 import { EMPTY_TREE, utf8 } from '../objects/object.js';
 import { isTreeMode } from '../objects/tree.js';
 import { Files, type FsLike } from '../storage/fs.js';
+import { Leftovers } from '../storage/leftovers.js';
 import { Refs } from '../storage/refs.js';
 import { initRepository, isRepository, missingRepository } from '../storage/repository.js';
 import { type ListEntry, listTree, lookup, TreeEditor } from '../tree/editor.js';
@@ -172,6 +173,7 @@ export class Store {
   private readonly maps: CompactionMaps;
   private readonly pruneGraceMs: number;
   private readonly mapLimit: number;
+  private readonly leftovers: Leftovers;
 
   private constructor(
     readonly files: Files,
@@ -196,6 +198,7 @@ export class Store {
     this.maps = new CompactionMaps(this.db, this.refs);
     this.pruneGraceMs = options.pruneGraceMs ?? 60_000;
     this.mapLimit = options.compactionMapLimit ?? DEFAULT_MAP_LIMIT;
+    this.leftovers = new Leftovers(files, dir, options.staleLockMs ?? 30_000);
   }
 
   /** Opens (or with `create`, creates) a store. */
@@ -218,6 +221,7 @@ export class Store {
     const refs = new Refs(files, dir, { lockTimeoutMs: 0, staleLockMs: 0 });
     const defaultBranch = (await refs.headBranch()) ?? 'main';
     const store = new Store(files, dir, defaultBranch, options);
+    await store.leftovers.open();
     await store.removeAbandonedTransactions();
     return store;
   }
@@ -1117,6 +1121,7 @@ export class Store {
   async close(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
+    this.leftovers.close();
     for (const feed of this.feeds.values()) feed.close();
     for (const w of this.writers.values()) await w.idle();
     await this.db.idle();
