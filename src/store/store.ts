@@ -63,7 +63,10 @@ export interface OpenOptions {
   maxValueBytes?: number;
   /** How long a write waits for another process's ref lock (default 10 s). */
   lockTimeoutMs?: number;
-  /** A ref lock older than this was left by a crashed writer and is removed (default 30 s). */
+  /**
+   * A ref lock of unknown owner (plain git's, another machine's) older than this was left by a crashed writer and is
+   * removed (default 30 s). A lock of a dead store process of this machine is removed at once (storage/leftovers.ts).
+   */
   staleLockMs?: number;
   /** An open transaction unused for this long is aborted and its ref removed (default 60 s). */
   transactionIdleMs?: number;
