@@ -126,10 +126,10 @@ export class Refs {
       : 'another program (git, or an older store)';
     const what =
       state.liveness === 'alive'
-        ? `${by} is still writing it; retry`
-        : `if ${by} crashed, the lock is removed once it is ${Math.round(this.options.staleLockMs / 1000)} s old; ` +
-          `if no git or store process is writing, remove ${ref}.lock in the repository yourself`;
-    return new StoreError('LOCKED', `${ref} is locked since ${since} (${age} s ago) by ${by}: ${what}`, {
+        ? ', which is still running: retry once its write is done'
+        : `; if it crashed, the lock goes once it is ${Math.round(this.options.staleLockMs / 1000)} s old; ` +
+          `if no git or store process is writing, remove ${ref}.lock in the repository`;
+    return new StoreError('LOCKED', `${ref} is locked since ${since} (${age} s ago) by ${by}${what}`, {
       ref,
       since,
       ...(state.owner ? { pid: state.owner.pid, host: state.owner.host } : {}),
