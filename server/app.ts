@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Store } from '../src/index.js';
 import { installErrorHandler } from './errors.js';
 import { installMetrics } from './metrics.js';
@@ -13,7 +13,8 @@ export interface AppOptions {
   store: Store;
   /** Largest request body in bytes (default 1 MiB). */
   bodyLimit?: number;
-  logger?: boolean;
+  /** Fastify's logger (default off: tests and embedders log as they like; `store serve` logs errors to stderr). */
+  logger?: FastifyServerOptions['logger'];
 }
 
 /** Builds the HTTP API over a store; `main.ts` only listens. Tests use `app.inject()` on this. */

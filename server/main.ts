@@ -24,7 +24,13 @@ export async function serve(options: ServeOptions): Promise<{ url: string; close
   const store = await openStore(
     options.memory ? { memory: true, consistency } : { fs, dir: options.repo, create: true, consistency },
   );
-  const app = await buildApp({ store, bodyLimit: options.bodyLimit });
+  // Errors only, on stderr (stdout carries the URL, for supervisors and scripts): an INTERNAL answer says "the
+  // server log has the details", so the error and its stack must be there.
+  const app = await buildApp({
+    store,
+    bodyLimit: options.bodyLimit,
+    logger: { level: 'error', stream: process.stderr },
+  });
   let closing: Promise<void> | undefined;
   // While shutting down, every answer tells its client to hang up: fastify closes only connections idle at the
   // moment close starts, and keep-alive clients would otherwise hold the process open until their timeout.

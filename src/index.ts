@@ -22,7 +22,6 @@ export { type StoreApi, StoreClient } from './http/client.js';
 export { MERGE_CONFIG_KEY, type MergePolicy } from './merge/config.js';
 export { STRATEGY_NAMES, type StrategyName } from './merge/strategies.js';
 export type { FsLike } from './storage/fs.js';
-export type { Consistency } from './store/core.js';
 export type { TransactionResult } from './store/store.js';
 export {
   type BatchOp,
@@ -30,6 +29,7 @@ export {
   type BranchInfo,
   type CompactOptions,
   type CompactResult,
+  type Consistency,
   type GcResult,
   type ListEntry,
   type MergeOptions,

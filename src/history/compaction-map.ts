@@ -1,5 +1,6 @@
+import { ObjectBatch } from '../objects/batch.js';
 import { type Signature, serializeCommit } from '../objects/commit.js';
-import { ObjectBatch, type ObjectDb } from '../objects/db.js';
+import type { ObjectDb } from '../objects/db.js';
 import { fromUtf8, utf8 } from '../objects/object.js';
 import { MODE_BLOB, serializeTree } from '../objects/tree.js';
 import type { Refs } from '../storage/refs.js';

@@ -1,5 +1,6 @@
+import type { ObjectBatch } from '../objects/batch.js';
 import { type Commit, serializeCommit } from '../objects/commit.js';
-import type { ObjectBatch, ObjectDb } from '../objects/db.js';
+import type { ObjectDb } from '../objects/db.js';
 import { type Dated, type Selection, selectRetained, type Tier } from './retention.js';
 
 /**

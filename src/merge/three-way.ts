@@ -1,5 +1,6 @@
 import type { Conflict } from '../errors.js';
-import type { ObjectBatch, ObjectDb } from '../objects/db.js';
+import type { ObjectBatch } from '../objects/batch.js';
+import type { ObjectDb } from '../objects/db.js';
 import { isTreeMode, type TreeEntry } from '../objects/tree.js';
 import { diffTrees, type KeyChange } from '../tree/diff.js';
 import { lookup, TreeEditor } from '../tree/editor.js';

@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { crc32, deflateSync } from 'node:zlib';
 import type { Files } from '../storage/fs.js';
+import { tempName } from '../storage/owner.js';
 import { makeDelta } from './delta.js';
 import { copyBytes, type ObjectType } from './object.js';
 
@@ -252,7 +253,8 @@ export async function writePack(
   sum.copy(pack, at);
   const idx = buildIndex(entries, offsets, sum);
   const name = `pack-${sum.toString('hex')}`;
-  const tmp = `${packDir}/tmp_pack_${randomBytes(6).toString('hex')}`;
+  // Named after this process (owner.ts): a crash leaves it behind, and the next sweep knows it may go at once.
+  const tmp = `${packDir}/${await tempName(files, 'tmp_pack_')}`;
   // Both files are written and fsynced side by side: the two syncs overlap instead of queueing.
   await Promise.all([files.writeNew(tmp, [pack], false), files.writeNew(`${tmp}.idx`, [idx], false)]);
   await files.p.rename(tmp, `${packDir}/${name}.pack`);

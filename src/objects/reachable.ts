@@ -1,6 +1,15 @@
 import type { StoreError } from '../errors.js';
-import type { ObjectDb } from './db.js';
-import { isTreeMode } from './tree.js';
+import type { Commit } from './commit.js';
+import type { GitObject, ObjectType } from './object.js';
+import { isTreeMode, type Tree } from './tree.js';
+
+/** The reads a walk needs (the object database's, through its caches and what it holds in memory). */
+export interface ObjectSource {
+  typeOf(oid: string): Promise<ObjectType | null>;
+  read(oid: string): Promise<GitObject>;
+  readCommit(oid: string): Promise<Commit>;
+  readTree(oid: string): Promise<Tree>;
+}
 
 /** A tree entry for a submodule commit: it names an object of another repository. */
 const GITLINK = '160000';
@@ -14,7 +23,7 @@ const TAG_OBJECT = /^object ([0-9a-f]{40})$/m;
  * Objects that are missing are skipped: nothing can be reached through them.
  */
 export async function reachable(
-  db: ObjectDb,
+  db: ObjectSource,
   roots: Iterable<string>,
   shallow: Iterable<string> = [],
 ): Promise<Set<string>> {
@@ -54,7 +63,7 @@ const missing = (e: StoreError): null => {
 };
 
 /** Marks a tree and everything below it; subtrees already seen are not read again. */
-async function walkTree(db: ObjectDb, root: string, seen: Set<string>): Promise<void> {
+async function walkTree(db: ObjectSource, root: string, seen: Set<string>): Promise<void> {
   const trees = [root];
   seen.add(root);
   while (trees.length > 0) {

@@ -22,7 +22,7 @@ export function parseTree(body: Uint8Array): Map<string, TreeEntry> {
   while (i < body.length) {
     const space = body.indexOf(0x20, i);
     const nul = body.indexOf(0, space);
-    if (space < 0 || nul < 0 || nul + 21 > body.length) throw new Error('malformed tree object');
+    if (space < 0 || nul < 0 || nul + 21 > body.length) throw new Error(`the entry at byte ${i} is cut short`);
     const mode = fromUtf8.decode(body.subarray(i, space));
     const name = fromUtf8.decode(body.subarray(space + 1, nul));
     const oid = Buffer.from(body.buffer, body.byteOffset + nul + 1, 20).toString('hex');

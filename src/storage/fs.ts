@@ -42,8 +42,16 @@ interface FsCallbacks {
   close(fd: number, done: Done): void;
 }
 
-const call = <T>(fn: (done: Done<T>) => void): Promise<T> =>
-  new Promise<T>((resolve, reject) => fn((e, v) => (e ? reject(e) : resolve(v))));
+async function call<T>(fn: (done: Done<T>) => void): Promise<T> {
+  try {
+    return await new Promise<T>((resolve, reject) => fn((e, v) => (e ? reject(e) : resolve(v))));
+  } catch (e) {
+    // A callback's error carries no JavaScript frames at all; taken here, after the await, its stack names the
+    // awaiting callers (the write path that failed), which is what a server log needs. Costs nothing on success.
+    if (e instanceof Error) Error.captureStackTrace(e);
+    throw e;
+  }
+}
 
 const isMissing = (e: unknown) => (e as { code?: string })?.code === 'ENOENT';
 const isExisting = (e: unknown) => (e as { code?: string })?.code === 'EEXIST';

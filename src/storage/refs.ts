@@ -1,11 +1,18 @@
 import { StoreError } from '../errors.js';
 import { isOid, utf8 } from '../objects/object.js';
 import type { Files } from './fs.js';
+import { inspectLock, isStale, type LockState, REF_TEMP_DIR, removeStaleLock } from './leftovers.js';
+import { lockRecord, selfOwner, tempName } from './owner.js';
 
 /**
  * Branch heads, read and moved the way git does: loose ref files beside `packed-refs`, and every update as a
- * compare-and-swap under `<ref>.lock` (O_EXCL create, write, fsync, rename). Because the lock is git's own, plain
- * git, other store processes and this one all exclude each other.
+ * compare-and-swap under `<ref>.lock` (O_EXCL create). Because the lock is git's own, plain git, other store
+ * processes and this one all exclude each other.
+ *
+ * Unlike git, the lock holds its owner (owner.ts), not the new value: the value is written and fsynced in a file of
+ * its own (`store/tmp/`, outside refs/ where git would take it for a broken ref) and renamed over the ref while the
+ * lock is held, then the lock is removed. So a lock left by a crash names a process that can be found dead, and is
+ * removed at once (leftovers.ts) instead of blocking its branch until it is old.
  */
 
 export interface RefOptions {
@@ -90,32 +97,77 @@ export class Refs {
     return m ? m[1]! : null;
   }
 
+  /** A ref or file's name inside the repository, for messages: never the server's path. */
+  private relative(file: string) {
+    return file.slice(this.gitdir.length + 1);
+  }
+
   /**
    * Takes `<file>.lock`, waiting for another holder to finish; LOCKED if it does not within the timeout. Returns the
-   * lock path; the caller renames it into place or removes it.
+   * lock path; the caller removes it once the file is in place. A lock whose owner died is removed at once, one of
+   * unknown owner (git's) once it is far older than any write holds one: a writer killed mid-write does not block
+   * the branch. The owner record is not fsynced: after a machine crash every owner is dead, and an empty lock is
+   * judged by its age.
    */
-  private async lock(file: string, content: Uint8Array): Promise<string> {
+  private async lock(file: string): Promise<string> {
     const lock = `${file}.lock`;
+    const record = utf8.encode(lockRecord(await selfOwner(this.files)));
     const started = Date.now();
     for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
-      if (await this.files.createExclusive(lock, [content])) return lock;
-      const stat = await this.files.stat(lock);
-      // Git never removes another's lock; we do once it is far older than any write holds one, so a writer killed
-      // mid-write does not block the branch forever. Known gap: two processes judging the same stale lock at once
-      // could each remove it and one remove the other's fresh lock — only after a crash, and only within one retry.
-      if (stat && Date.now() - stat.mtimeMs > this.options.staleLockMs) {
-        await this.files.remove(lock);
+      if (await this.files.volatile().createExclusive(lock, [record])) return lock;
+      const state = await inspectLock(this.files, lock);
+      if (!state) continue;
+      if (isStale(state, this.options.staleLockMs)) {
+        await removeStaleLock(this.files, lock, state);
         continue;
       }
-      if (Date.now() - started > this.options.lockTimeoutMs) {
-        throw new StoreError(
-          'LOCKED',
-          `${lock} exists: another process is writing, or one crashed — remove the file if no store or git process is running`,
-          { lock },
-        );
-      }
+      if (Date.now() - started > this.options.lockTimeoutMs) throw this.locked(file, state);
       await sleep(wait * (0.5 + Math.random()));
     }
+  }
+
+  /** LOCKED, saying which ref, since when, by whom, and what to do — without the repository's path. */
+  private locked(file: string, state: LockState): StoreError {
+    const ref = this.relative(file);
+    const since = new Date(state.mtimeMs).toISOString();
+    const age = Math.max(0, Math.round((Date.now() - state.mtimeMs) / 1000));
+    const by = state.owner
+      ? `process ${state.owner.pid} on ${state.owner.host || 'another host'}`
+      : 'another program (git, or an older store)';
+    const what =
+      state.liveness === 'alive'
+        ? ', which is still running: retry once its write is done'
+        : `; if it crashed, the lock goes once it is ${Math.round(this.options.staleLockMs / 1000)} s old; ` +
+          `if no git or store process is writing, remove ${ref}.lock in the repository`;
+    return new StoreError('LOCKED', `${ref} is locked since ${since} (${age} s ago) by ${by}${what}`, {
+      ref,
+      since,
+      ...(state.owner ? { pid: state.owner.pid, host: state.owner.host } : {}),
+    });
+  }
+
+  /** Writes (and fsyncs, when durable) a ref's next content in a file of this process's, to be renamed over it. */
+  private async stage(content: Uint8Array): Promise<string> {
+    const path = `${this.gitdir}/${REF_TEMP_DIR}/${await tempName(this.files, 'ref_')}`;
+    await this.files.createExclusive(path, [content]);
+    return path;
+  }
+
+  /**
+   * Takes `file`'s lock and, side by side, stages `content` (when not null); on failure of either, neither is left.
+   */
+  private async lockAndStage(
+    file: string,
+    content: Uint8Array | null,
+  ): Promise<{ lock: string; staged: string | null }> {
+    const [lock, staged] = await Promise.allSettled([
+      this.lock(file),
+      content ? this.stage(content) : Promise.resolve(null),
+    ]);
+    if (lock.status === 'fulfilled' && staged.status === 'fulfilled') return { lock: lock.value, staged: staged.value };
+    if (lock.status === 'fulfilled') await this.files.remove(lock.value);
+    if (staged.status === 'fulfilled' && staged.value) await this.files.remove(staged.value);
+    throw lock.status === 'rejected' ? lock.reason : (staged as PromiseRejectedResult).reason;
   }
 
   /**
@@ -130,10 +182,10 @@ export class Refs {
   }
 
   /**
-   * The first half of a compare-and-swap: takes the lock (its content, the new value, fsynced) and checks the ref
-   * still holds `expected`; null, with the lock released, when it does not. `commit()` then renames the lock into
-   * place, `abort()` drops it. Split so a writer can hold the lock while its objects are still being made durable,
-   * overlapping the two fsyncs; it must not commit before they are.
+   * The first half of a compare-and-swap: takes the lock, stages the new value (fsynced) and checks the ref still
+   * holds `expected`; null, with the lock released, when it does not. `commit()` then moves the value into place,
+   * `abort()` drops it. Split so a writer can hold the lock while its objects are still being made durable,
+   * overlapping the fsyncs; it must not commit before they are.
    */
   async prepareSwap(
     ref: string,
@@ -143,20 +195,24 @@ export class Refs {
     const file = this.path(ref);
     const dir = file.slice(0, file.lastIndexOf('/'));
     await this.files.mkdirp(dir);
-    const lock = await this.lock(file, utf8.encode(next ? `${next}\n` : ''));
+    const { lock, staged } = await this.lockAndStage(file, next ? utf8.encode(`${next}\n`) : null);
+    const abort = async () => {
+      if (staged) await this.files.remove(staged);
+      await this.files.remove(lock);
+    };
     try {
       if ((await this.read(ref)) !== expected) {
-        await this.files.remove(lock);
+        await abort();
         return null;
       }
     } catch (e) {
-      await this.files.remove(lock);
+      await abort();
       throw e;
     }
     return {
       commit: async () => {
-        if (next) {
-          await this.install(lock, file, dir);
+        if (staged) {
+          await this.install(staged, lock, file, dir);
         } else {
           try {
             await this.files.remove(file);
@@ -166,14 +222,14 @@ export class Refs {
           }
         }
       },
-      abort: () => this.files.remove(lock),
+      abort,
     };
   }
 
   /**
    * Takes `ref`'s lock and reads the value it holds, for a writer that lost a compare-and-swap race: holding the lock
-   * while it rebuilds on that value, it cannot lose again (git's own writers work this way). `commit(next)` writes
-   * the new value into the lock, fsyncs and renames it into place; `abort()` drops the lock.
+   * while it rebuilds on that value, it cannot lose again (git's own writers work this way). `commit(next)` stages
+   * the new value and moves it into place; `abort()` drops the lock.
    */
   async hold(
     ref: string,
@@ -181,7 +237,7 @@ export class Refs {
     const file = this.path(ref);
     const dir = file.slice(0, file.lastIndexOf('/'));
     await this.files.mkdirp(dir);
-    const lock = await this.lock(file, new Uint8Array(0));
+    const lock = await this.lock(file);
     let current: string | null;
     try {
       current = await this.read(ref);
@@ -192,26 +248,32 @@ export class Refs {
     return {
       current,
       commit: async (next) => {
+        let staged: string;
         try {
-          await this.files.writeNew(lock, [utf8.encode(`${next}\n`)], false);
+          staged = await this.stage(utf8.encode(`${next}\n`));
         } catch (e) {
           await this.files.remove(lock);
           throw e;
         }
-        await this.install(lock, file, dir);
+        await this.install(staged, lock, file, dir);
       },
       abort: () => this.files.remove(lock),
     };
   }
 
-  /** Renames a lock (holding the new value) over its file and makes that durable; the lock is dropped on failure. */
-  private async install(lock: string, file: string, dir: string): Promise<void> {
+  /**
+   * Renames a staged value over its file, releases the lock and makes the rename durable; on failure the staged file
+   * and the lock are removed.
+   */
+  private async install(staged: string, lock: string, file: string, dir: string): Promise<void> {
     try {
-      await this.files.p.rename(lock, file);
+      await this.files.p.rename(staged, file);
     } catch (e) {
+      await this.files.remove(staged);
       await this.files.remove(lock);
       throw e;
     }
+    await this.files.remove(lock);
     await this.files.syncDir(dir);
   }
 
@@ -229,7 +291,7 @@ export class Refs {
       }
       kept.push(lines[i]!);
     }
-    const lock = await this.lock(file, utf8.encode(kept.join('\n')));
-    await this.files.p.rename(lock, file);
+    const { lock, staged } = await this.lockAndStage(file, utf8.encode(kept.join('\n')));
+    await this.install(staged!, lock, file, this.gitdir);
   }
 }

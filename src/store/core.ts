@@ -8,10 +8,11 @@ import { ObjectDb } from '../objects/db.js';
 import { EMPTY_TREE, utf8 } from '../objects/object.js';
 import { isTreeMode } from '../objects/tree.js';
 import type { Files } from '../storage/fs.js';
+import { Leftovers } from '../storage/leftovers.js';
 import { Refs } from '../storage/refs.js';
 import { lookup } from '../tree/editor.js';
 import { checkBranchName } from '../tree/keys.js';
-import type { OpenOptions, Value } from './types.js';
+import type { Consistency, OpenOptions, Value } from './types.js';
 import type { BranchFeed } from './watch.js';
 import { type Apply, type BranchIo, BranchWriter, type Head, type WriteContext } from './writer.js';
 
@@ -36,9 +37,6 @@ interface VersionCheck {
   next?: Promise<string>;
 }
 
-/** How current a read must be: see StoreCore.head. */
-export type Consistency = 'linearizable' | 'cached';
-
 /**
  * What the store's facade and its facets (history, merges, transactions, maintenance) share: the repository, the
  * branch heads readers see, one serial writer per branch, commit signatures, and revision resolution. Facets are
@@ -48,6 +46,8 @@ export class StoreCore {
   readonly db: ObjectDb;
   readonly refs: Refs;
   readonly maps: CompactionMaps;
+  /** Locks and temporary files that dead store processes left: removed at open and by a periodic sweep. */
+  readonly leftovers: Leftovers;
   /** Branch feeds of watches, poked when this process moves a branch. */
   readonly feeds = new Map<string, BranchFeed>();
   readonly batchListeners = new Set<(event: { branch: string; writes: number }) => void>();
@@ -80,6 +80,7 @@ export class StoreCore {
     this.consistency = options.consistency ?? 'linearizable';
     this.maxValueBytes = options.maxValueBytes ?? 16 << 20;
     this.maps = new CompactionMaps(this.db, this.refs);
+    this.leftovers = new Leftovers(files, dir, options.staleLockMs ?? 30_000);
   }
 
   refName(branch: string): string {

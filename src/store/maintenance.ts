@@ -8,8 +8,9 @@ import {
 } from '../history/compaction.js';
 import { DEFAULT_MAP_LIMIT } from '../history/compaction-map.js';
 import { parseRetention, RETENTION_CONFIG_KEY, retentionFromFile } from '../history/retention.js';
+import { ObjectBatch } from '../objects/batch.js';
 import type { Commit } from '../objects/commit.js';
-import { ObjectBatch, type PruneResult } from '../objects/db.js';
+import type { PruneResult } from '../objects/maintenance.js';
 import { checkBranchName } from '../tree/keys.js';
 import type { StoreCore } from './core.js';
 import type { CompactOptions, CompactResult, GcResult } from './types.js';

@@ -1,4 +1,5 @@
-import type { ObjectBatch, ObjectDb } from '../objects/db.js';
+import type { ObjectBatch } from '../objects/batch.js';
+import type { ObjectDb } from '../objects/db.js';
 import type { TreeEditor } from '../tree/editor.js';
 
 /**

@@ -85,6 +85,7 @@ export class Store {
     const refs = new Refs(files, dir, { lockTimeoutMs: 0, staleLockMs: 0 });
     const defaultBranch = (await refs.headBranch()) ?? 'main';
     const store = new Store(new StoreCore(files, dir, defaultBranch, options));
+    await store.core.leftovers.open();
     await store.transactions.removeAbandoned();
     return store;
   }
@@ -453,6 +454,7 @@ export class Store {
   /** Waits until every queued write has been answered and background maintenance is done. */
   async close(): Promise<void> {
     this.transactions.stop();
+    this.core.leftovers.close();
     for (const feed of this.core.feeds.values()) feed.close();
     await this.core.idle();
     await this.core.db.idle();

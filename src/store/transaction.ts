@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { type Conflict, conflict, notFound, StoreError } from '../errors.js';
+import { ObjectBatch } from '../objects/batch.js';
 import type { Signature } from '../objects/commit.js';
 import { serializeCommit } from '../objects/commit.js';
-import { ObjectBatch, type ObjectDb } from '../objects/db.js';
+import type { ObjectDb } from '../objects/db.js';
 import { EMPTY_TREE, utf8 } from '../objects/object.js';
 import { isTreeMode, type Tree, type TreeEntry } from '../objects/tree.js';
 import type { Refs } from '../storage/refs.js';

@@ -1,7 +1,7 @@
 import { conflict, invalidArgument, notFound, StoreError } from '../errors.js';
 import { mergeTrees } from '../merge/three-way.js';
+import { ObjectBatch } from '../objects/batch.js';
 import type { Commit } from '../objects/commit.js';
-import { ObjectBatch } from '../objects/db.js';
 import { Refs } from '../storage/refs.js';
 import { checkBranchName, checkMessage } from '../tree/keys.js';
 import type { StoreCore } from './core.js';

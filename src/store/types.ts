@@ -4,12 +4,14 @@ import type { Change } from '../history/diff.js';
 import type { ReadAt } from '../history/revision.js';
 import type { MergePolicy } from '../merge/config.js';
 import type { StrategyName } from '../merge/strategies.js';
-import type { PruneResult } from '../objects/db.js';
+import type { PruneResult } from '../objects/maintenance.js';
 import type { FsLike } from '../storage/fs.js';
 import type { ListEntry } from '../tree/editor.js';
-import type { Consistency } from './core.js';
 
 /* The store's option and result types: what callers pass and get back (the facade, its facets and StoreClient). */
+
+/** How current a read must be: see StoreCore.head. */
+export type Consistency = 'linearizable' | 'cached';
 
 /** How to open a store. */
 export interface OpenOptions {
@@ -41,7 +43,10 @@ export interface OpenOptions {
   maxValueBytes?: number;
   /** How long a write waits for another process's ref lock (default 10 s). */
   lockTimeoutMs?: number;
-  /** A ref lock older than this was left by a crashed writer and is removed (default 30 s). */
+  /**
+   * A ref lock of unknown owner (plain git's, another machine's) older than this was left by a crashed writer and is
+   * removed (default 30 s). A lock of a dead store process of this machine is removed at once (storage/leftovers.ts).
+   */
   staleLockMs?: number;
   /** An open transaction unused for this long is aborted and its ref removed (default 60 s). */
   transactionIdleMs?: number;

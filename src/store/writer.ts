@@ -1,5 +1,6 @@
+import { ObjectBatch } from '../objects/batch.js';
 import { type Commit, type Signature, serializeCommit } from '../objects/commit.js';
-import { ObjectBatch, type ObjectDb } from '../objects/db.js';
+import type { ObjectDb } from '../objects/db.js';
 import type { Tree } from '../objects/tree.js';
 
 /** A branch head: the commit and its tree (both null on an unborn branch). */

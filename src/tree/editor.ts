@@ -1,5 +1,6 @@
 import { keyIsDirectory, keyIsValue, notFound, StoreError } from '../errors.js';
-import type { ObjectBatch, ObjectDb } from '../objects/db.js';
+import type { ObjectBatch } from '../objects/batch.js';
+import type { ObjectDb } from '../objects/db.js';
 import { EMPTY_TREE } from '../objects/object.js';
 import {
   isTreeMode,

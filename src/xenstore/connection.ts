@@ -4,11 +4,10 @@
  * The daemon (daemon.ts) owns the branch, the watch index and the domains.
  */
 import { createHash } from 'node:crypto';
-import type { Conflict, StoreError } from '../errors.js';
+import { type Conflict, isStoreError, type StoreError } from '../errors.js';
 import type { TreeEdit } from '../store/ports.js';
 import type { Store } from '../store/store.js';
 import type { Transaction } from '../store/transaction.js';
-import type { Peer, Xenstored } from './daemon.js';
 import {
   missingNodes,
   mkdirNode,
@@ -26,6 +25,7 @@ import {
 } from './nodes.js';
 import { asWatched, domainPath, resolvePath, segmentsOf } from './paths.js';
 import { checkAccess, checkSetPerms, formatPerms, type Perm, parsePerm, serializePerms } from './permissions.js';
+import type { Quotas } from './quota.js';
 import {
   args,
   encode,
@@ -38,6 +38,28 @@ import {
   type XsErrno,
   XsError,
 } from './wire.js';
+
+/** Where a connection's replies go (a Unix socket in xenstored). */
+export interface Peer {
+  send(bytes: Buffer): void;
+}
+
+/** What a connection needs of its daemon (daemon.ts): the branch, the watch index, the domains, the counters. */
+export interface ConnectionHost {
+  readonly store: Store;
+  readonly branch: string;
+  readonly quotas: Quotas;
+  readonly stats: { requests: number; committed: number; eagain: number };
+  readonly entries: { count(tree: string | null, domid: number): Promise<number> };
+  log(line: string): void;
+  disconnected(c: Connection): void;
+  addWatch(connection: Connection, entry: WatchEntry): void;
+  removeWatch(connection: Connection, entry: WatchEntry): void;
+  fire(path: string): void;
+  introduce(domid: number): void;
+  release(domid: number): boolean;
+  isIntroduced(domid: number): boolean;
+}
 
 export interface WatchEntry {
   given: string;
@@ -101,7 +123,7 @@ export class Connection {
   private closed = false;
 
   constructor(
-    private readonly d: Xenstored,
+    private readonly d: ConnectionHost,
     private readonly peer: Peer,
     readonly domid: number,
   ) {}
@@ -125,7 +147,11 @@ export class Connection {
       after?.();
     } catch (e) {
       const errno = errnoOf(e);
-      if (errno === 'EIO') this.d.log(`xenstored: ${TYPE_NAMES[msg.type] ?? msg.type} failed: ${(e as Error).message}`);
+      if (errno === 'EIO') {
+        // An error the store did not raise on purpose is a bug or the disk: its stack is what finds it.
+        const what = isStoreError(e) || e instanceof XsError ? (e as Error).message : ((e as Error).stack ?? e);
+        this.d.log(`xenstored: ${TYPE_NAMES[msg.type] ?? msg.type} failed: ${what}`);
+      }
       this.send(XS.ERROR, msg.reqId, msg.txId, strings(errno));
     }
   }

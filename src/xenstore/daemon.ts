@@ -1,9 +1,14 @@
 import type { Store } from '../store/store.js';
 import type { Watch } from '../store/watch.js';
-import { Connection, type WatchEntry } from './connection.js';
+import { Connection, type ConnectionHost, type Peer, type WatchEntry } from './connection.js';
+
+export type { Peer };
+
 import { mkdirNode, nodeEdit, pathOfKey, readNode, treeSource } from './nodes.js';
 import { segmentsOf } from './paths.js';
-import { EntryCounter } from './quota.js';
+import { DEFAULT_QUOTAS, EntryCounter, type Quotas } from './quota.js';
+
+export { DEFAULT_QUOTAS, type Quotas };
 
 /**
  * The Xenstore daemon on top of a store: one branch holds the tree, every change is a commit (`xenstore: write
@@ -12,34 +17,9 @@ import { EntryCounter } from './quota.js';
  * never conflicts. Connections come from a transport (a Unix socket: dom0, privileged, as in Xen).
  */
 
-/** Limits per connection and per node, oxenstored's defaults. */
-export interface Quotas {
-  /** Largest value (E2BIG past it). */
-  maxValueBytes: number;
-  /** Watches per connection (E2BIG past it). */
-  maxWatches: number;
-  /** Open transactions per connection (ENOSPC past it). */
-  maxTransactions: number;
-  /** Permission entries a non-dom0 domain may give a node (ENOSPC past it). */
-  maxPermEntries: number;
-  /** Nodes a domain other than dom0 may own (ENOSPC past it). */
-  maxEntriesPerDomain: number;
-}
-
-export const DEFAULT_QUOTAS: Quotas = {
-  maxValueBytes: 2048,
-  maxWatches: 100,
-  maxTransactions: 10,
-  maxPermEntries: 5,
-  maxEntriesPerDomain: 1000,
-};
-
 /** Where a connection's bytes go. */
-export interface Peer {
-  send(bytes: Buffer): void;
-}
 
-export class Xenstored {
+export class Xenstored implements ConnectionHost {
   readonly quotas: Quotas;
   private readonly connections = new Set<Connection>();
   private readonly introduced = new Set<number>([0]);

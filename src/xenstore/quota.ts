@@ -41,3 +41,25 @@ export class EntryCounter {
     return counts;
   }
 }
+
+/** Limits per connection and per node, oxenstored's defaults. */
+export interface Quotas {
+  /** Largest value (E2BIG past it). */
+  maxValueBytes: number;
+  /** Watches per connection (E2BIG past it). */
+  maxWatches: number;
+  /** Open transactions per connection (ENOSPC past it). */
+  maxTransactions: number;
+  /** Permission entries a non-dom0 domain may give a node (ENOSPC past it). */
+  maxPermEntries: number;
+  /** Nodes a domain other than dom0 may own (ENOSPC past it). */
+  maxEntriesPerDomain: number;
+}
+
+export const DEFAULT_QUOTAS: Quotas = {
+  maxValueBytes: 2048,
+  maxWatches: 100,
+  maxTransactions: 10,
+  maxPermEntries: 5,
+  maxEntriesPerDomain: 1000,
+};
