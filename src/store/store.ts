@@ -1,4 +1,4 @@
-import { conflict, invalidArgument, notFound, preconditionFailed, StoreError, tooLarge } from '../errors.js';
+import { conflict, invalidArgument, notFound, StoreError, tooLarge } from '../errors.js';
 import { bisect, type KeyPredicate, keyTest, type Verdict } from '../history/bisect.js';
 import { type BlameLine, blame } from '../history/blame.js';
 import { type CommitInfo, commitInfo, type Identity } from '../history/commit-info.js';
@@ -27,6 +27,7 @@ import { Refs } from '../storage/refs.js';
 import { initRepository, isRepository, missingRepository } from '../storage/repository.js';
 import { type ListEntry, listTree, lookup, TreeEditor } from '../tree/editor.js';
 import { checkBranchName, normalizeKey, parseKey } from '../tree/keys.js';
+import { checkPrecondition, type Precondition } from './precondition.js';
 import {
   staleReads,
   Transaction,
@@ -89,11 +90,7 @@ export interface WriteOptions {
   author?: Identity;
 }
 
-/** Compare-and-set: `ifMatch` is the blob oid the key must have; `ifNoneMatch` requires the key to be absent. */
-export interface Precondition {
-  ifMatch?: string;
-  ifNoneMatch?: boolean;
-}
+export type { Precondition };
 
 export type Value = Uint8Array | string;
 export type { ListEntry };
@@ -479,8 +476,7 @@ export class Store {
     const segments = op.key.split('/');
     const existing = await editor.get(segments);
     const current = existing && !isTreeMode(existing.mode) ? existing.oid : null;
-    if (op.ifNoneMatch && existing) throw preconditionFailed(op.key, null, current ?? 'a directory');
-    if (op.ifMatch !== undefined && op.ifMatch !== current) throw preconditionFailed(op.key, op.ifMatch, current);
+    checkPrecondition(op.key, op, existing !== null, current);
     if (op.op === 'delete') {
       await editor.delete(segments, op.recursive ?? false);
       return { created: false, oid: null };
