@@ -28,6 +28,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 4096 },
     // An unknown field is refused, not silently dropped: `{"dryrun": true}` must not run a real compaction.
     ajv: { customOptions: { removeAdditional: false } },
+    // While closing, a request that still arrives on an open connection is served like any other (and told to hang
+    // up, see main.ts) rather than refused with fastify's own 503 body, which is not the API's error shape.
+    return503OnClosing: false,
   });
   installErrorHandler(app);
   const openapi = collectRoutes(app);

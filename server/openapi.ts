@@ -62,13 +62,15 @@ function errorResponses(used: Set<number>): Record<string, unknown> {
     byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
   }
   return Object.fromEntries(
-    [...byStatus].filter(([status]) => used.has(status)).map(([status, codes]) => [
-      `E${status}`,
-      {
-        description: `An error: ${codes.join(', ')}.`,
-        content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
-      },
-    ]),
+    [...byStatus]
+      .filter(([status]) => used.has(status))
+      .map(([status, codes]) => [
+        `E${status}`,
+        {
+          description: `An error: ${codes.join(', ')}.`,
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+        },
+      ]),
   );
 }
 
