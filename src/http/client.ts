@@ -380,7 +380,20 @@ export class StoreClient implements StoreApi {
         }
       }
     };
+    const watches = this.watches;
+    const close = () => {
+      watches.delete(watch);
+      controller.abort();
+    };
+    // Leaving a for-await loop early (break, throw) ends the watch, as it does on a local store.
     async function* commits(): AsyncGenerator<CommitEvents> {
+      try {
+        yield* follow();
+      } finally {
+        close();
+      }
+    }
+    async function* follow(): AsyncGenerator<CommitEvents> {
       const decoder = new TextDecoder();
       while (!controller.signal.aborted) {
         reader.reset();
@@ -400,13 +413,9 @@ export class StoreClient implements StoreApi {
         response = await reopen();
       }
     }
-    const watches = this.watches;
     const watch: WatchApi = {
       commits,
-      close: () => {
-        watches.delete(watch);
-        controller.abort();
-      },
+      close,
       async *[Symbol.asyncIterator]() {
         for await (const group of commits()) yield* group.events;
       },

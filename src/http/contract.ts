@@ -7,6 +7,7 @@
 import { type ErrorCode, StoreError } from '../errors.js';
 import type { Identity } from '../history/commit-info.js';
 import { ANY_VALUE } from '../store/precondition.js';
+import { checkBranchName, normalizeKey } from '../tree/keys.js';
 import type { CommitEvents, WatchEvent } from '../store/watch.js';
 
 /**
@@ -84,15 +85,31 @@ export function queryString(params: Query = {}): string {
   return q.length ? `?${q.join('&')}` : '';
 }
 
+/**
+ * A URL cannot carry `.` or `..` as a path segment, encoded or not: URL parsing resolves them away (RFC 3986 §5.2.4,
+ * and the WHATWG URL standard treats `%2E` alike). Neither is a valid key or branch name, so the store's own check
+ * refuses it here with the error the server would give.
+ */
+function refuseDotSegment(name: string, value: string): void {
+  if (value !== '.' && value !== '..') return;
+  if (name === 'branch') checkBranchName(value);
+  else normalizeKey(value);
+  throw new StoreError('INVALID_ARGUMENT', `${JSON.stringify(value)} cannot be sent as part of a URL path`);
+}
+
 /** The URL path of a route: `:name` from `params[name]`, `*` from `params.key`, each percent-encoded. */
 export function pathOf(route: Route, params: Record<string, string> = {}, query?: Query): string {
   const path = route
     .split('/')
     .map((part) => {
-      if (part === '*') return encodeKey(params.key ?? '');
+      if (part === '*') {
+        refuseDotSegment('key', params.key ?? '');
+        return encodeKey(params.key ?? '');
+      }
       if (!part.startsWith(':')) return part;
       const value = params[part.slice(1)];
       if (value === undefined) throw new Error(`pathOf(${route}): no value for ${part}`);
+      refuseDotSegment(part.slice(1), value);
       return encodeURIComponent(value);
     })
     .join('/');
