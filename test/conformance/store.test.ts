@@ -84,6 +84,17 @@ for (const factory of factories) {
       expect(await codeOf(s.delete('k', { ifMatch: first.oid }))).toBe('PRECONDITION_FAILED');
       await s.delete('k', { ifMatch: second.oid });
       expect(await codeOf(s.get('k'))).toBe('NOT_FOUND');
+      // As HTTP's If-Match: a list matches when any of its oids does, and '*' when the key has any value.
+      const third = await s.set('k', 'v3');
+      expect(await codeOf(s.set('k', 'v4', { ifMatch: [first.oid, second.oid] }))).toBe('PRECONDITION_FAILED');
+      const fourth = await s.set('k', 'v4', { ifMatch: [first.oid, third.oid] });
+      await s.set('k', 'v5', { ifMatch: '*' });
+      expect(await codeOf(s.set('absent', 'x', { ifMatch: '*' }))).toBe('PRECONDITION_FAILED');
+      await s.set('dir/x', 'x');
+      expect(await codeOf(s.set('dir', 'x', { ifMatch: '*' }))).toBe('PRECONDITION_FAILED');
+      expect(await codeOf(s.delete('k', { ifMatch: [fourth.oid] }))).toBe('PRECONDITION_FAILED');
+      await s.batch([{ op: 'delete', key: 'k', ifMatch: '*' }]);
+      expect(await codeOf(s.get('k'))).toBe('NOT_FOUND');
     });
 
     it('writes a batch as one commit, or nothing when an op fails', async () => {
