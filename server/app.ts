@@ -31,6 +31,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // While closing, a request that still arrives on an open connection is served like any other (and told to hang
     // up, see main.ts) rather than refused with fastify's own 503 body, which is not the API's error shape.
     return503OnClosing: false,
+    // Only the documented routes: fastify would otherwise answer HEAD on every GET route, which no one uses and the
+    // OpenAPI document does not describe.
+    exposeHeadRoutes: false,
   });
   installErrorHandler(app);
   const openapi = collectRoutes(app);

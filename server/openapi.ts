@@ -146,8 +146,7 @@ function operationObject(url: string, op: Operation): Record<string, unknown> {
 export function collectRoutes(app: FastifyInstance): () => Record<string, unknown> {
   const operations: { method: string; url: string; op: Operation }[] = [];
   app.addHook('onRoute', (route: RouteOptions) => {
-    const methods = (Array.isArray(route.method) ? route.method : [route.method]).filter((m) => m !== 'HEAD');
-    if (methods.length === 0) return;
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
     const op = route.schema?.['x-operation'];
     if (!op) throw new Error(`route ${methods.join(',')} ${route.url} has no operation (server/spec.ts)`);
     for (const method of methods) operations.push({ method: method.toLowerCase(), url: route.url, op });

@@ -67,8 +67,10 @@ describe('the OpenAPI document', () => {
   });
 
   it('documents reading a key: 200 raw bytes with ETag and X-Store-Commit, 304, and the key as one %2F segment', async () => {
-    const { doc } = await served();
+    const { app, doc } = await served();
     expect(doc.openapi).toBe('3.1.0');
+    // HEAD is not served, so the document's GETs are the only reads.
+    expect((await app.inject({ method: 'HEAD', url: '/v1/health' })).statusCode).toBe(404);
     const read = doc.paths['/v1/branches/{branch}/keys/{key}']!.get!;
     expect(read.operationId).toBe('readKey');
     expect(read.responses['200']!.content).toEqual({ 'application/octet-stream': { schema: {} } });

@@ -134,7 +134,11 @@ function opValue(op: WireOp, i: number): string | Buffer {
   if (op.value === undefined) throw new StoreError('INVALID_ARGUMENT', `op ${i}: a set needs a "value"`, { op: i });
   if (op.encoding !== 'base64') return op.value;
   if (!BASE64.test(op.value)) {
-    throw new StoreError('INVALID_ARGUMENT', `op ${i}: "value" is not valid base64 (RFC 4648, padded with "=") though its encoding is "base64"`, { op: i });
+    throw new StoreError(
+      'INVALID_ARGUMENT',
+      `op ${i}: "value" is not valid base64 (RFC 4648, padded with "=") though its encoding is "base64"`,
+      { op: i },
+    );
   }
   return Buffer.from(op.value, 'base64');
 }

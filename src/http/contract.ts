@@ -7,8 +7,8 @@
 import { type ErrorCode, StoreError } from '../errors.js';
 import type { Identity } from '../history/commit-info.js';
 import { ANY_VALUE } from '../store/precondition.js';
-import { checkBranchName, normalizeKey } from '../tree/keys.js';
 import type { CommitEvents, WatchEvent } from '../store/watch.js';
+import { checkBranchName, normalizeKey } from '../tree/keys.js';
 
 /**
  * Every route, in the router's syntax: `:name` is one path segment, `*` the rest of the path (a key or prefix). The
