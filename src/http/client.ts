@@ -44,6 +44,11 @@ export type StoreApi = StoreCalls & {
 type StoreCalls = Pick<
   Store,
   | 'read'
+  | 'get'
+  | 'getText'
+  | 'stat'
+  | 'resolve'
+  | 'close'
   | 'set'
   | 'delete'
   | 'list'
