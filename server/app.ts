@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { ROUTES } from '../src/http/contract.js';
 import type { Store } from '../src/index.js';
 import { installErrorHandler } from './errors.js';
 import { installMetrics } from './metrics.js';
@@ -8,6 +9,7 @@ import { historyRoutes } from './routes/history.js';
 import { batchRoute, keyRoutes } from './routes/keys.js';
 import { transactionRoutes } from './routes/transactions.js';
 import { watchRoutes } from './routes/watch.js';
+import { operation } from './spec.js';
 
 export interface AppOptions {
   store: Store;
@@ -27,18 +29,70 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 4096 },
     // An unknown field is refused, not silently dropped: `{"dryrun": true}` must not run a real compaction.
     ajv: { customOptions: { removeAdditional: false } },
+    // While closing, a request that still arrives on an open connection is served like any other (and told to hang
+    // up, see main.ts) rather than refused with fastify's own 503 body, which is not the API's error shape.
+    return503OnClosing: false,
+    // Only the documented routes: fastify would otherwise answer HEAD on every GET route, which no one uses and the
+    // OpenAPI document does not describe.
+    exposeHeadRoutes: false,
   });
   installErrorHandler(app);
   const openapi = collectRoutes(app);
   installMetrics(app, store);
-  app.get('/v1/health', { schema: { summary: 'Liveness', tags: ['meta'] } }, async () => ({ status: 'ok' }));
+  app.get(
+    ROUTES.health,
+    {
+      schema: operation({
+        operationId: 'health',
+        summary: 'Liveness',
+        tags: ['meta'],
+        ok: {
+          200: {
+            description: 'The server is up.',
+            json: { type: 'object', required: ['status'], properties: { status: { const: 'ok' } } },
+          },
+        },
+        errors: [],
+      }),
+    },
+    async () => ({ status: 'ok' }),
+  );
   await app.register(branchRoutes(store));
   await app.register(keyRoutes(store));
   await app.register(batchRoute(store));
   await app.register(historyRoutes(store));
   await app.register(transactionRoutes(store));
   await app.register(watchRoutes(store));
-  app.get('/v1/openapi.json', async () => openapi());
-  app.get('/docs', async (_request, reply) => reply.type('text/html').send(docsPage(openapi())));
+  app.get(
+    ROUTES.openapi,
+    {
+      schema: operation({
+        operationId: 'openapi',
+        summary: 'This document (OpenAPI 3.1)',
+        tags: ['meta'],
+        ok: {
+          200: {
+            description: 'The OpenAPI document.',
+            content: { type: 'application/json', schema: { type: 'object' } },
+          },
+        },
+        errors: [],
+      }),
+    },
+    async () => openapi(),
+  );
+  app.get(
+    ROUTES.docs,
+    {
+      schema: operation({
+        operationId: 'docs',
+        summary: 'Every route, as a web page',
+        tags: ['meta'],
+        ok: { 200: { description: 'The page.', content: { type: 'text/html', schema: { type: 'string' } } } },
+        errors: [],
+      }),
+    },
+    async (_request, reply) => reply.type('text/html').send(docsPage(openapi())),
+  );
   return app;
 }

@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { errorBody } from '../src/http/contract.js';
 import { type ErrorCode, isStoreError } from '../src/index.js';
 
 /** The one table from error code to HTTP status. */
@@ -24,23 +25,6 @@ export const STATUS: Record<ErrorCode, number> = {
   INTERNAL: 500,
 };
 
-/** The error body every failure has. */
-export const errorSchema = {
-  type: 'object',
-  properties: {
-    error: {
-      type: 'object',
-      properties: {
-        code: { type: 'string' },
-        message: { type: 'string' },
-        data: { type: 'object', additionalProperties: true },
-      },
-      required: ['code', 'message'],
-    },
-  },
-  required: ['error'],
-} as const;
-
 function fromFastify(e: FastifyError): { status: number; code: ErrorCode; message: string } | null {
   if (e.validation) return { status: 400, code: 'INVALID_ARGUMENT', message: `invalid request: ${e.message}` };
   if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
@@ -63,23 +47,16 @@ function fromFastify(e: FastifyError): { status: number; code: ErrorCode; messag
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (isStoreError(error)) {
-      return reply
-        .status(STATUS[error.code] ?? 500)
-        .send({ error: { code: error.code, message: error.message, data: error.data } });
+      return reply.status(STATUS[error.code] ?? 500).send(errorBody(error.code, error.message, error.data));
     }
     const known = fromFastify(error);
-    if (known) return reply.status(known.status).send({ error: { code: known.code, message: known.message } });
+    if (known) return reply.status(known.status).send(errorBody(known.code, known.message));
     request.log.error(error);
-    return reply
-      .status(500)
-      .send({ error: { code: 'INTERNAL', message: 'internal error; the server log has the details' } });
+    return reply.status(500).send(errorBody('INTERNAL', 'internal error; the server log has the details'));
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({
-      error: {
-        code: 'NOT_FOUND',
-        message: `no route ${request.method} ${request.url.split('?')[0]}; see /v1/openapi.json`,
-      },
-    }),
+    reply
+      .status(404)
+      .send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}; see /v1/openapi.json`)),
   );
 }

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
+import { ROUTES } from '../src/http/contract.js';
 import type { Store } from '../src/index.js';
+import { operation } from './spec.js';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const BATCH_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000];
@@ -39,7 +41,19 @@ export function installMetrics(app: FastifyInstance, store: Store): void {
     requests.set(label, (requests.get(label) ?? 0) + 1);
     latency.observe(reply.elapsedTime / 1000);
   });
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['meta'] } }, async (_request, reply) => {
+  const schema = operation({
+    operationId: 'metrics',
+    summary: 'Prometheus metrics',
+    tags: ['meta'],
+    ok: {
+      200: {
+        description: 'The metrics, in the Prometheus text format.',
+        content: { type: 'text/plain', schema: { type: 'string' } },
+      },
+    },
+    errors: [],
+  });
+  app.get(ROUTES.metrics, { schema }, async (_request, reply) => {
     const out = [
       '# HELP gitstore_http_requests_total HTTP requests by route and status.',
       '# TYPE gitstore_http_requests_total counter',

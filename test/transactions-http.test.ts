@@ -12,6 +12,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../server/app.js';
 import { openStore, type Store } from '../src/index.js';
 import { cliEnv, diskStore, git, gitEnv, sleep, tempDir } from './helpers.js';
+import { checkInjected } from './setup/validate-responses.js';
 
 const BIN = fileURLToPath(new URL('../bin/store.js', import.meta.url));
 const BUNDLE = fileURLToPath(new URL('../dist/bundle/main.js', import.meta.url));
@@ -25,7 +26,7 @@ afterEach(async () => {
 });
 
 async function setup(store: Store): Promise<FastifyInstance> {
-  const app = await buildApp({ store });
+  const app = checkInjected(await buildApp({ store }));
   apps.push(app);
   stores.push(store);
   return app;

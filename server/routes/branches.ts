@@ -1,43 +1,52 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { ROUTES } from '../../src/http/contract.js';
 import { STRATEGY_NAMES, type Store, type StrategyName } from '../../src/index.js';
-import { errorSchema } from '../errors.js';
-import { authorOf, branchParams, messageOf } from './shared.js';
+import { operation } from '../spec.js';
+import { authorOf, branchParams, hex40, messageOf, nullableHex40 } from './shared.js';
 
 const branchSchema = {
   type: 'object',
-  properties: { name: { type: 'string' }, head: { type: 'string' }, default: { type: 'boolean' } },
+  required: ['name', 'head', 'default'],
+  properties: {
+    name: { type: 'string' },
+    head: { ...nullableHex40, description: 'Its head commit (null: no commit yet).' },
+    default: { type: 'boolean' },
+  },
 } as const;
-const errors = { '4xx': errorSchema };
 
 /** Branches: list, create, delete, and merging one into another. */
 export function branchRoutes(store: Store): FastifyPluginAsync {
   return async (app) => {
     app.get(
-      '/v1/branches',
+      ROUTES.branches,
       {
-        schema: {
+        schema: operation({
+          operationId: 'listBranches',
           summary: 'List branches with their heads',
           tags: ['branches'],
-          response: { 200: { type: 'array', items: branchSchema } },
-        },
+          ok: { 200: { description: 'Every branch, sorted by name.', json: { type: 'array', items: branchSchema } } },
+          errors: [],
+        }),
       },
       () => store.branches(),
     );
 
     app.post<{ Body: { name: string; from?: string } }>(
-      '/v1/branches',
+      ROUTES.branches,
       {
-        schema: {
+        schema: operation({
+          operationId: 'createBranch',
           summary: 'Create a branch at a revision (default: the default branch)',
           tags: ['branches'],
           body: {
             type: 'object',
             required: ['name'],
             additionalProperties: false,
-            properties: { name: { type: 'string' }, from: { type: 'string' } },
+            properties: { name: { type: 'string' }, from: { type: 'string', description: 'A revision.' } },
           },
-          response: { 201: branchSchema, ...errors },
-        },
+          ok: { 201: { description: 'Created.', json: branchSchema } },
+          errors: [400, 404, 409, 410, 413, 423],
+        }),
       },
       async (request, reply) => {
         const created = await store.createBranch(request.body.name, { from: request.body.from });
@@ -45,33 +54,37 @@ export function branchRoutes(store: Store): FastifyPluginAsync {
       },
     );
 
-    app.delete<{ Params: { b: string } }>(
-      '/v1/branches/:b',
+    app.delete<{ Params: { branch: string } }>(
+      ROUTES.branch,
       {
-        schema: {
+        schema: operation({
+          operationId: 'deleteBranch',
           summary: 'Delete a branch (never the default one)',
           tags: ['branches'],
           params: branchParams,
-          response: errors,
-        },
+          ok: { 204: { description: 'Deleted.' } },
+          errors: [400, 403, 404, 423],
+        }),
       },
       async (request, reply) => {
-        await store.deleteBranch(request.params.b);
+        await store.deleteBranch(request.params.branch);
         return reply.status(204).send();
       },
     );
 
     app.post<{
-      Params: { b: string };
+      Params: { branch: string };
       Body: { from: string; strategy?: StrategyName; message?: string; ff?: boolean };
     }>(
-      '/v1/branches/:b/merge',
+      ROUTES.merge,
       {
-        schema: {
+        schema: operation({
+          operationId: 'merge',
           summary:
-            'Merge a branch or revision into :b (409 with data.conflicts when keys conflict; nothing is written)',
+            'Merge a branch or revision into {branch} (409 with data.conflicts when keys conflict; nothing is written)',
           tags: ['branches'],
           params: branchParams,
+          headers: ['message', 'author'],
           body: {
             type: 'object',
             required: ['from'],
@@ -80,18 +93,28 @@ export function branchRoutes(store: Store): FastifyPluginAsync {
               from: { type: 'string', minLength: 1 },
               strategy: { type: 'string', enum: [...STRATEGY_NAMES] },
               message: { type: 'string' },
-              ff: { type: 'boolean' },
+              ff: { type: 'boolean', description: 'Fast-forward only: 409 unless {branch} is behind `from`.' },
             },
           },
-          response: {
-            200: { type: 'object', properties: { commit: { type: 'string' }, outcome: { type: 'string' } } },
-            ...errors,
+          ok: {
+            200: {
+              description: 'Merged, fast-forwarded, or already up to date.',
+              json: {
+                type: 'object',
+                required: ['commit', 'outcome'],
+                properties: {
+                  commit: hex40,
+                  outcome: { type: 'string', enum: ['merged', 'fast-forward', 'up-to-date'] },
+                },
+              },
+            },
           },
-        },
+          errors: [400, 404, 409, 410, 413, 423],
+        }),
       },
       (request) =>
         store.merge(request.body.from, {
-          into: request.params.b,
+          into: request.params.branch,
           strategy: request.body.strategy,
           ff: request.body.ff,
           message: request.body.message ?? messageOf(request),

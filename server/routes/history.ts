@@ -1,80 +1,106 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { ROUTES } from '../../src/http/contract.js';
 import type { CommitInfo, Store } from '../../src/index.js';
-import { errorSchema } from '../errors.js';
+import { operation, READ_ERRORS } from '../spec.js';
 import {
   authorOf,
   branchParams,
   commitHeaders,
   commitSchema,
+  hex40,
   keyParams,
   messageOf,
+  nullableHex40,
   readAtQuery,
   writeResult,
 } from './shared.js';
 
-const errors = { '4xx': errorSchema };
 const changeSchema = {
   type: 'object',
+  required: ['key', 'kind', 'before', 'after'],
   properties: {
     key: { type: 'string' },
-    kind: { type: 'string' },
-    before: { type: ['string', 'null'] },
-    after: { type: ['string', 'null'] },
+    kind: { type: 'string', enum: ['added', 'modified', 'deleted'] },
+    before: { ...nullableHex40, description: 'The blob before (null: added).' },
+    after: { ...nullableHex40, description: 'The blob after (null: deleted).' },
   },
 } as const;
+const changes = { type: 'array', items: changeSchema } as const;
+const integers = (names: string[]) => Object.fromEntries(names.map((k) => [k, { type: 'integer' }]));
+
+const GC_FIELDS = ['packsBefore', 'packsAfter', 'bytesBefore', 'bytesAfter', 'objects', 'ms'];
+const COMPACT_COUNTS = ['commits', 'kept', 'recent', 'dropped', 'bytesBefore', 'bytesAfter', 'ms'];
 
 const present = (c: CommitInfo) => ({ ...c, time: c.committer.time });
 
 /** History: the log, single commits, diffs and reverts. */
 export function historyRoutes(store: Store): FastifyPluginAsync {
   return async (app) => {
-    app.get<{ Params: { b: string }; Querystring: { key?: string; limit?: number; cursor?: string } }>(
-      '/v1/branches/:b/log',
+    app.get<{ Params: { branch: string }; Querystring: { key?: string; limit?: number; cursor?: string } }>(
+      ROUTES.log,
       {
-        schema: {
+        schema: operation({
+          operationId: 'log',
           summary: 'First-parent history of a branch, newest first; pass `next` back as `cursor` for the next page',
           tags: ['history'],
           params: branchParams,
           querystring: {
             type: 'object',
+            additionalProperties: false,
             properties: {
-              key: { type: 'string' },
-              limit: { type: 'integer', minimum: 1, maximum: 10000 },
-              cursor: { type: 'string' },
+              key: { type: 'string', description: 'Only commits that changed this key or prefix.' },
+              limit: { type: 'integer', minimum: 1, maximum: 10000, description: 'Commits per page (default 100).' },
+              cursor: { type: 'string', description: 'Where the page starts: `next` of the last page, or a revision.' },
             },
           },
-          response: {
+          ok: {
             200: {
-              type: 'object',
-              properties: { commits: { type: 'array', items: commitSchema }, next: { type: ['string', 'null'] } },
+              description: 'A page of commits.',
+              json: {
+                type: 'object',
+                required: ['commits', 'next'],
+                properties: {
+                  commits: { type: 'array', items: commitSchema },
+                  next: { type: ['string', 'null'], description: 'The cursor of the next page (null: the last).' },
+                },
+              },
             },
-            ...errors,
           },
-        },
+          errors: READ_ERRORS,
+        }),
       },
       async (request) => {
         const { key, limit, cursor } = request.query;
-        const page = await store.log({ branch: request.params.b, path: key, limit: limit ?? 100, cursor });
+        const page = await store.log({ branch: request.params.branch, path: key, limit: limit ?? 100, cursor });
         return { commits: page.commits.map(present), next: page.next };
       },
     );
 
     app.get<{ Params: { rev: string }; Querystring: { branch?: string } }>(
-      '/v1/commits/:rev',
+      ROUTES.commit,
       {
-        schema: {
+        schema: operation({
+          operationId: 'getCommit',
           summary: 'One commit by revision (id, prefix, branch~N, ISO time), with the keys it changed',
           tags: ['history'],
-          params: { type: 'object', properties: { rev: { type: 'string' } }, required: ['rev'] },
-          querystring: { type: 'object', properties: { branch: { type: 'string' } } },
-          response: {
-            200: {
-              type: 'object',
-              properties: { ...commitSchema.properties, changes: { type: 'array', items: changeSchema } },
-            },
-            ...errors,
+          params: { type: 'object', properties: { rev: { type: 'string', minLength: 1 } }, required: ['rev'] },
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { branch: { type: 'string', description: 'The branch `HEAD` and `~N` refer to.' } },
           },
-        },
+          ok: {
+            200: {
+              description: 'The commit and its changes against its first parent.',
+              json: {
+                type: 'object',
+                required: [...commitSchema.required, 'changes'],
+                properties: { ...commitSchema.properties, changes },
+              },
+            },
+          },
+          errors: READ_ERRORS,
+        }),
       },
       async (request) => {
         const commit = await store.commit(request.params.rev, { branch: request.query.branch });
@@ -83,26 +109,31 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
     );
 
     app.get<{ Querystring: { from: string; to?: string; branch?: string; prefix?: string } }>(
-      '/v1/diff',
+      ROUTES.diff,
       {
-        schema: {
+        schema: operation({
+          operationId: 'diff',
           summary: 'Per-key changes between two revisions (to: default the branch head)',
           tags: ['history'],
           querystring: {
             type: 'object',
             required: ['from'],
+            additionalProperties: false,
             properties: {
               from: { type: 'string' },
               to: { type: 'string' },
               branch: { type: 'string' },
-              prefix: { type: 'string' },
+              prefix: { type: 'string', description: 'Only keys at or below this key or prefix.' },
             },
           },
-          response: {
-            200: { type: 'object', properties: { changes: { type: 'array', items: changeSchema } } },
-            ...errors,
+          ok: {
+            200: {
+              description: 'The changes, sorted by key.',
+              json: { type: 'object', required: ['changes'], properties: { changes } },
+            },
           },
-        },
+          errors: READ_ERRORS,
+        }),
       },
       async (request) => {
         const { from, to, branch, prefix } = request.query;
@@ -111,12 +142,13 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
     );
 
     app.post<{
-      Params: { b: string };
+      Params: { branch: string };
       Body: { good: string; bad?: string; key: string; equals?: string; matches?: string; missing?: boolean };
     }>(
-      '/v1/branches/:b/bisect',
+      ROUTES.bisect,
       {
-        schema: {
+        schema: operation({
+          operationId: 'bisect',
           summary: 'Find the first commit after `good` where a key equals a value, matches a regex, or is missing',
           tags: ['history'],
           params: branchParams,
@@ -134,22 +166,30 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
             },
             oneOf: [{ required: ['equals'] }, { required: ['matches'] }, { required: ['missing'] }],
           },
-          response: {
+          ok: {
             200: {
-              type: 'object',
-              properties: {
-                firstBad: commitSchema,
-                changes: { type: 'array', items: changeSchema },
-                tested: {
-                  type: 'array',
-                  items: { type: 'object', properties: { commit: { type: 'string' }, verdict: { type: 'string' } } },
+              description: 'The first bad commit, its changes, and the commits tested.',
+              json: {
+                type: 'object',
+                required: ['firstBad', 'changes', 'tested', 'candidates'],
+                properties: {
+                  firstBad: commitSchema,
+                  changes,
+                  tested: {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      required: ['commit', 'verdict'],
+                      properties: { commit: hex40, verdict: { type: 'string', enum: ['good', 'bad', 'skip'] } },
+                    },
+                  },
+                  candidates: { type: 'array', items: hex40 },
                 },
-                candidates: { type: 'array', items: { type: 'string' } },
               },
             },
-            ...errors,
           },
-        },
+          errors: [...READ_ERRORS, 413],
+        }),
       },
       async (request) => {
         const { good, bad, key, equals, matches } = request.body;
@@ -159,77 +199,90 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
             : matches !== undefined
               ? { key, matches }
               : { key, missing: true as const };
-        const r = await store.bisect({ good, bad, branch: request.params.b, predicate });
+        const r = await store.bisect({ good, bad, branch: request.params.branch, predicate });
         return { ...r, firstBad: present(r.firstBad) };
       },
     );
 
     type BlameQuery = { at?: string; nearest?: 'before' };
-    const blame = async (b: string, prefix: string, q: BlameQuery, reply: FastifyReply) => {
+    const blame = async (branch: string, prefix: string, q: BlameQuery, reply: FastifyReply) => {
       // Resolved here, once, so the answer can name the commit it read (with `nearest`, maybe not the one asked for).
-      const at = q.at === undefined ? undefined : await store.resolve(q.at, b, { nearest: q.nearest });
+      const at = q.at === undefined ? undefined : await store.resolve(q.at, branch, { nearest: q.nearest });
       if (at !== undefined) await commitHeaders(reply, store, at);
-      const lines = await store.blame(prefix, { branch: b, at });
+      const lines = await store.blame(prefix, { branch, at });
       return { keys: lines.map((l) => ({ key: l.key, commit: present(l.commit) })) };
     };
-    const blameSchema = {
-      summary: 'For each key at or below the prefix, the last commit that changed it (author, time, subject)',
-      tags: ['history'],
-      querystring: { type: 'object', additionalProperties: false, properties: readAtQuery },
-      response: {
-        200: {
-          type: 'object',
-          properties: {
-            keys: {
-              type: 'array',
-              items: { type: 'object', properties: { key: { type: 'string' }, commit: commitSchema } },
+    const blameOperation = (operationId: string, params: Record<string, unknown>) =>
+      operation({
+        operationId,
+        summary: 'For each key at or below the prefix, the last commit that changed it (author, time, subject)',
+        tags: ['history'],
+        params,
+        querystring: { type: 'object', additionalProperties: false, properties: readAtQuery },
+        ok: {
+          200: {
+            description: 'One line per key, sorted by key.',
+            optionalHeaders: ['commit', 'commitTime'],
+            json: {
+              type: 'object',
+              required: ['keys'],
+              properties: {
+                keys: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['key', 'commit'],
+                    properties: { key: { type: 'string' }, commit: commitSchema },
+                  },
+                },
+              },
             },
           },
         },
-        ...errors,
-      },
-    };
-    app.get<{ Params: { b: string; '*': string }; Querystring: BlameQuery }>(
-      '/v1/branches/:b/blame/*',
-      { schema: { ...blameSchema, params: keyParams } },
-      (request, reply) => blame(request.params.b, request.params['*'], request.query, reply),
+        errors: [...READ_ERRORS, 409],
+      });
+    app.get<{ Params: { branch: string; '*': string }; Querystring: BlameQuery }>(
+      ROUTES.blame,
+      { schema: blameOperation('blame', keyParams) },
+      (request, reply) => blame(request.params.branch, request.params['*'], request.query, reply),
     );
-    app.get<{ Params: { b: string }; Querystring: BlameQuery }>(
-      '/v1/branches/:b/blame',
-      { schema: { ...blameSchema, params: branchParams } },
-      (request, reply) => blame(request.params.b, '', request.query, reply),
+    app.get<{ Params: { branch: string }; Querystring: BlameQuery }>(
+      ROUTES.blameRoot,
+      { schema: blameOperation('blameRoot', branchParams) },
+      (request, reply) => blame(request.params.branch, '', request.query, reply),
     );
 
     app.post(
-      '/v1/gc',
+      ROUTES.gc,
       {
-        schema: {
+        schema: operation({
+          operationId: 'gc',
           summary: 'Repack the repository: all packs into one, deflated, wide trees as deltas (safe while writing)',
           tags: ['history'],
           body: { type: 'object', additionalProperties: false, properties: {} },
-          response: {
+          ok: {
             200: {
-              type: 'object',
-              properties: Object.fromEntries(
-                ['packsBefore', 'packsAfter', 'bytesBefore', 'bytesAfter', 'objects', 'ms'].map((k) => [
-                  k,
-                  { type: 'integer' },
-                ]),
-              ),
+              description: 'What the repack did.',
+              json: {
+                type: 'object',
+                required: GC_FIELDS,
+                properties: integers(GC_FIELDS),
+              },
             },
-            ...errors,
           },
-        },
+          errors: [400, 413],
+        }),
       },
       () => store.gc(),
     );
 
-    app.post<{ Params: { b: string }; Body: { dryRun?: boolean; policy?: unknown } }>(
-      '/v1/branches/:b/compact',
+    app.post<{ Params: { branch: string }; Body: { dryRun?: boolean; policy?: unknown } }>(
+      ROUTES.compact,
       {
-        schema: {
+        schema: operation({
+          operationId: 'compact',
           summary:
-            'Compact :b to its retention policy (.store/retention.json, or `policy`): recent commits kept, older ones ' +
+            'Compact {branch} to its retention policy (.store/retention.json, or `policy`): recent commits kept, older ones ' +
             'as snapshots, then unreachable objects pruned; `dryRun` only reports. Writes meanwhile are kept.',
           tags: ['history'],
           params: branchParams,
@@ -244,74 +297,86 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
               },
             },
           },
-          response: {
+          ok: {
             200: {
-              type: 'object',
-              properties: {
-                branch: { type: 'string' },
-                dryRun: { type: 'boolean' },
-                before: { type: ['string', 'null'] },
-                head: { type: ['string', 'null'] },
-                ...Object.fromEntries(
-                  ['commits', 'kept', 'recent', 'dropped', 'bytesBefore', 'bytesAfter', 'ms'].map((k) => [
-                    k,
-                    { type: 'integer' },
-                  ]),
-                ),
-                snapshots: {
-                  type: 'array',
-                  items: { type: 'object', properties: { commit: { type: 'string' }, time: { type: 'string' } } },
-                },
-                pruned: {
-                  type: 'object',
-                  properties: {
-                    objects: { type: 'integer' },
-                    bytes: { type: 'integer' },
-                    reachable: { type: 'integer' },
-                    deferred: {
-                      description:
-                        'unreachable objects kept because their packs are younger than the prune grace period ' +
-                        '(graceMs); a compaction after `until` frees them',
+              description: 'What the compaction did (or, with dryRun, would do).',
+              json: {
+                type: 'object',
+                required: ['branch', 'dryRun', 'before', 'head', ...COMPACT_COUNTS, 'snapshots', 'pruned'],
+                properties: {
+                  branch: { type: 'string' },
+                  dryRun: { type: 'boolean' },
+                  before: nullableHex40,
+                  head: nullableHex40,
+                  ...integers(COMPACT_COUNTS),
+                  snapshots: {
+                    type: 'array',
+                    items: {
                       type: 'object',
-                      properties: {
-                        packs: { type: 'integer' },
-                        objects: { type: 'integer' },
-                        bytes: { type: 'integer' },
-                        graceMs: { type: 'integer' },
-                        until: { type: ['string', 'null'], description: 'ISO time' },
+                      required: ['commit', 'time'],
+                      properties: { commit: hex40, time: { type: 'string' } },
+                    },
+                  },
+                  pruned: {
+                    type: 'object',
+                    required: ['objects', 'bytes'],
+                    properties: {
+                      objects: { type: 'integer' },
+                      bytes: { type: 'integer' },
+                      reachable: { type: 'integer' },
+                      deferred: {
+                        description:
+                          'unreachable objects kept because their packs are younger than the prune grace period ' +
+                          '(graceMs); a compaction after `until` frees them',
+                        type: 'object',
+                        properties: {
+                          packs: { type: 'integer' },
+                          objects: { type: 'integer' },
+                          bytes: { type: 'integer' },
+                          graceMs: { type: 'integer' },
+                          until: { type: ['string', 'null'], description: 'ISO time' },
+                        },
                       },
                     },
                   },
                 },
               },
             },
-            ...errors,
           },
-        },
+          errors: [400, 404, 409, 413, 423],
+        }),
       },
       (request) =>
-        store.compact({ branch: request.params.b, dryRun: request.body?.dryRun, policy: request.body?.policy }),
+        store.compact({ branch: request.params.branch, dryRun: request.body?.dryRun, policy: request.body?.policy }),
     );
 
-    app.post<{ Params: { b: string }; Body: { commit: string; message?: string } }>(
-      '/v1/branches/:b/revert',
+    app.post<{ Params: { branch: string }; Body: { commit: string; message?: string } }>(
+      ROUTES.revert,
       {
-        schema: {
-          summary: 'Undo a commit on :b with a new commit (409 if later commits changed the same keys)',
+        schema: operation({
+          operationId: 'revert',
+          summary: 'Undo a commit on {branch} with a new commit (409 if later commits changed the same keys)',
           tags: ['history'],
           params: branchParams,
+          headers: ['message', 'author'],
           body: {
             type: 'object',
             required: ['commit'],
             additionalProperties: false,
             properties: { commit: { type: 'string', minLength: 1 }, message: { type: 'string' } },
           },
-          response: { 200: writeResult, ...errors },
-        },
+          ok: {
+            200: {
+              description: 'Reverted, as one new commit (changed: false when the tree already was so).',
+              json: writeResult,
+            },
+          },
+          errors: [400, 404, 409, 410, 413, 423],
+        }),
       },
       (request) =>
         store.revert(request.body.commit, {
-          branch: request.params.b,
+          branch: request.params.branch,
           message: request.body.message ?? messageOf(request),
           author: authorOf(request),
         }),

@@ -1,29 +1,29 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
+import { formatEtag, HEADERS, ROUTES } from '../../src/http/contract.js';
 import { type BatchOp, type Store, StoreError } from '../../src/index.js';
-import { errorSchema } from '../errors.js';
+import { operation, READ_ERRORS, WRITE_ERRORS } from '../spec.js';
 import {
   acceptRawBodies,
   authorOf,
   branchParams,
   commitHeaders,
+  consistencyQuery,
   keyParams,
   listResponse,
   messageOf,
   readAtQuery,
   sendValue,
+  setWriteResult,
   writeOptionsOf,
   writeResult,
 } from './shared.js';
 
-const errors = { '4xx': errorSchema };
-
-/** `cached` trades linearizability for speed: see ReadOptions in src/store/types.ts. */
-const consistency = { type: 'string', enum: ['linearizable', 'cached'] } as const;
-
 interface KeyRoute {
-  Params: { b: string; '*': string };
+  Params: { branch: string; '*': string };
   Querystring: { at?: string; nearest?: 'before'; recursive?: boolean; consistency?: 'linearizable' | 'cached' };
 }
+
+const recursive = { type: 'boolean', description: 'A directory and everything below it.' };
 
 /** Values: raw bytes in and out, with the blob oid as ETag for compare-and-set. */
 export function keyRoutes(store: Store): FastifyPluginAsync {
@@ -31,147 +31,208 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
     acceptRawBodies(app);
 
     app.get<KeyRoute>(
-      '/v1/branches/:b/keys/*',
+      ROUTES.key,
       {
-        schema: {
-          summary:
-            'Read a value (raw bytes); ETag is its blob oid, X-Store-Commit the commit read (with ?at, also ' +
-            'X-Store-Commit-Time: its time)',
+        schema: operation({
+          operationId: 'readKey',
+          summary: 'Read a value (raw bytes); ETag is its blob oid, X-Store-Commit the commit read',
           tags: ['keys'],
           params: keyParams,
-          querystring: { type: 'object', properties: { ...readAtQuery, consistency } },
-          response: errors,
-        },
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { ...readAtQuery, consistency: consistencyQuery },
+          },
+          headers: ['ifNoneMatchRead'],
+          ok: {
+            200: {
+              description: 'The value, byte-exact.',
+              content: { type: 'application/octet-stream', schema: {} },
+              headers: ['etag', 'commit'],
+              optionalHeaders: ['commitTime'],
+            },
+            304: {
+              description: 'The client’s copy (If-None-Match) is current.',
+              headers: ['etag', 'commit'],
+              optionalHeaders: ['commitTime'],
+            },
+          },
+          errors: READ_ERRORS,
+        }),
       },
       async (request, reply) => {
-        const { b, '*': key } = request.params;
+        const { branch, '*': key } = request.params;
         const { at, nearest, consistency } = request.query;
-        const read = await store.read(key, { branch: b, at, nearest, consistency });
+        const read = await store.read(key, { branch, at, nearest, consistency });
         if (at !== undefined) await commitHeaders(reply, store, read.commit);
         return sendValue(request, reply, read);
       },
     );
 
     app.put<KeyRoute & { Body: Buffer | undefined }>(
-      '/v1/branches/:b/keys/*',
+      ROUTES.key,
       {
-        schema: {
+        schema: operation({
+          operationId: 'writeKey',
           summary: 'Write a value (the body, byte-exact); If-Match / If-None-Match: * for compare-and-set',
           tags: ['keys'],
           params: keyParams,
-          response: {
-            '2xx': {
-              type: 'object',
-              properties: { ...writeResult.properties, key: { type: 'string' }, oid: { type: 'string' } },
-              required: [...writeResult.required, 'key', 'oid'],
+          rawBody: true,
+          headers: ['ifMatch', 'ifNoneMatchWrite', 'message', 'author'],
+          ok: {
+            200: {
+              description: 'Replaced a value, or (changed: false) it was already there: no commit was made.',
+              json: setWriteResult,
+              headers: ['etag'],
             },
-            ...errors,
+            201: { description: 'Created the key.', json: setWriteResult, headers: ['etag'] },
           },
-        },
+          errors: WRITE_ERRORS,
+        }),
       },
       async (request, reply) => {
-        const { b, '*': key } = request.params;
-        const r = await store.set(key, request.body ?? new Uint8Array(0), { branch: b, ...writeOptionsOf(request) });
-        reply.status(r.created ? 201 : 200).header('etag', `"${r.oid}"`);
+        const { branch, '*': key } = request.params;
+        const r = await store.set(key, request.body ?? new Uint8Array(0), { branch, ...writeOptionsOf(request) });
+        reply.status(r.created ? 201 : 200).header(HEADERS.etag, formatEtag(r.oid));
         return { commit: r.commit, changed: r.changed, key: r.key, oid: r.oid };
       },
     );
 
     app.delete<KeyRoute>(
-      '/v1/branches/:b/keys/*',
+      ROUTES.key,
       {
-        schema: {
+        schema: operation({
+          operationId: 'deleteKey',
           summary: 'Delete a key (?recursive=true for a directory); If-Match honoured',
           tags: ['keys'],
           params: keyParams,
-          querystring: { type: 'object', properties: { recursive: { type: 'boolean' } } },
-          response: { 200: writeResult, ...errors },
-        },
+          querystring: { type: 'object', additionalProperties: false, properties: { recursive } },
+          headers: ['ifMatch', 'message', 'author'],
+          ok: { 200: { description: 'Deleted.', json: writeResult } },
+          errors: WRITE_ERRORS,
+        }),
       },
       async (request) => {
-        const { b, '*': key } = request.params;
-        return store.delete(key, { branch: b, recursive: request.query.recursive, ...writeOptionsOf(request) });
+        const { branch, '*': key } = request.params;
+        return store.delete(key, { branch, recursive: request.query.recursive, ...writeOptionsOf(request) });
       },
     );
 
-    const listSchema = {
-      summary:
-        'List a directory (?recursive=true: every value below it); with ?at, X-Store-Commit and X-Store-Commit-Time ' +
-        'name the commit read',
-      tags: ['keys'],
-      querystring: { type: 'object', properties: { ...readAtQuery, recursive: { type: 'boolean' }, consistency } },
-      response: { 200: listResponse, ...errors },
-    };
-    const list = async (b: string, prefix: string, q: KeyRoute['Querystring'], reply: FastifyReply) => {
-      const listed = await store.list(prefix, {
-        branch: b,
-        at: q.at,
-        nearest: q.nearest,
-        recursive: q.recursive,
-        consistency: q.consistency,
+    const listOperation = (operationId: string, params: Record<string, unknown>, what: string) =>
+      operation({
+        operationId,
+        summary: `List ${what} (?recursive=true: every value below it)`,
+        tags: ['keys'],
+        params,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { ...readAtQuery, recursive, consistency: consistencyQuery },
+        },
+        ok: {
+          200: {
+            description: 'The entries, sorted by key.',
+            json: listResponse,
+            optionalHeaders: ['commit', 'commitTime'],
+          },
+        },
+        // 409: the prefix is a value, not a directory.
+        errors: [...READ_ERRORS, 409],
       });
-      if (q.at !== undefined) await commitHeaders(reply, store, listed.commit);
+    const list = async (branch: string, prefix: string, q: KeyRoute['Querystring'], reply: FastifyReply) => {
+      const { at, nearest, recursive, consistency } = q;
+      const listed = await store.list(prefix, { branch, at, nearest, recursive, consistency });
+      if (at !== undefined) await commitHeaders(reply, store, listed.commit);
       return listed;
     };
-    app.get<KeyRoute>('/v1/branches/:b/list/*', { schema: { ...listSchema, params: keyParams } }, (request, reply) =>
-      list(request.params.b, request.params['*'], request.query, reply),
+    app.get<KeyRoute>(ROUTES.list, { schema: listOperation('listKeys', keyParams, 'a directory') }, (request, reply) =>
+      list(request.params.branch, request.params['*'], request.query, reply),
     );
-    app.get<KeyRoute>('/v1/branches/:b/list', { schema: { ...listSchema, params: branchParams } }, (request, reply) =>
-      list(request.params.b, '', request.query, reply),
+    app.get<KeyRoute>(
+      ROUTES.listRoot,
+      { schema: listOperation('listRoot', branchParams, 'the top directory') },
+      (request, reply) => list(request.params.branch, '', request.query, reply),
     );
   };
 }
 
+/** A batch op as it arrives: a value is text, or base64 with `encoding`. */
+type WireOp = BatchOp & { value?: string; encoding?: 'base64' | 'utf8'; recursive?: boolean };
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** A batch op's value as bytes; base64 is checked, not decoded leniently (node drops what it cannot read). */
+function opValue(op: WireOp, i: number): string | Buffer {
+  if (op.value === undefined) throw new StoreError('INVALID_ARGUMENT', `op ${i}: a set needs a "value"`, { op: i });
+  if (op.encoding !== 'base64') return op.value;
+  if (!BASE64.test(op.value)) {
+    throw new StoreError(
+      'INVALID_ARGUMENT',
+      `op ${i}: "value" is not valid base64 (RFC 4648, padded with "=") though its encoding is "base64"`,
+      { op: i },
+    );
+  }
+  return Buffer.from(op.value, 'base64');
+}
+
+const batchOpSchema = {
+  type: 'object',
+  required: ['op', 'key'],
+  additionalProperties: false,
+  properties: {
+    op: { type: 'string', enum: ['set', 'delete'] },
+    key: { type: 'string' },
+    value: { type: 'string', description: 'For a set: the value, as text or (with encoding "base64") base64.' },
+    encoding: { type: 'string', enum: ['utf8', 'base64'], description: 'How `value` is written (default utf8).' },
+    ifMatch: { type: 'string', description: 'Only if the key has this blob oid (or `*`: any value).' },
+    ifNoneMatch: { type: 'boolean', description: 'Only if the key is absent.' },
+    recursive: { type: 'boolean', description: 'For a delete: a directory and everything below it.' },
+  },
+} as const;
+
 /** Several changes as one commit; a JSON body, so it lives outside the raw-body plugin above. */
 export function batchRoute(store: Store): FastifyPluginAsync {
   return async (app) => {
-    app.post<{
-      Params: { b: string };
-      Body: { message?: string; ops: (BatchOp & { encoding?: 'base64' | 'utf8' })[] };
-    }>(
-      '/v1/branches/:b/batch',
+    app.post<{ Params: { branch: string }; Body: { message?: string; ops: WireOp[] } }>(
+      ROUTES.batch,
       {
-        schema: {
+        schema: operation({
+          operationId: 'batch',
           summary: 'Apply several sets and deletes as ONE commit (all or nothing)',
           tags: ['keys'],
           params: branchParams,
+          headers: ['message', 'author'],
           body: {
             type: 'object',
             required: ['ops'],
             additionalProperties: false,
             properties: {
               message: { type: 'string' },
-              ops: {
-                type: 'array',
-                minItems: 1,
-                items: {
-                  type: 'object',
-                  required: ['op', 'key'],
-                  properties: {
-                    op: { type: 'string', enum: ['set', 'delete'] },
-                    key: { type: 'string' },
-                    value: { type: 'string' },
-                    encoding: { type: 'string', enum: ['utf8', 'base64'] },
-                    ifMatch: { type: 'string' },
-                    recursive: { type: 'boolean' },
-                  },
-                },
-              },
+              ops: { type: 'array', minItems: 1, items: batchOpSchema },
             },
           },
-          response: { 200: writeResult, ...errors },
-        },
+          ok: {
+            200: { description: 'Applied, as one commit (changed: false when it changed nothing).', json: writeResult },
+          },
+          errors: WRITE_ERRORS,
+        }),
       },
       async (request) => {
         const ops = request.body.ops.map((op, i): BatchOp => {
-          if (op.op === 'delete') return { op: 'delete', key: op.key, recursive: op.recursive, ifMatch: op.ifMatch };
-          const raw = (op as { value?: string }).value;
-          if (raw === undefined) throw new StoreError('INVALID_ARGUMENT', `op ${i}: a set needs a "value"`);
-          const value = op.encoding === 'base64' ? Buffer.from(raw, 'base64') : raw;
-          return { op: 'set', key: op.key, value, ifMatch: op.ifMatch };
+          const pre = { ifMatch: op.ifMatch, ifNoneMatch: op.ifNoneMatch };
+          if (op.op === 'delete') {
+            if (op.value !== undefined || op.encoding !== undefined) {
+              throw new StoreError('INVALID_ARGUMENT', `op ${i}: a delete takes no "value" or "encoding"`, { op: i });
+            }
+            return { op: 'delete', key: op.key, recursive: op.recursive, ...pre };
+          }
+          if (op.recursive !== undefined) {
+            throw new StoreError('INVALID_ARGUMENT', `op ${i}: a set takes no "recursive"`, { op: i });
+          }
+          return { op: 'set', key: op.key, value: opValue(op, i), ...pre };
         });
         return store.batch(ops, {
-          branch: request.params.b,
+          branch: request.params.branch,
           message: request.body.message ?? messageOf(request),
           author: authorOf(request),
         });

@@ -1,61 +1,74 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  CONTENT_TYPES,
+  decodeMessage,
+  formatEtag,
+  HEADERS,
+  ifMatchOf,
+  ifNoneMatchHits,
+} from '../../src/http/contract.js';
 import { type Identity, parseIdentity, type Store, StoreError } from '../../src/index.js';
+
+/** A request header as one string (node joins repeated ones), or undefined when absent or empty. */
+export function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  const text = Array.isArray(value) ? value.join(', ') : value;
+  return text === undefined || text === '' ? undefined : text;
+}
 
 /** `Name <email>` from X-Store-Author, when given. */
 export function authorOf(request: FastifyRequest): Identity | undefined {
-  const header = request.headers['x-store-author'];
-  if (typeof header !== 'string' || header === '') return undefined;
-  return parseIdentity(header, 'X-Store-Author');
+  const value = header(request, HEADERS.author);
+  return value === undefined ? undefined : parseIdentity(value, 'X-Store-Author');
 }
 
 /** The optional commit message (X-Store-Message, percent-decoded so it may hold newlines). */
 export function messageOf(request: FastifyRequest): string | undefined {
-  const header = request.headers['x-store-message'];
-  if (typeof header !== 'string' || header === '') return undefined;
-  try {
-    return decodeURIComponent(header);
-  } catch {
-    return header;
-  }
+  const value = header(request, HEADERS.message);
+  return value === undefined ? undefined : decodeMessage(value);
 }
 
-/** An entity tag's oid: `"abc…"` or `W/"abc…"` → `abc…`. */
-export const etagOid = (tag: string): string => tag.trim().replace(/^W\//, '').replace(/^"|"$/g, '');
+const branchName = { type: 'string', minLength: 1, description: 'A branch name; `/` in it sent as `%2F`.' };
 
 export const branchParams = {
   type: 'object',
-  properties: { b: { type: 'string', minLength: 1 } },
-  required: ['b'],
+  properties: { branch: branchName },
+  required: ['branch'],
 } as const;
 
 /** A branch and a key path (the route's wildcard). */
 export const keyParams = {
   type: 'object',
-  properties: { b: { type: 'string', minLength: 1 }, '*': { type: 'string' } },
-  required: ['b', '*'],
+  properties: { branch: branchName, '*': { type: 'string' } },
+  required: ['branch', '*'],
 } as const;
+
+export const hex40 = { type: 'string', pattern: '^[0-9a-f]{40}$' } as const;
+export const nullableHex40 = { type: ['string', 'null'], pattern: '^[0-9a-f]{40}$' } as const;
 
 const signatureSchema = {
   type: 'object',
+  required: ['name', 'email', 'time', 'timezoneOffset'],
   properties: {
     name: { type: 'string' },
     email: { type: 'string' },
-    time: { type: 'string' },
-    timezoneOffset: { type: 'number' },
+    time: { type: 'string', format: 'date-time' },
+    timezoneOffset: { type: 'integer', description: 'Minutes east of UTC.' },
   },
 } as const;
 
 export const commitSchema = {
   type: 'object',
+  required: ['id', 'tree', 'parents', 'subject', 'message', 'author', 'committer', 'time'],
   properties: {
-    id: { type: 'string' },
-    tree: { type: 'string' },
-    parents: { type: 'array', items: { type: 'string' } },
+    id: hex40,
+    tree: hex40,
+    parents: { type: 'array', items: hex40 },
     subject: { type: 'string' },
     message: { type: 'string' },
     author: signatureSchema,
     committer: signatureSchema,
-    time: { type: 'string' },
+    time: { type: 'string', format: 'date-time', description: 'The committer’s time.' },
   },
 } as const;
 
@@ -64,8 +77,15 @@ export const commitSchema = {
  * the kept snapshot at or before it instead of answering 410 COMPACTED.
  */
 export const readAtQuery = {
-  at: { type: 'string' },
+  at: { type: 'string', description: 'A revision to read at: commit id or prefix, branch~N, ISO time.' },
   nearest: { type: 'string', enum: ['before'], description: 'before: the kept snapshot at or before a compacted time' },
+} as const;
+
+/** How current a read is: `cached` trades linearizability for speed (see ReadOptions in src/store/types.ts). */
+export const consistencyQuery = {
+  type: 'string',
+  enum: ['linearizable', 'cached'],
+  description: 'linearizable (default): every write acknowledged before the read; cached: may lag ~10 ms.',
 } as const;
 
 /**
@@ -74,9 +94,19 @@ export const readAtQuery = {
  */
 export async function commitHeaders(reply: FastifyReply, store: Store, commit: string | null): Promise<void> {
   if (!commit) return;
-  reply.header('x-store-commit', commit);
-  reply.header('x-store-commit-time', (await store.commit(commit)).committer.time);
+  reply.header(HEADERS.commit, commit);
+  reply.header(HEADERS.commitTime, (await store.commit(commit)).committer.time);
 }
+
+/** The answer of a write: the commit made. */
+export const commitResult = { type: 'object', required: ['commit'], properties: { commit: hex40 } } as const;
+
+/** The answer of a value written. */
+export const setResult = {
+  type: 'object',
+  required: ['commit', 'key', 'oid'],
+  properties: { commit: hex40, key: { type: 'string' }, oid: hex40 },
+} as const;
 
 /** In this plugin, request bodies are values: whatever the content type, they are taken as the bytes they are. */
 export function acceptRawBodies(app: FastifyInstance): void {
@@ -86,14 +116,13 @@ export function acceptRawBodies(app: FastifyInstance): void {
 
 /** The parts of a write request that preconditions and commit metadata come from. */
 export function writeOptionsOf(request: FastifyRequest) {
-  const ifMatch = request.headers['if-match'];
-  const ifNoneMatch = request.headers['if-none-match'];
-  if (ifNoneMatch !== undefined && ifNoneMatch !== '*') {
+  const ifNoneMatch = header(request, HEADERS.ifNoneMatch);
+  if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') {
     throw new StoreError('INVALID_ARGUMENT', 'on writes, If-None-Match only takes "*" (create only)');
   }
   return {
-    ifMatch: typeof ifMatch === 'string' ? etagOid(ifMatch) : undefined,
-    ifNoneMatch: ifNoneMatch === '*',
+    ifMatch: ifMatchOf(header(request, HEADERS.ifMatch)),
+    ifNoneMatch: ifNoneMatch !== undefined,
     message: messageOf(request),
     author: authorOf(request),
   };
@@ -102,20 +131,29 @@ export function writeOptionsOf(request: FastifyRequest) {
 /** What a write answers: its commit, or with `changed: false` the head it left as it was (no empty commits). */
 export const writeResult = {
   type: 'object',
-  properties: { commit: { type: 'string' }, changed: { type: 'boolean' } },
   required: ['commit', 'changed'],
+  properties: { commit: hex40, changed: { type: 'boolean' } },
+} as const;
+
+/** What setting a key on a branch answers: the write's result, the key and its blob oid. */
+export const setWriteResult = {
+  type: 'object',
+  required: [...writeResult.required, 'key', 'oid'],
+  properties: { ...writeResult.properties, key: { type: 'string' }, oid: hex40 },
 } as const;
 
 /** The response schema of a listing. */
 export const listResponse = {
   type: 'object',
+  required: ['commit', 'entries'],
   properties: {
-    commit: { type: ['string', 'null'] },
+    commit: { ...nullableHex40, description: 'The commit listed (null: the branch has no commit yet).' },
     entries: {
       type: 'array',
       items: {
         type: 'object',
-        properties: { key: { type: 'string' }, type: { type: 'string' }, oid: { type: 'string' } },
+        required: ['key', 'type', 'oid'],
+        properties: { key: { type: 'string' }, type: { type: 'string', enum: ['value', 'dir'] }, oid: hex40 },
       },
     },
   },
@@ -127,11 +165,8 @@ export function sendValue(
   reply: FastifyReply,
   read: { value: Uint8Array; oid: string; commit: string | null },
 ) {
-  reply.header('etag', `"${read.oid}"`);
-  if (read.commit) reply.header('x-store-commit', read.commit);
-  const ifNoneMatch = request.headers['if-none-match'];
-  if (typeof ifNoneMatch === 'string' && ifNoneMatch.split(',').some((t) => etagOid(t) === read.oid)) {
-    return reply.status(304).send();
-  }
-  return reply.type('application/octet-stream').send(Buffer.from(read.value));
+  reply.header(HEADERS.etag, formatEtag(read.oid));
+  if (read.commit) reply.header(HEADERS.commit, read.commit);
+  if (ifNoneMatchHits(header(request, HEADERS.ifNoneMatch), read.oid)) return reply.status(304).send();
+  return reply.type(CONTENT_TYPES.value).send(Buffer.from(read.value));
 }

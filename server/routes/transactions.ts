@@ -1,15 +1,27 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { HEADERS, ROUTES } from '../../src/http/contract.js';
 import type { Isolation, Store } from '../../src/index.js';
-import { errorSchema } from '../errors.js';
-import { acceptRawBodies, authorOf, branchParams, listResponse, sendValue } from './shared.js';
+import { operation } from '../spec.js';
+import {
+  acceptRawBodies,
+  authorOf,
+  branchParams,
+  commitResult,
+  header,
+  listResponse,
+  nullableHex40,
+  sendValue,
+  setResult,
+} from './shared.js';
 
-const errors = { '4xx': errorSchema };
-const txParams = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;
+const id = { type: 'string', minLength: 1, description: 'The id `begin` answered.' };
+const txParams = { type: 'object', properties: { id }, required: ['id'] } as const;
 const txKeyParams = {
   type: 'object',
-  properties: { id: { type: 'string' }, '*': { type: 'string' } },
+  properties: { id, '*': { type: 'string' } },
   required: ['id', '*'],
 } as const;
+const recursive = { type: 'boolean', description: 'A directory and everything below it.' };
 
 interface TxKeyRoute {
   Params: { id: string; '*': string };
@@ -17,47 +29,52 @@ interface TxKeyRoute {
 }
 
 /** Who a transaction belongs to, for the per-client cap: X-Store-Client when given, else the address. */
-const clientOf = (request: FastifyRequest) => {
-  const header = request.headers['x-store-client'];
-  return typeof header === 'string' && header !== '' ? header : request.ip;
-};
+const clientOf = (request: FastifyRequest) => header(request, HEADERS.client) ?? request.ip;
 
 /** Transactions over HTTP: begin on a branch, read and write inside, commit (409 on conflict) or abort. */
 export function transactionRoutes(store: Store): FastifyPluginAsync {
   return async (app) => {
-    app.post<{ Params: { b: string }; Body: { isolation?: Isolation } | undefined }>(
-      '/v1/branches/:b/transactions',
+    app.post<{ Params: { branch: string }; Body: { isolation?: Isolation } | undefined }>(
+      ROUTES.begin,
       {
         // The body is optional: a bare POST begins a snapshot transaction.
         preValidation: async (request) => {
           request.body ??= {};
         },
-        schema: {
-          summary: 'Begin a transaction on :b (isolation: snapshot, the default, or serializable)',
+        schema: operation({
+          operationId: 'beginTransaction',
+          summary: 'Begin a transaction on {branch} (isolation: snapshot, the default, or serializable)',
           tags: ['transactions'],
           params: branchParams,
+          headers: ['client'],
           body: {
             type: 'object',
             additionalProperties: false,
             properties: { isolation: { type: 'string', enum: ['snapshot', 'serializable'] } },
           },
-          response: {
+          bodyOptional: true,
+          ok: {
             201: {
-              type: 'object',
-              properties: {
-                id: { type: 'string' },
-                branch: { type: 'string' },
-                base: { type: ['string', 'null'] },
-                isolation: { type: 'string' },
+              description: 'Begun.',
+              json: {
+                type: 'object',
+                required: ['id', 'branch', 'base', 'isolation'],
+                properties: {
+                  id: { type: 'string' },
+                  branch: { type: 'string' },
+                  base: { ...nullableHex40, description: 'The commit it forked from (null: an empty branch).' },
+                  isolation: { type: 'string', enum: ['snapshot', 'serializable'] },
+                },
               },
             },
-            ...errors,
           },
-        },
+          // 429: the client holds as many open transactions as it may.
+          errors: [400, 404, 413, 429],
+        }),
       },
       async (request, reply) => {
         const tx = await store.begin({
-          branch: request.params.b,
+          branch: request.params.branch,
           isolation: request.body?.isolation,
           client: clientOf(request),
           author: authorOf(request),
@@ -67,24 +84,44 @@ export function transactionRoutes(store: Store): FastifyPluginAsync {
     );
 
     app.post<{ Params: { id: string } }>(
-      '/v1/transactions/:id/commit',
+      ROUTES.txCommit,
       {
-        schema: {
+        schema: operation({
+          operationId: 'commitTransaction',
           summary: 'Commit: merge the transaction into its branch (409 with data.conflicts: it was aborted)',
           tags: ['transactions'],
           params: txParams,
-          response: {
-            200: { type: 'object', properties: { commit: { type: ['string', 'null'] }, outcome: { type: 'string' } } },
-            ...errors,
+          ok: {
+            200: {
+              description: 'Committed.',
+              json: {
+                type: 'object',
+                required: ['commit', 'outcome'],
+                properties: {
+                  commit: nullableHex40,
+                  outcome: { type: 'string', enum: ['fast-forward', 'merged', 'empty'] },
+                },
+              },
+            },
           },
-        },
+          errors: [404, 409, 423],
+        }),
       },
       (request) => store.transaction(request.params.id).commit(),
     );
 
     app.delete<{ Params: { id: string } }>(
-      '/v1/transactions/:id',
-      { schema: { summary: 'Abort a transaction', tags: ['transactions'], params: txParams, response: errors } },
+      ROUTES.transaction,
+      {
+        schema: operation({
+          operationId: 'abortTransaction',
+          summary: 'Abort a transaction',
+          tags: ['transactions'],
+          params: txParams,
+          ok: { 204: { description: 'Aborted.' } },
+          errors: [404],
+        }),
+      },
       async (request, reply) => {
         await store.transaction(request.params.id).abort();
         return reply.status(204).send();
@@ -94,33 +131,42 @@ export function transactionRoutes(store: Store): FastifyPluginAsync {
     await app.register(async (raw) => {
       acceptRawBodies(raw);
       raw.get<TxKeyRoute>(
-        '/v1/transactions/:id/keys/*',
+        ROUTES.txKey,
         {
-          schema: {
+          schema: operation({
+            operationId: 'readInTransaction',
             summary: 'Read a value as the transaction sees it',
             tags: ['transactions'],
             params: txKeyParams,
-            response: errors,
-          },
+            headers: ['ifNoneMatchRead'],
+            ok: {
+              200: {
+                description: 'The value, byte-exact.',
+                content: { type: 'application/octet-stream', schema: {} },
+                headers: ['etag'],
+                optionalHeaders: ['commit'],
+              },
+              304: { description: 'The client’s copy (If-None-Match) is current.', headers: ['etag'] },
+            },
+            errors: [400, 404],
+          }),
         },
         async (request, reply) =>
           sendValue(request, reply, await store.transaction(request.params.id).read(request.params['*'])),
       );
       raw.put<TxKeyRoute & { Body: Buffer | undefined }>(
-        '/v1/transactions/:id/keys/*',
+        ROUTES.txKey,
         {
-          schema: {
+          schema: operation({
+            operationId: 'writeInTransaction',
             summary: 'Write a value inside the transaction (the body, byte-exact)',
             tags: ['transactions'],
             params: txKeyParams,
-            response: {
-              200: {
-                type: 'object',
-                properties: { commit: { type: 'string' }, key: { type: 'string' }, oid: { type: 'string' } },
-              },
-              ...errors,
-            },
-          },
+            rawBody: true,
+            headers: ['author'],
+            ok: { 200: { description: 'Written (a commit on the transaction).', json: setResult } },
+            errors: [400, 404, 409, 413],
+          }),
         },
         (request) =>
           store
@@ -128,15 +174,18 @@ export function transactionRoutes(store: Store): FastifyPluginAsync {
             .set(request.params['*'], request.body ?? new Uint8Array(0), { author: authorOf(request) }),
       );
       raw.delete<TxKeyRoute>(
-        '/v1/transactions/:id/keys/*',
+        ROUTES.txKey,
         {
-          schema: {
+          schema: operation({
+            operationId: 'deleteInTransaction',
             summary: 'Delete a key inside the transaction (?recursive=true for a directory)',
             tags: ['transactions'],
             params: txKeyParams,
-            querystring: { type: 'object', properties: { recursive: { type: 'boolean' } } },
-            response: { 200: { type: 'object', properties: { commit: { type: 'string' } } }, ...errors },
-          },
+            querystring: { type: 'object', additionalProperties: false, properties: { recursive } },
+            headers: ['author'],
+            ok: { 200: { description: 'Deleted (a commit on the transaction).', json: commitResult } },
+            errors: [400, 404, 409],
+          }),
         },
         (request) =>
           store
@@ -145,18 +194,22 @@ export function transactionRoutes(store: Store): FastifyPluginAsync {
       );
     });
 
-    const listSchema = {
-      summary: 'List a directory as the transaction sees it (?recursive=true: every value below it)',
-      tags: ['transactions'],
-      querystring: { type: 'object', properties: { recursive: { type: 'boolean' } } },
-      response: { 200: listResponse, ...errors },
-    };
-    app.get<TxKeyRoute>('/v1/transactions/:id/list/*', { schema: { ...listSchema, params: txKeyParams } }, (request) =>
+    const listOperation = (operationId: string, params: Record<string, unknown>) =>
+      operation({
+        operationId,
+        summary: 'List a directory as the transaction sees it (?recursive=true: every value below it)',
+        tags: ['transactions'],
+        params,
+        querystring: { type: 'object', additionalProperties: false, properties: { recursive } },
+        ok: { 200: { description: 'The entries, sorted by key.', json: listResponse } },
+        errors: [400, 404, 409],
+      });
+    app.get<TxKeyRoute>(ROUTES.txList, { schema: listOperation('listInTransaction', txKeyParams) }, (request) =>
       store.transaction(request.params.id).list(request.params['*'], { recursive: request.query.recursive }),
     );
     app.get<{ Params: { id: string }; Querystring: { recursive?: boolean } }>(
-      '/v1/transactions/:id/list',
-      { schema: { ...listSchema, params: txParams } },
+      ROUTES.txListRoot,
+      { schema: listOperation('listRootInTransaction', txParams) },
       (request) => store.transaction(request.params.id).list('', { recursive: request.query.recursive }),
     );
   };

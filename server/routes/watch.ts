@@ -1,11 +1,19 @@
 import type { FastifyPluginAsync } from 'fastify';
+import {
+  CONTENT_TYPES,
+  formatEvents,
+  formatStreamError,
+  formatStreamStart,
+  HEADERS,
+  KEEP_ALIVE,
+  ROUTES,
+} from '../../src/http/contract.js';
 import type { Store } from '../../src/index.js';
-import { errorSchema } from '../errors.js';
-import { branchParams } from './shared.js';
+import { operation } from '../spec.js';
+import { branchParams, header } from './shared.js';
 
 /** How often an idle event stream sends a comment, so proxies and clients know it is alive. */
 const KEEP_ALIVE_MS = 15_000;
-const errors = { '4xx': errorSchema };
 
 /**
  * Server-Sent Events of a branch's changes. Every event's data is `{commit, key, kind, oid}`; the `id:` field — the
@@ -19,34 +27,51 @@ export function watchRoutes(store: Store): FastifyPluginAsync {
     app.addHook('preClose', async () => {
       for (const stream of open) stream.close();
     });
-    app.get<{ Params: { b: string }; Querystring: { prefix?: string; since?: string } }>(
-      '/v1/branches/:b/watch',
+    app.get<{ Params: { branch: string }; Querystring: { prefix?: string; since?: string } }>(
+      ROUTES.watch,
       {
-        schema: {
-          summary: 'Server-Sent Events for every change under ?prefix on :b, from ?since (or Last-Event-ID)',
+        schema: operation({
+          operationId: 'watch',
+          summary: 'Server-Sent Events for every change under ?prefix on {branch}, from ?since (or Last-Event-ID)',
+          description:
+            'Each event is `data: {"commit","key","kind","oid"}`; the last event of a commit carries `id: <commit>`, ' +
+            'so a client resuming with Last-Event-ID (or `since`) gets every commit after the last whole one it saw. ' +
+            'The stream opens with an id-only message naming where it starts, and sends comments to keep it alive.',
           tags: ['watch'],
           params: branchParams,
-          querystring: { type: 'object', properties: { prefix: { type: 'string' }, since: { type: 'string' } } },
-          response: errors,
-        },
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              prefix: { type: 'string', description: 'Only keys at or below this key or prefix.' },
+              since: { type: 'string', description: 'Replay the commits after this revision first.' },
+            },
+          },
+          headers: ['lastEventId'],
+          ok: {
+            200: {
+              description: 'The event stream; it ends only when the client or the server goes.',
+              content: { type: CONTENT_TYPES.events, schema: { type: 'string' } },
+            },
+          },
+          errors: [400, 404, 410],
+        }),
       },
       async (request, reply) => {
-        const lastEventId = request.headers['last-event-id'];
-        const since =
-          request.query.since ?? (typeof lastEventId === 'string' && lastEventId !== '' ? lastEventId : undefined);
+        const since = request.query.since ?? header(request, HEADERS.lastEventId);
         // Opened before the stream starts, so a bad branch, prefix or revision is an ordinary 4xx answer.
-        const watch = await store.watch({ branch: request.params.b, prefix: request.query.prefix ?? '', since });
+        const watch = await store.watch({ branch: request.params.branch, prefix: request.query.prefix ?? '', since });
         reply.hijack();
         const out = reply.raw;
         out.writeHead(200, {
-          'content-type': 'text/event-stream; charset=utf-8',
+          [HEADERS.contentType]: `${CONTENT_TYPES.events}; charset=utf-8`,
           'cache-control': 'no-cache',
           connection: 'keep-alive',
         });
         // An id-only message sets the client's Last-Event-ID to where the stream starts, so even a client that drops
         // before its first event resumes without a gap.
-        out.write(watch.after ? `: watching\nid: ${watch.after}\n\n` : ': watching\n\n');
-        const keepAlive = setInterval(() => out.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
+        out.write(formatStreamStart(watch.after));
+        const keepAlive = setInterval(() => out.write(KEEP_ALIVE), KEEP_ALIVE_MS);
         // Ending a stream also ends a wait for a client that stopped reading: its socket goes, and 'close' fires.
         const stream = {
           close: () => {
@@ -58,12 +83,7 @@ export function watchRoutes(store: Store): FastifyPluginAsync {
         request.raw.on('close', () => watch.close());
         try {
           for await (const group of watch.commits()) {
-            let text = '';
-            group.events.forEach((event, i) => {
-              if (i === group.events.length - 1) text += `id: ${group.commit}\n`;
-              text += `data: ${JSON.stringify(event)}\n\n`;
-            });
-            if (!out.write(text)) {
+            if (!out.write(formatEvents(group))) {
               await new Promise<void>((resolve) => {
                 const done = () => {
                   out.off('drain', done);
@@ -76,7 +96,7 @@ export function watchRoutes(store: Store): FastifyPluginAsync {
             }
           }
         } catch (e) {
-          out.write(`event: error\ndata: ${JSON.stringify({ message: (e as Error).message })}\n\n`);
+          out.write(formatStreamError((e as Error).message));
         } finally {
           clearInterval(keepAlive);
           open.delete(stream);

@@ -1,9 +1,9 @@
-import { type ErrorCode, StoreError } from '../errors.js';
+import { StoreError } from '../errors.js';
 import type { BlameLine } from '../history/blame.js';
-import type { CommitInfo } from '../history/commit-info.js';
+import type { CommitInfo, Identity } from '../history/commit-info.js';
 import type { Change } from '../history/diff.js';
 import type { LogOptions, LogPage } from '../history/log.js';
-import type { ReadAt } from '../history/revision.js';
+import type { Precondition } from '../store/precondition.js';
 import type {
   BatchOp,
   BisectResult,
@@ -14,15 +14,28 @@ import type {
   ListEntry,
   MergeOptions,
   MergeResult,
-  Precondition,
+  ReadOptions,
   SetResult,
   Store,
   Value,
   WriteOptions,
   WriteResult,
 } from '../store/store.js';
-import type { TransactionApi, TransactionOptions } from '../store/transaction.js';
-import type { CommitEvents, WatchApi, WatchEvent } from '../store/watch.js';
+import type { Isolation, TransactionApi, TransactionOptions } from '../store/transaction.js';
+import type { CommitEvents, WatchApi } from '../store/watch.js';
+import { ClientTransaction } from './client-transaction.js';
+import {
+  CONTENT_TYPES,
+  EventStreamReader,
+  errorOfResponse,
+  etagOid,
+  HEADERS,
+  pathOf,
+  type Query,
+  ROUTES,
+  type Route,
+  writeHeaders,
+} from './contract.js';
 
 /** What the CLI (and any caller) needs of a store: a local Store or a StoreClient talking to `store serve`. */
 export type StoreApi = StoreCalls & {
@@ -33,6 +46,11 @@ export type StoreApi = StoreCalls & {
 type StoreCalls = Pick<
   Store,
   | 'read'
+  | 'get'
+  | 'getText'
+  | 'stat'
+  | 'resolve'
+  | 'close'
   | 'set'
   | 'delete'
   | 'list'
@@ -53,18 +71,36 @@ type StoreCalls = Pick<
   | 'blame'
 >;
 
-const enc = encodeURIComponent;
-const keyPath = (key: string) => key.replace(/^\/+/, '').split('/').map(enc).join('/');
+/** A commit as the library gives it: the server adds `time` (the committer's) for readers of the JSON. */
+function fromWire(c: CommitInfo & { time?: string }): CommitInfo {
+  const { time: _time, ...info } = c;
+  return info;
+}
+
+/** Options of a StoreClient. */
+export interface ClientOptions {
+  /** Author of commits whose caller names none (default: the server's). */
+  author?: Identity;
+}
+
+type Params = Record<string, string>;
 
 /**
  * The HTTP API as a StoreApi: the same calls, results and StoreError codes as a local store, so a caller cannot
- * tell the difference but for latency.
+ * tell the difference but for latency. Every URL, header and body format comes from the contract (./contract.ts).
  */
 export class StoreClient implements StoreApi {
   private defaultBranch: string | undefined;
+  private readonly author: Identity | undefined;
+  /** Open watches, ended by close(). */
+  private readonly watches = new Set<WatchApi>();
 
-  constructor(private readonly base: string) {
+  constructor(
+    private readonly base: string,
+    options: ClientOptions = {},
+  ) {
     this.base = base.replace(/\/+$/, '');
+    this.author = options.author;
   }
 
   private async request(
@@ -85,24 +121,11 @@ export class StoreClient implements StoreApi {
       throw new StoreError(
         'REMOTE',
         `cannot reach the store server at ${this.base} (${cause}); is \`store serve\` running?`,
-        {
-          url: this.base,
-        },
+        { url: this.base },
       );
     }
     if (response.ok || response.status === 304) return response;
-    const text = await response.text();
-    let error: { code?: ErrorCode; message?: string; data?: Record<string, unknown> } | undefined;
-    try {
-      error = (JSON.parse(text) as { error?: typeof error }).error;
-    } catch {
-      // not one of our error bodies (a proxy, say): report the status below
-    }
-    throw new StoreError(
-      error?.code ?? 'REMOTE',
-      error?.message ?? `the server answered ${response.status} ${text.slice(0, 200)}`,
-      error?.data ?? {},
-    );
+    throw errorOfResponse(response.status, await response.text());
   }
 
   private async json<T>(
@@ -114,7 +137,7 @@ export class StoreClient implements StoreApi {
     const init =
       body === undefined
         ? { headers }
-        : { body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } };
+        : { body: JSON.stringify(body), headers: { [HEADERS.contentType]: CONTENT_TYPES.json, ...headers } };
     const response = await this.request(method, path, init);
     return response.status === 204 ? (undefined as T) : ((await response.json()) as T);
   }
@@ -125,64 +148,69 @@ export class StoreClient implements StoreApi {
     return this.defaultBranch;
   }
 
-  private static writeHeaders(options: WriteOptions & Precondition): Record<string, string> {
-    const h: Record<string, string> = {};
-    if (options.author) h['x-store-author'] = `${options.author.name} <${options.author.email}>`;
-    if (options.message) h['x-store-message'] = encodeURIComponent(options.message);
-    if (options.ifMatch) h['if-match'] = `"${options.ifMatch}"`;
-    if (options.ifNoneMatch) h['if-none-match'] = '*';
-    return h;
+  /** The route's path on a branch (default: the default branch). */
+  private async on(route: Route, branch: string | undefined, params: Params = {}, query?: Query): Promise<string> {
+    return pathOf(route, { branch: await this.branch(branch), ...params }, query);
   }
 
-  private static query(params: Record<string, string | number | boolean | undefined>): string {
-    const q = Object.entries(params)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `${k}=${enc(String(v))}`);
-    return q.length ? `?${q.join('&')}` : '';
+  private writeHeaders(options: WriteOptions & Precondition): Record<string, string> {
+    return writeHeaders({ ...options, author: options.author ?? this.author });
   }
 
-  async read(key: string, options: ReadAt = {}) {
-    const b = await this.branch(options.branch);
-    const q = StoreClient.query({ at: options.at, nearest: options.nearest });
-    const r = await this.request('GET', `/v1/branches/${enc(b)}/keys/${keyPath(key)}${q}`);
+  private static async value(r: Response) {
     return {
       value: new Uint8Array(await r.arrayBuffer()),
-      oid: (r.headers.get('etag') ?? '').replace(/"/g, ''),
-      commit: r.headers.get('x-store-commit') ?? '',
+      oid: etagOid(r.headers.get(HEADERS.etag) ?? ''),
+      commit: r.headers.get(HEADERS.commit),
     };
   }
 
+  async read(key: string, options: ReadOptions = {}) {
+    const query = { at: options.at, nearest: options.nearest, consistency: options.consistency };
+    const r = await this.request('GET', await this.on(ROUTES.key, options.branch, { key }, query));
+    const { value, oid, commit } = await StoreClient.value(r);
+    return { value, oid, commit: commit ?? '' };
+  }
+
+  /** A key's value as bytes. */
+  async get(key: string, options: ReadOptions = {}): Promise<Uint8Array> {
+    return (await this.read(key, options)).value;
+  }
+
+  /** A key's value as UTF-8 text. */
+  async getText(key: string, options: ReadOptions = {}): Promise<string> {
+    return new TextDecoder().decode(await this.get(key, options));
+  }
+
+  /** The blob oid and commit of a key (NOT_FOUND when absent or a directory). */
+  async stat(key: string, options: ReadOptions = {}): Promise<{ oid: string; commit: string }> {
+    const { oid, commit } = await this.read(key, options);
+    return { oid, commit };
+  }
+
   async set(key: string, value: Value, options: WriteOptions & Precondition = {}): Promise<SetResult> {
-    const b = await this.branch(options.branch);
-    const r = await this.request('PUT', `/v1/branches/${enc(b)}/keys/${keyPath(key)}`, {
+    const r = await this.request('PUT', await this.on(ROUTES.key, options.branch, { key }), {
       body: typeof value === 'string' ? value : Buffer.from(value),
-      headers: { 'content-type': 'application/octet-stream', ...StoreClient.writeHeaders(options) },
+      headers: { [HEADERS.contentType]: CONTENT_TYPES.value, ...this.writeHeaders(options) },
     });
     return { ...((await r.json()) as Omit<SetResult, 'created'>), created: r.status === 201 };
   }
 
   async delete(key: string, options: WriteOptions & Precondition & { recursive?: boolean } = {}) {
-    const b = await this.branch(options.branch);
-    const q = StoreClient.query({ recursive: options.recursive });
-    return this.json<WriteResult>(
-      'DELETE',
-      `/v1/branches/${enc(b)}/keys/${keyPath(key)}${q}`,
-      undefined,
-      StoreClient.writeHeaders(options),
-    );
+    const path = await this.on(ROUTES.key, options.branch, { key }, { recursive: options.recursive });
+    return this.json<WriteResult>('DELETE', path, undefined, this.writeHeaders(options));
   }
 
-  async list(prefix = '', options: ReadAt & { recursive?: boolean } = {}) {
-    const b = await this.branch(options.branch);
-    const q = StoreClient.query({ at: options.at, nearest: options.nearest, recursive: options.recursive });
-    return this.json<{ commit: string | null; entries: ListEntry[] }>(
-      'GET',
-      `/v1/branches/${enc(b)}/list/${keyPath(prefix)}${q}`,
-    );
+  async list(prefix = '', options: ReadOptions & { recursive?: boolean } = {}) {
+    const { at, nearest, recursive, consistency } = options;
+    const query = { at, nearest, recursive, consistency };
+    const path = prefix
+      ? await this.on(ROUTES.list, options.branch, { key: prefix }, query)
+      : await this.on(ROUTES.listRoot, options.branch, {}, query);
+    return this.json<{ commit: string | null; entries: ListEntry[] }>('GET', path);
   }
 
   async batch(ops: BatchOp[], options: WriteOptions & { onProgress?: (done: number, total: number) => void } = {}) {
-    const b = await this.branch(options.branch);
     const body = {
       message: options.message,
       ops: ops.map((op) =>
@@ -193,63 +221,64 @@ export class StoreClient implements StoreApi {
     };
     const r = await this.json<WriteResult>(
       'POST',
-      `/v1/branches/${enc(b)}/batch`,
+      await this.on(ROUTES.batch, options.branch),
       body,
-      StoreClient.writeHeaders(options),
+      this.writeHeaders({ author: options.author }),
     );
     options.onProgress?.(ops.length, ops.length);
     return r;
   }
 
   async branches(): Promise<BranchInfo[]> {
-    return this.json<BranchInfo[]>('GET', '/v1/branches');
+    return this.json<BranchInfo[]>('GET', ROUTES.branches);
   }
 
   async createBranch(name: string, options: { from?: string } = {}): Promise<BranchInfo> {
-    return this.json<BranchInfo>('POST', '/v1/branches', { name, from: options.from });
+    return this.json<BranchInfo>('POST', ROUTES.branches, { name, from: options.from });
   }
 
   async deleteBranch(name: string): Promise<void> {
-    await this.json<void>('DELETE', `/v1/branches/${enc(name)}`);
+    await this.json<void>('DELETE', pathOf(ROUTES.branch, { branch: name }));
   }
 
   async merge(from: string, options: MergeOptions = {}): Promise<MergeResult> {
-    const into = await this.branch(options.into);
     if (typeof options.strategy === 'object')
       throw new StoreError('INVALID_ARGUMENT', 'over HTTP, a merge takes one strategy name');
     return this.json<MergeResult>(
       'POST',
-      `/v1/branches/${enc(into)}/merge`,
+      await this.on(ROUTES.merge, options.into),
       { from, strategy: options.strategy, ff: options.ff, message: options.message },
-      StoreClient.writeHeaders(options),
+      this.writeHeaders({ author: options.author }),
     );
   }
 
   async log(options: LogOptions & { branch?: string; rev?: string } = {}): Promise<LogPage> {
-    const b = await this.branch(options.branch);
-    const q = StoreClient.query({ key: options.path, limit: options.limit, cursor: options.cursor ?? options.rev });
-    return this.json<LogPage>('GET', `/v1/branches/${enc(b)}/log${q}`);
+    const query = { key: options.path, limit: options.limit, cursor: options.cursor ?? options.rev };
+    const page = await this.json<LogPage>('GET', await this.on(ROUTES.log, options.branch, {}, query));
+    return { ...page, commits: page.commits.map(fromWire) };
+  }
+
+  /** Resolves a revision to a commit id, on the server. */
+  async resolve(rev: string, contextBranch?: string): Promise<string> {
+    return (await this.commit(rev, { branch: contextBranch })).id;
   }
 
   async commit(rev: string, options: { branch?: string } = {}): Promise<CommitInfo> {
     const { changes: _changes, ...info } = await this.json<CommitInfo & { changes: Change[] }>(
       'GET',
-      `/v1/commits/${enc(rev)}${StoreClient.query({ branch: options.branch })}`,
+      pathOf(ROUTES.commit, { rev }, { branch: options.branch }),
     );
-    return info;
+    return fromWire(info);
   }
 
   async changesOf(rev: string, options: { branch?: string } = {}): Promise<Change[]> {
-    const r = await this.json<{ changes: Change[] }>(
-      'GET',
-      `/v1/commits/${enc(rev)}${StoreClient.query({ branch: options.branch })}`,
-    );
-    return r.changes;
+    const path = pathOf(ROUTES.commit, { rev }, { branch: options.branch });
+    return (await this.json<{ changes: Change[] }>('GET', path)).changes;
   }
 
   async diff(from: string, to?: string, options: { branch?: string; prefix?: string } = {}): Promise<Change[]> {
-    const q = StoreClient.query({ from, to, branch: options.branch, prefix: options.prefix });
-    return (await this.json<{ changes: Change[] }>('GET', `/v1/diff${q}`)).changes;
+    const query = { from, to, branch: options.branch, prefix: options.prefix };
+    return (await this.json<{ changes: Change[] }>('GET', pathOf(ROUTES.diff, {}, query))).changes;
   }
 
   /** Key predicates only: a `test` function cannot travel over HTTP (the CLI's --run needs the repository). */
@@ -257,144 +286,163 @@ export class StoreClient implements StoreApi {
     if (options.test || !options.predicate) {
       throw new StoreError('INVALID_ARGUMENT', 'over HTTP, bisect takes a key predicate, not a test to run', {});
     }
-    const b = await this.branch(options.branch);
-    return this.json('POST', `/v1/branches/${enc(b)}/bisect`, {
+    const r = await this.json<BisectResult>('POST', await this.on(ROUTES.bisect, options.branch), {
       good: options.good,
       bad: options.bad,
       ...options.predicate,
     });
+    return { ...r, firstBad: fromWire(r.firstBad) };
   }
 
-  async blame(prefix = '', options: ReadAt = {}): Promise<BlameLine[]> {
-    const b = await this.branch(options.branch);
-    const q = StoreClient.query({ at: options.at, nearest: options.nearest });
-    return (await this.json<{ keys: BlameLine[] }>('GET', `/v1/branches/${enc(b)}/blame/${keyPath(prefix)}${q}`)).keys;
+  async blame(prefix = '', options: ReadOptions = {}): Promise<BlameLine[]> {
+    const query = { at: options.at, nearest: options.nearest };
+    const path = prefix
+      ? await this.on(ROUTES.blame, options.branch, { key: prefix }, query)
+      : await this.on(ROUTES.blameRoot, options.branch, {}, query);
+    return (await this.json<{ keys: BlameLine[] }>('GET', path)).keys.map((l) => ({
+      ...l,
+      commit: fromWire(l.commit),
+    }));
   }
 
   gc(): Promise<GcResult> {
-    return this.json('POST', '/v1/gc', {});
+    return this.json('POST', ROUTES.gc, {});
   }
 
   /** Compacts a branch on the server (progress is not reported over HTTP). */
   async compact(options: CompactOptions = {}): Promise<CompactResult> {
-    const b = await this.branch(options.branch);
-    return this.json('POST', `/v1/branches/${enc(b)}/compact`, {
+    return this.json('POST', await this.on(ROUTES.compact, options.branch), {
       dryRun: options.dryRun,
       policy: options.policy,
     });
   }
 
   async revert(rev: string, options: WriteOptions = {}): Promise<WriteResult> {
-    const b = await this.branch(options.branch);
     return this.json(
       'POST',
-      `/v1/branches/${enc(b)}/revert`,
+      await this.on(ROUTES.revert, options.branch),
       { commit: rev, message: options.message },
-      StoreClient.writeHeaders(options),
+      this.writeHeaders({ author: options.author }),
     );
   }
 
-  async begin(options: TransactionOptions = {}): Promise<TransactionApi> {
-    const b = await this.branch(options.branch);
-    const headers: Record<string, string> = options.client ? { 'x-store-client': options.client } : {};
-    const { id } = await this.json<{ id: string }>(
+  async begin(options: TransactionOptions = {}): Promise<ClientTransaction> {
+    const headers: Record<string, string> = options.client ? { [HEADERS.client]: options.client } : {};
+    const begun = await this.json<{ id: string; branch: string; base: string | null; isolation: Isolation }>(
       'POST',
-      `/v1/branches/${enc(b)}/transactions`,
+      await this.on(ROUTES.begin, options.branch),
       { isolation: options.isolation },
       headers,
     );
-    const at = `/v1/transactions/${enc(id)}`;
-    return {
-      id,
-      read: async (key) => {
-        const r = await this.request('GET', `${at}/keys/${keyPath(key)}`);
-        const value = new Uint8Array(await r.arrayBuffer());
-        return { value, oid: (r.headers.get('etag') ?? '').replace(/"/g, ''), commit: r.headers.get('x-store-commit') };
-      },
-      set: async (key, value) => {
-        const body = typeof value === 'string' ? value : Buffer.from(value);
-        const r = await this.request('PUT', `${at}/keys/${keyPath(key)}`, {
-          body,
-          headers: { 'content-type': 'application/octet-stream' },
-        });
-        return (await r.json()) as { commit: string; key: string; oid: string };
-      },
-      delete: (key, o = {}) =>
-        this.json('DELETE', `${at}/keys/${keyPath(key)}${StoreClient.query({ recursive: o.recursive })}`),
-      list: (prefix = '', o = {}) =>
-        this.json('GET', `${at}/list/${keyPath(prefix)}${StoreClient.query({ recursive: o.recursive })}`),
-      commit: () => this.json('POST', `${at}/commit`),
-      abort: () => this.json<void>('DELETE', at),
-    };
+    return new ClientTransaction(begun, {
+      request: (method, route, params, init) => this.request(method, pathOf(route, { id: begun.id, ...params }), init),
+      json: (method, route, params, query) => this.json(method, pathOf(route, { id: begun.id, ...params }, query)),
+      writeHeaders: () => this.writeHeaders({}),
+    });
+  }
+
+  /**
+   * Runs `fn` in a transaction and commits it; on a conflict, runs it again on the new head, up to `retries` more
+   * times (default 5), as Store.withTransaction does.
+   */
+  async withTransaction<T>(
+    fn: (tx: ClientTransaction) => Promise<T>,
+    options: TransactionOptions & { retries?: number } = {},
+  ): Promise<{ value: T; commit: string | null }> {
+    const retries = options.retries ?? 5;
+    for (let attempt = 0; ; attempt++) {
+      const tx = await this.begin(options);
+      let value: T;
+      try {
+        value = await fn(tx);
+      } catch (e) {
+        await tx.abort().catch(() => {});
+        throw e;
+      }
+      try {
+        const { commit } = await tx.commit();
+        return { value, commit };
+      } catch (e) {
+        if ((e as StoreError).code !== 'CONFLICT' || attempt >= retries) throw e;
+      }
+    }
   }
 
   /** Follows the server's event stream; resumes after a dropped connection from the last whole commit. */
   async watch(options: { branch?: string; prefix?: string; since?: string } = {}): Promise<WatchApi> {
     const b = await this.branch(options.branch);
     const controller = new AbortController();
-    const base = `/v1/branches/${enc(b)}/watch${StoreClient.query({ prefix: options.prefix })}`;
     const open = (since: string | undefined) =>
-      this.request('GET', `${base}${since ? `${base.includes('?') ? '&' : '?'}since=${enc(since)}` : ''}`, {
+      this.request('GET', pathOf(ROUTES.watch, { branch: b }, { prefix: options.prefix, since }), {
         signal: controller.signal,
       });
     let response = await open(options.since);
-    let last = options.since;
+    const reader = new EventStreamReader(options.since);
     // A dropped stream is reopened from the last whole commit, retrying for ~1.5 s (a server restarting, say).
     const reopen = async () => {
       for (let attempt = 0; ; attempt++) {
         try {
-          return await open(last);
+          return await open(reader.last);
         } catch (e) {
           if (attempt >= 4 || controller.signal.aborted || (e as StoreError).code !== 'REMOTE') throw e;
           await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 2000)));
         }
       }
     };
+    const watches = this.watches;
+    const close = () => {
+      watches.delete(watch);
+      controller.abort();
+    };
+    // Leaving a for-await loop early (break, throw) ends the watch, as it does on a local store.
     async function* commits(): AsyncGenerator<CommitEvents> {
+      try {
+        yield* follow();
+      } finally {
+        close();
+      }
+    }
+    async function* follow(): AsyncGenerator<CommitEvents> {
       const decoder = new TextDecoder();
       while (!controller.signal.aborted) {
-        let buffer = '';
-        let pending: WatchEvent[] = [];
-        try {
-          for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-            buffer += decoder.decode(chunk, { stream: true });
-            for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-              const message = buffer.slice(0, end);
-              buffer = buffer.slice(end + 2);
-              let id: string | undefined;
-              for (const line of message.split('\n')) {
-                if (line.startsWith('data: ')) pending.push(JSON.parse(line.slice(6)) as WatchEvent);
-                else if (line.startsWith('id: ')) id = line.slice(4);
-              }
-              if (id) {
-                last = id;
-                // An id without events marks where the stream starts; nothing to hand out.
-                if (pending.length > 0) yield { commit: id, events: pending };
-                pending = [];
-              }
-            }
+        reader.reset();
+        const chunks = (response.body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+        for (;;) {
+          let next: IteratorResult<Uint8Array>;
+          try {
+            next = await chunks.next();
+          } catch {
+            break; // the connection dropped: reconnect below, from the last whole commit
           }
-        } catch {
-          // the connection dropped: reconnect below, from the last whole commit
+          if (next.done) break;
+          // An `event: error` from the server throws here: it is an answer, not a dropped connection.
+          yield* reader.push(decoder.decode(next.value, { stream: true }));
         }
         if (controller.signal.aborted) return;
         response = await reopen();
       }
     }
-    const close = () => controller.abort();
-    return {
+    const watch: WatchApi = {
       commits,
       close,
       async *[Symbol.asyncIterator]() {
         for await (const group of commits()) yield* group.events;
       },
     };
+    watches.add(watch);
+    return watch;
   }
 
-  async snapshot(prefix = '', options: ReadAt = {}) {
+  /** Ends this client's open watches (the server and its store stay up). */
+  async close(): Promise<void> {
+    for (const watch of [...this.watches]) watch.close();
+  }
+
+  async snapshot(prefix = '', options: ReadOptions = {}) {
     const { commit, entries } = await this.list(prefix, { ...options, recursive: true });
     // Pin the reads to the listed commit, so the snapshot is one consistent state (`nearest` chose it already).
     const at = commit ?? options.at;
+    const nearest = commit ? undefined : options.nearest;
     const values = [];
     for (let i = 0; i < entries.length; i += 16) {
       const chunk = entries.slice(i, i + 16);
@@ -402,9 +450,7 @@ export class StoreClient implements StoreApi {
         ...(await Promise.all(
           chunk.map(async (e) => ({
             key: e.key,
-            value: (
-              await this.read(e.key, { branch: options.branch, at, nearest: commit ? undefined : options.nearest })
-            ).value,
+            value: (await this.read(e.key, { branch: options.branch, at, nearest })).value,
           })),
         )),
       );

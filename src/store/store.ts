@@ -1,4 +1,4 @@
-import { invalidArgument, notFound, preconditionFailed, StoreError } from '../errors.js';
+import { invalidArgument, notFound, StoreError } from '../errors.js';
 import type { KeyPredicate, Verdict } from '../history/bisect.js';
 import type { BlameLine } from '../history/blame.js';
 import type { CommitInfo, Identity } from '../history/commit-info.js';
@@ -18,6 +18,7 @@ import { StoreHistory } from './history.js';
 import { StoreMaintenance } from './maintenance.js';
 import { StoreMerges } from './merge.js';
 import { type ObjectReader, type TreeEdit, treeEdit } from './ports.js';
+import { checkPrecondition } from './precondition.js';
 import type { Transaction, TransactionOptions } from './transaction.js';
 import { StoreTransactions } from './transactions.js';
 import type {
@@ -272,8 +273,7 @@ export class Store {
     const segments = op.key.split('/');
     const existing = await editor.get(segments);
     const current = existing && !isTreeMode(existing.mode) ? existing.oid : null;
-    if (op.ifNoneMatch && existing) throw preconditionFailed(op.key, null, current ?? 'a directory');
-    if (op.ifMatch !== undefined && op.ifMatch !== current) throw preconditionFailed(op.key, op.ifMatch, current);
+    checkPrecondition(op.key, op, existing !== null, current);
     if (op.op === 'delete') {
       await editor.delete(segments, op.recursive ?? false);
       return { created: false, oid: null };

@@ -7,6 +7,7 @@ import type { StrategyName } from '../merge/strategies.js';
 import type { PruneResult } from '../objects/maintenance.js';
 import type { FsLike } from '../storage/fs.js';
 import type { ListEntry } from '../tree/editor.js';
+import type { Precondition } from './precondition.js';
 
 /* The store's option and result types: what callers pass and get back (the facade, its facets and StoreClient). */
 
@@ -81,11 +82,7 @@ export interface WriteOptions {
   author?: Identity;
 }
 
-/** Compare-and-set: `ifMatch` is the blob oid the key must have; `ifNoneMatch` requires the key to be absent. */
-export interface Precondition {
-  ifMatch?: string;
-  ifNoneMatch?: boolean;
-}
+export type { Precondition };
 
 export type Value = Uint8Array | string;
 export type { ListEntry };
