@@ -1,28 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { type ErrorCode, isStoreError } from '../src/index.js';
+import { type ErrorCode, errorBody, isStoreError, statusOf } from '../src/index.js';
 
-/** The one table from error code to HTTP status. */
-export const STATUS: Record<ErrorCode, number> = {
-  INVALID_KEY: 400,
-  INVALID_BRANCH: 400,
-  INVALID_ARGUMENT: 400,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  KEY_IS_DIRECTORY: 409,
-  KEY_IS_VALUE: 409,
-  CONFLICT: 409,
-  BRANCH_EXISTS: 409,
-  REPOSITORY_EXISTS: 409,
-  COMPACTED: 410,
-  PRECONDITION_FAILED: 412,
-  TOO_LARGE: 413,
-  QUOTA: 429,
-  LOCKED: 423,
-  REMOTE: 502,
-  CORRUPT: 500,
-  INTERNAL: 500,
-};
+// Statuses come from the one table in src/errors.ts (`statusOf`): there is no second table here.
 
 /** The error body every failure has. */
 export const errorSchema = {
@@ -41,20 +20,17 @@ export const errorSchema = {
   required: ['error'],
 } as const;
 
-function fromFastify(e: FastifyError): { status: number; code: ErrorCode; message: string } | null {
-  if (e.validation) return { status: 400, code: 'INVALID_ARGUMENT', message: `invalid request: ${e.message}` };
+/** fastify's own errors (validation, body parsing) as store error codes; their status comes from the table. */
+function fromFastify(e: FastifyError): { code: ErrorCode; message: string } | null {
+  if (e.validation) return { code: 'INVALID_ARGUMENT', message: `invalid request: ${e.message}` };
   if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return {
-      status: 413,
-      code: 'TOO_LARGE',
-      message: "the request body is over the server's limit (see --body-limit)",
-    };
+    return { code: 'TOO_LARGE', message: "the request body is over the server's limit (see --body-limit)" };
   }
   if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
-    return { status: 400, code: 'INVALID_ARGUMENT', message: e.message };
+    return { code: 'INVALID_ARGUMENT', message: e.message };
   }
   if (e.statusCode === 400 || e instanceof SyntaxError) {
-    return { status: 400, code: 'INVALID_ARGUMENT', message: `malformed request body: ${e.message}` };
+    return { code: 'INVALID_ARGUMENT', message: `malformed request body: ${e.message}` };
   }
   return null;
 }
@@ -63,22 +39,23 @@ function fromFastify(e: FastifyError): { status: number; code: ErrorCode; messag
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (isStoreError(error)) {
-      return reply
-        .status(STATUS[error.code] ?? 500)
-        .send({ error: { code: error.code, message: error.message, data: error.data } });
+      // CORRUPT (and any StoreError answered 5xx) is the operator's to see, with its stack, like an unexpected error.
+      if (statusOf(error.code) >= 500) request.log.error(error);
+      return reply.status(statusOf(error.code)).send(errorBody(error, ''));
     }
     const known = fromFastify(error);
-    if (known) return reply.status(known.status).send({ error: { code: known.code, message: known.message } });
+    if (known) {
+      return reply.status(statusOf(known.code)).send({ error: { code: known.code, message: known.message, data: {} } });
+    }
     request.log.error(error);
-    return reply
-      .status(500)
-      .send({ error: { code: 'INTERNAL', message: 'internal error; the server log has the details' } });
+    return reply.status(statusOf('INTERNAL')).send(errorBody(error, 'internal error; the server log has the details'));
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({
+    reply.status(statusOf('NOT_FOUND')).send({
       error: {
         code: 'NOT_FOUND',
         message: `no route ${request.method} ${request.url.split('?')[0]}; see /v1/openapi.json`,
+        data: {},
       },
     }),
   );

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { STRATEGY_NAMES, type Store, type StrategyName } from '../../src/index.js';
 import { errorSchema } from '../errors.js';
-import { authorOf, branchParams, messageOf } from './shared.js';
+import { authorOf, branchParams, committerOf, messageOf } from './shared.js';
 
 const branchSchema = {
   type: 'object',
@@ -96,6 +96,7 @@ export function branchRoutes(store: Store): FastifyPluginAsync {
           ff: request.body.ff,
           message: request.body.message ?? messageOf(request),
           author: authorOf(request),
+          committer: committerOf(request),
         }),
     );
   };

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { CommitInfo, Store } from '../../src/index.js';
 import { errorSchema } from '../errors.js';
-import { authorOf, branchParams, commitSchema, keyParams, messageOf } from './shared.js';
+import { authorOf, branchParams, commitSchema, committerOf, keyParams, messageOf } from './shared.js';
 
 const errors = { '4xx': errorSchema };
 const changeSchema = {
@@ -287,6 +287,7 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
           branch: request.params.b,
           message: request.body.message ?? messageOf(request),
           author: authorOf(request),
+          committer: committerOf(request),
         }),
     );
   };

@@ -5,6 +5,7 @@ import {
   acceptRawBodies,
   authorOf,
   branchParams,
+  committerOf,
   keyParams,
   listResponse,
   messageOf,
@@ -151,6 +152,7 @@ export function batchRoute(store: Store): FastifyPluginAsync {
           branch: request.params.b,
           message: request.body.message ?? messageOf(request),
           author: authorOf(request),
+          committer: committerOf(request),
         });
       },
     );

@@ -1,11 +1,18 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type Identity, parseIdentity, StoreError } from '../../src/index.js';
 
-/** `Name <email>` from X-Store-Author, when given. */
+/** `Name <email>` (optionally with git's raw date `<epoch> <+hhmm>`) from X-Store-Author, when given. */
 export function authorOf(request: FastifyRequest): Identity | undefined {
   const header = request.headers['x-store-author'];
   if (typeof header !== 'string' || header === '') return undefined;
   return parseIdentity(header, 'X-Store-Author');
+}
+
+/** The committer, in the same form, from X-Store-Committer (default: the author, dated now). */
+export function committerOf(request: FastifyRequest): Identity | undefined {
+  const header = request.headers['x-store-committer'];
+  if (typeof header !== 'string' || header === '') return undefined;
+  return parseIdentity(header, 'X-Store-Committer');
 }
 
 /** The optional commit message (X-Store-Message, percent-decoded so it may hold newlines). */
@@ -77,6 +84,7 @@ export function writeOptionsOf(request: FastifyRequest) {
     ifNoneMatch: ifNoneMatch === '*',
     message: messageOf(request),
     author: authorOf(request),
+    committer: committerOf(request),
   };
 }
 

@@ -1,6 +1,6 @@
 import { type ErrorCode, StoreError } from '../errors.js';
 import type { BlameLine } from '../history/blame.js';
-import type { CommitInfo } from '../history/commit-info.js';
+import { type CommitInfo, formatIdentity } from '../history/commit-info.js';
 import type { Change } from '../history/diff.js';
 import type { LogOptions, LogPage } from '../history/log.js';
 import type {
@@ -52,7 +52,10 @@ type StoreCalls = Pick<
 >;
 
 const enc = encodeURIComponent;
-const keyPath = (key: string) => key.replace(/^\/+/, '').split('/').map(enc).join('/');
+// The key goes to the server as given, so it applies the same rule as a local store (one leading "/" names the root;
+// "//a" is INVALID_KEY). A leading "/" travels as %2F: proxies that merge "//" in paths would otherwise change the key.
+const keyPath = (key: string) =>
+  (key.startsWith('/') ? '%2F' : '') + key.replace(/^\//, '').split('/').map(enc).join('/');
 
 /**
  * The HTTP API as a StoreApi: the same calls, results and StoreError codes as a local store, so a caller cannot
@@ -125,7 +128,8 @@ export class StoreClient implements StoreApi {
 
   private static writeHeaders(options: WriteOptions & Precondition): Record<string, string> {
     const h: Record<string, string> = {};
-    if (options.author) h['x-store-author'] = `${options.author.name} <${options.author.email}>`;
+    if (options.author) h['x-store-author'] = formatIdentity(options.author);
+    if (options.committer) h['x-store-committer'] = formatIdentity(options.committer);
     if (options.message) h['x-store-message'] = encodeURIComponent(options.message);
     if (options.ifMatch) h['if-match'] = `"${options.ifMatch}"`;
     if (options.ifNoneMatch) h['if-none-match'] = '*';

@@ -1,7 +1,7 @@
 import { conflict, invalidArgument, notFound, preconditionFailed, StoreError, tooLarge } from '../errors.js';
 import { bisect, type KeyPredicate, keyTest, type Verdict } from '../history/bisect.js';
 import { type BlameLine, blame } from '../history/blame.js';
-import { type CommitInfo, commitInfo, type Identity } from '../history/commit-info.js';
+import { type CommitInfo, commitInfo, type Identity, signatureTime } from '../history/commit-info.js';
 import {
   firstParentHistory,
   parentsOnOtherBranches,
@@ -87,6 +87,8 @@ export interface WriteOptions {
   /** A message to add below the generated first line. */
   message?: string;
   author?: Identity;
+  /** Who made the commit (git's committer); default: the author's name and email, dated at the time of writing. */
+  committer?: Identity;
 }
 
 /** Compare-and-set: `ifMatch` is the blob oid the key must have; `ifNoneMatch` requires the key to be absent. */
@@ -309,18 +311,19 @@ export class Store {
     return this.writer(branch ?? this.defaultBranch).submit(apply);
   }
 
-  private signature(author: Identity | undefined): Signature {
-    const now = this.clock();
+  private signature(author: Identity | undefined, now = this.clock()): Signature {
     const who = author ?? this.author;
     if (!who.name?.trim() || /[<>\n]/.test(who.name + who.email)) {
       throw invalidArgument('an author needs a name, and neither name nor email may contain <, > or a newline');
     }
-    return {
-      name: who.name,
-      email: who.email,
-      timestamp: Math.floor(now.getTime() / 1000),
-      timezoneOffset: -now.getTimezoneOffset(),
-    };
+    return { name: who.name, email: who.email, ...signatureTime(who, now) };
+  }
+
+  /** Author and committer of a write: one clock reading, so an undated pair has the same time. */
+  private signatures(who: { author?: Identity; committer?: Identity }): [Signature, Signature] {
+    const now = this.clock();
+    const author = this.signature(who.author, now);
+    return [author, this.signature(who.committer ?? { name: author.name, email: author.email }, now)];
   }
 
   private static message(subject: string, extra?: string): string {
@@ -404,7 +407,7 @@ export class Store {
     return this.write(options.branch, async (ctx) => {
       const editor = await TreeEditor.open(this.db, ctx.head.tree);
       const { created, oid } = await this.applyOp(editor, ctx, { op: 'set', key: k, value: bytes, ...options });
-      const head = this.commitEdit(ctx, editor, Store.message(`set ${k}`, options.message), options.author);
+      const head = this.commitEdit(ctx, editor, Store.message(`set ${k}`, options.message), options);
       return { head, result: { commit: head.commit!, key: k, oid: oid!, created } };
     });
   }
@@ -418,7 +421,7 @@ export class Store {
     return this.write(options.branch, async (ctx) => {
       const editor = await TreeEditor.open(this.db, ctx.head.tree);
       await this.applyOp(editor, ctx, { op: 'delete', key: k, ...options });
-      const head = this.commitEdit(ctx, editor, Store.message(`delete ${k}`, options.message), options.author);
+      const head = this.commitEdit(ctx, editor, Store.message(`delete ${k}`, options.message), options);
       return { head, result: { commit: head.commit! } };
     });
   }
@@ -466,7 +469,7 @@ export class Store {
         if (options.onProgress && (i % 1000 === 999 || i === checked.length - 1))
           options.onProgress(i + 1, checked.length);
       }
-      const head = this.commitEdit(ctx, editor, Store.message(subject, options.message), options.author);
+      const head = this.commitEdit(ctx, editor, Store.message(subject, options.message), options);
       return { head, result: { commit: head.commit! } };
     });
   }
@@ -490,10 +493,10 @@ export class Store {
     return { created: existing === null, oid };
   }
 
-  private commitEdit(ctx: WriteContext, editor: TreeEditor, message: string, author?: Identity): Head {
+  private commitEdit(ctx: WriteContext, editor: TreeEditor, message: string, who: WriteOptions): Head {
     const tree = editor.write(ctx.batch, ctx.trees);
     const parents = ctx.head.commit ? [ctx.head.commit] : [];
-    return ctx.commit(tree, parents, message, this.signature(author));
+    return ctx.commit(tree, parents, message, ...this.signatures(who));
   }
 
   // ---- branches ----------------------------------------------------------------------------------------------
@@ -647,7 +650,7 @@ export class Store {
       if (merged.conflicts.length > 0) {
         throw conflict(`cannot revert ${id.slice(0, 12)}: later commits changed the same keys`, merged.conflicts);
       }
-      const head = this.commitEdit(ctx, merged.editor, Store.message(subject, body), options.author);
+      const head = this.commitEdit(ctx, merged.editor, Store.message(subject, body), options);
       return { head, result: { commit: head.commit! } };
     });
   }
@@ -704,7 +707,7 @@ export class Store {
         tree,
         parents,
         Store.message(`merge ${from} into ${into}`, options.message),
-        this.signature(options.author),
+        ...this.signatures(options),
       );
       return { head, result: { commit: head.commit!, outcome: 'merged' as const } };
     });

@@ -28,7 +28,9 @@ for (const factory of factories) {
         'vm/1/name',
         'vm/2/name',
       ]);
-      expect((await s.list('missing')).entries).toEqual([]);
+      // A directory exists while something is below it: a missing one is NOT_FOUND, like a missing key.
+      expect(await codeOf(s.list('missing'))).toBe('NOT_FOUND');
+      expect(await codeOf(s.list('vm/3', { recursive: true }))).toBe('NOT_FOUND');
       expect(await codeOf(s.list('top'))).toBe('KEY_IS_VALUE');
       expect(await codeOf(s.get('vm/1'))).toBe('NOT_FOUND');
       expect(await codeOf(s.get('nope'))).toBe('NOT_FOUND');
