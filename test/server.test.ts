@@ -643,7 +643,7 @@ describe('HTTP API via inject', () => {
     for (const url of ['/v1/branches', keyUrl('k')]) {
       const res = await app.inject({ method: 'GET', url });
       const err = expectError(res, 500, 'INTERNAL');
-      expect(err.data).toBeUndefined();
+      expect(err.data).toEqual({});
       expect(res.body).not.toContain(secret);
       expect(res.body).not.toMatch(/\bat \S+ \(|\.ts:\d+|\.js:\d+|stack/i);
       expect(res.body).not.toContain(path.dirname(fileURLToPath(import.meta.url)));
