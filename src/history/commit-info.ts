@@ -44,7 +44,7 @@ export function signatureTime(who: Identity, now: Date): { timestamp: number; ti
   const date = who.date ?? now;
   const ms = date instanceof Date ? date.getTime() : Number.NaN;
   if (!Number.isFinite(ms) || ms < 0) throw invalidArgument(`the date of ${who.name} is not a valid time since 1970`);
-  const zone = who.timezoneOffset ?? -date.getTimezoneOffset();
+  const zone = who.timezoneOffset ?? (-date.getTimezoneOffset() || 0);
   // git writes the zone as ±hhmm: more than 99 hours cannot be written, and a fraction of a minute is not a zone.
   if (!Number.isInteger(zone) || Math.abs(zone) >= 100 * 60) {
     throw invalidArgument(`the time zone of ${who.name} must be whole minutes east of UTC, under 100 hours`);

@@ -17,6 +17,9 @@ const RFC2822 =
 const ISO8601 =
   /^(\d{4})-(\d{2})-(\d{2})(?:[t ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?)?\s*(z|[+-]\d{2}(?::?\d{2})?)?$/i;
 
+/** The local zone at `date`, minutes east of UTC (`|| 0`: UTC is 0, not JavaScript's -0). */
+const localZone = (date: Date): number => -date.getTimezoneOffset() || 0;
+
 /** `+0100`, `-05:30`, `+02`, `Z`, `GMT` → minutes east of UTC; null when the text gives no zone. */
 function zoneMinutes(zone: string | undefined): number | null {
   if (zone === undefined) return null;
@@ -38,7 +41,7 @@ function calendar(fields: number[], zone: number | null): GitDate | null {
   }
   if (zone === null) {
     const local = new Date(year, month - 1, day, hour, minute, second);
-    return { date: local, timezoneOffset: -local.getTimezoneOffset() };
+    return { date: local, timezoneOffset: localZone(local) };
   }
   return Number.isNaN(zone) ? null : { date: new Date(utc - zone * 60_000), timezoneOffset: zone };
 }
@@ -47,7 +50,7 @@ function parse(text: string): GitDate | null {
   const raw = RAW.exec(text);
   if (raw) {
     const date = new Date(Number(raw[1] ?? raw[2]) * 1000);
-    const zone = raw[3] === undefined ? -date.getTimezoneOffset() : zoneMinutes(raw[3])!;
+    const zone = raw[3] === undefined ? localZone(date) : zoneMinutes(raw[3])!;
     return Number.isNaN(zone) ? null : { date, timezoneOffset: zone };
   }
   const rfc = RFC2822.exec(text);
