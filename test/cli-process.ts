@@ -23,7 +23,8 @@ export function cli(args: string[], options: CliOptions = {}): Promise<CliRun> {
   const env: NodeJS.ProcessEnv = { ...cliEnv(), ...options.env };
   for (const [k, v] of Object.entries(options.env ?? {})) if (v === undefined) delete env[k];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: options.cwd });
+    // The timeout only ends a hang (a command that should have failed started a server instead, say).
+    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: options.cwd, timeout: 120_000 });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => {

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,7 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES, ERRORS, type ErrorCode, EXIT, openStore } from '../src/index.js';
-import { cliEnv, git } from './helpers.js';
+import { type CliRun, cli, serve } from './cli-process.js';
+import { git } from './helpers.js';
 
 /**
  * The error contract: ONE table (src/errors.ts) gives each error code its exit code and HTTP status. Every code is
@@ -17,39 +17,12 @@ import { cliEnv, git } from './helpers.js';
  * added to the table without a way through here.
  */
 
-const BIN = fileURLToPath(new URL('../bin/store.js', import.meta.url));
 const README = fileURLToPath(new URL('../README.md', import.meta.url));
-const env = { ...cliEnv(), GIT_AUTHOR_NAME: 'Contract', GIT_AUTHOR_EMAIL: 'contract@test.test' };
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The real binary, without blocking (several run side by side while a lock is waited out). */
-function cli(args: string[], input: string | Buffer = ''): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      stdout += s;
-    });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => {
-      stderr += s;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.on('error', () => {}).end(input);
-  });
-}
 
 let dir: string;
 let repo: string;
 let url: string;
-let server: ChildProcess;
-let serverLog = '';
+let stop: () => Promise<void>;
 let compactedId: string;
 
 beforeAll(async () => {
@@ -81,31 +54,16 @@ beforeAll(async () => {
   await store.createBranch('locked2');
   await store.close();
 
-  server = spawn(process.execPath, [BIN, 'serve', '--repo', repo, '--port', '0'], { env });
-  server.stderr!.setEncoding('utf8').on('data', (s: string) => {
-    serverLog += s;
-  });
-  url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    server.stdout!.setEncoding('utf8').on('data', (s: string) => {
-      out += s;
-      if (out.includes('\n')) resolve(out.trim());
-    });
-    server.once('exit', (code) => reject(new Error(`store serve exited with ${code}: ${serverLog}`)));
-  });
+  ({ url, stop } = await serve(repo));
 });
 
 afterAll(async () => {
-  if (server && server.exitCode === null) {
-    const exited = new Promise((resolve) => server.once('exit', resolve));
-    server.kill('SIGTERM');
-    await exited;
-  }
+  await stop?.();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
 /** Asserts a CLI run failed as the table says for `code`: its exit code, and with --json the error body on stdout. */
-function expectCli(r: Ran, code: ErrorCode, where: string): void {
+function expectCli(r: CliRun, code: ErrorCode, where: string): void {
   expect(r.code, `${where}: ${r.stderr}`).toBe(ERRORS[code].exit);
   expect(r.stderr, where).toMatch(/^error: \S/);
   const body = JSON.parse(r.stdout);
@@ -248,8 +206,8 @@ describe('every error code, through the CLI (--repo and --url) and HTTP (store s
     const walk = async ([code, s]: [ErrorCode, Scenario]) => {
       const args = s.cli!.args.map((a) => (a === '<compacted>' ? compactedId : a));
       const [local, remote, response] = await Promise.all([
-        cli(['--repo', repo, '--json', ...args], s.cli!.input),
-        cli(['--url', url, '--json', ...args], s.cli!.remoteInput ?? s.cli!.input),
+        cli(['--repo', repo, '--json', ...args], { input: s.cli!.input }),
+        cli(['--url', url, '--json', ...args], { input: s.cli!.remoteInput ?? s.cli!.input }),
         s.http!(),
       ]);
       expectCli(local, code, `${code} via the CLI on the repository`);
@@ -330,7 +288,11 @@ describe('every error code, through the CLI (--repo and --url) and HTTP (store s
     }
     try {
       await expectHttp(await request('POST', '/v1/branches/main/transactions', json({})), 'QUOTA', 'QUOTA via HTTP');
-      expectCli(await cli(['--url', url, '--json', 'tx'], 'set q 1\n'), 'QUOTA', 'QUOTA via the CLI over --url');
+      expectCli(
+        await cli(['--url', url, '--json', 'tx'], { input: 'set q 1\n' }),
+        'QUOTA',
+        'QUOTA via the CLI over --url',
+      );
       // On the repository itself the CLI is one process with one transaction: the cap cannot be reached.
     } finally {
       for (let i = 0; i < ids.length; i += 50) {
