@@ -145,3 +145,32 @@ describe('a leading "/" on a key: the root, the same everywhere', () => {
     expect(paths()).not.toContain('lead/e');
   });
 });
+
+describe('store ls of a directory that is not there', () => {
+  it('is NOT_FOUND (exit 3, HTTP 404) like a missing key, while the root of an empty branch lists empty', async () => {
+    const empty = path.join(dir, 'empty.git');
+    expect((await cli(['init', empty])).code).toBe(0);
+    expect(await cli(['--repo', empty, 'ls'])).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(await cli(['--repo', empty, '--json', 'ls', '-r'])).toEqual({ code: 0, stdout: '[]\n', stderr: '' });
+    expect((await cli(['--repo', repo, 'set', 'present/x', '1'])).code).toBe(0);
+    for (const target of [
+      ['--repo', repo],
+      ['--url', server.url],
+    ]) {
+      for (const args of [
+        ['ls', 'nosuch'],
+        ['ls', '-r', 'present/nosuch'],
+        ['export', 'nosuch'],
+      ]) {
+        const r = await cli([...target, ...args]);
+        expect(r.code, `${target[0]} ${args.join(' ')}: ${r.stderr}`).toBe(3);
+        expect(r.stdout).toBe('');
+        expect(r.stderr).toMatch(/^error: directory \S*nosuch not found — nothing is stored at or below it\n$/);
+      }
+      expect((await cli([...target, 'ls', 'present'])).stdout).toBe('present/x\n');
+    }
+    const http = await fetch(`${server.url}/v1/branches/main/list/nosuch`);
+    expect(http.status).toBe(404);
+    expect(((await http.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
+  });
+});
