@@ -48,9 +48,10 @@ describe('local-only commands refuse a server as their target (exit 2, nothing m
       );
     }
     expect(fs.readdirSync(cwd)).toEqual([]);
-    // With --repo, $STORE_URL does not apply: that is a local init.
+    // With --repo or a directory named, $STORE_URL does not apply: that is a local init.
     expect((await cli(['--repo', 'mine.git', 'init'], { cwd, env: { STORE_URL: DEAD } })).code).toBe(0);
-    expect(fs.readdirSync(cwd)).toEqual(['mine.git']);
+    expect((await cli(['init', 'named.git'], { cwd, env: { STORE_URL: DEAD } })).code).toBe(0);
+    expect(fs.readdirSync(cwd).sort()).toEqual(['mine.git', 'named.git']);
   });
 
   it('serve, xenstored and bisect --run refuse --url and $STORE_URL too', async () => {

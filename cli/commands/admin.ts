@@ -25,7 +25,10 @@ export function registerAdmin(program: Command, act: Act): void {
     .addHelpText('after', '\nExamples:\n  $ store init\n  $ store init /var/lib/gitstore/config.git')
     .action(
       act(async (ctx: Context, dir: string | undefined, opts: { defaultBranch?: string }) => {
-        ctx.localOnly('init creates a repository on this machine (a server creates its own when it starts)');
+        // A directory named here is local, as --repo is, whatever $STORE_URL says; --url with init is a contradiction.
+        if (dir === undefined || ctx.options.url !== undefined) {
+          ctx.localOnly('init creates a repository on this machine (a server creates its own when it starts)');
+        }
         const where = dir ?? ctx.repo;
         const asked = opts.defaultBranch ?? 'main';
         let created = true;
