@@ -19,7 +19,12 @@ export const REQUEST_HEADERS = {
   },
   author: {
     name: 'X-Store-Author',
-    description: 'Commit author as `Name <email>` (default: the server’s).',
+    description: 'Commit author as `Name <email>`, optionally followed by git’s raw date `<epoch> <+hhmm>`.',
+    schema: { type: 'string' },
+  },
+  committer: {
+    name: 'X-Store-Committer',
+    description: 'Committer when not the author (git’s GIT_COMMITTER_*), in the same form as X-Store-Author.',
     schema: { type: 'string' },
   },
   ifMatch: {

@@ -11,11 +11,32 @@
  * ```
  */
 
-export { type Conflict, type ErrorCode, isStoreError, StoreError } from './errors.js';
+export {
+  type Conflict,
+  ERROR_CODES,
+  ERRORS,
+  type ErrorBody,
+  type ErrorClass,
+  type ErrorCode,
+  EXIT,
+  errorBody,
+  errorBodyOf,
+  exitCodeOf,
+  isStoreError,
+  StoreError,
+  statusOf,
+} from './errors.js';
 export { type KeyPredicate, type Verdict, verdictOfExit } from './history/bisect.js';
 export type { BlameLine } from './history/blame.js';
-export { type CommitInfo, type Identity, parseIdentity } from './history/commit-info.js';
+export {
+  type CommitInfo,
+  formatIdentity,
+  type Identity,
+  parseIdentity,
+  signatureTime,
+} from './history/commit-info.js';
 export type { Change } from './history/diff.js';
+export { type GitDate, parseGitDate } from './history/git-date.js';
 export type { LogOptions, LogPage } from './history/log.js';
 export { isIsoTime, type ReadAt, type ResolveOptions } from './history/revision.js';
 export { type StoreApi, StoreClient } from './http/client.js';

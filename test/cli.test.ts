@@ -269,7 +269,10 @@ describe('store CLI: merge conflicts', () => {
     fails(j, 4);
     const doc = JSON.parse(j.stdout);
     expect(doc.error.code).toBe('CONFLICT');
-    expect(doc.conflicts).toEqual([
+    expect(doc.error.message).toBe('merging dev into main: 1 conflicting key; nothing was written');
+    // The conflicts sit where HTTP puts them: error.data.conflicts.
+    expect(Object.keys(doc)).toEqual(['error']);
+    expect(doc.error.data.conflicts).toEqual([
       {
         key: 'app/mode',
         kind: 'both-modified',
@@ -427,11 +430,10 @@ describe('store CLI: exit codes and error messages', () => {
     const head = rev(repo, 'main');
     const dir = path.dirname(repo);
 
-    // 1: a store error with no more specific code, and an I/O failure.
-    fails(store(s('set', 'vm/web1', '1')), 1, /^error: vm\/web1 is a directory/);
-    fails(store(s('set', 'vm/web1/memory/x', '1')), 1, /is a value, not a directory/);
+    // 1: a failure the store did not raise on purpose (an I/O error).
     fails(store(s('import', path.join(dir, 'missing.json'))), 1, /missing\.json: no such file or directory$/);
-    fails(store(s('branch', '-d', 'main')), 1, /main is the default branch and cannot be deleted/);
+    // 5: not allowed (HTTP 403).
+    fails(store(s('branch', '-d', 'main')), 5, /main is the default branch and cannot be deleted/);
 
     // 2: how the command was called.
     fails(store(s('--bogus', 'get', 'k')), 2, /unknown option '--bogus'/);
@@ -460,9 +462,21 @@ describe('store CLI: exit codes and error messages', () => {
     fails(store(['log'], { cwd: path.dirname(dir) }), 3, /store\.git.*store init.*--repo/);
     expect(store(['get', 'vm/web1/memory'], { cwd: dir })).toMatchObject({ code: 0, stdout: '2048' });
 
-    // 4: a conflict with what is there (merge conflicts and --if-match are covered above).
-    fails(store(s('init')), 4, /already exists/);
-    fails(store(['init', repo]), 4, /already exists/);
+    // 4: a conflict with what is there (merge conflicts and --if-match are covered above), as HTTP's 409.
+    fails(store(s('set', 'vm/web1', '1')), 4, /^error: vm\/web1 is a directory/);
+    fails(store(s('set', 'vm/web1/memory/x', '1')), 4, /is a value, not a directory/);
+    fails(store(s('ls', 'vm/web1/memory')), 4, /is a value, not a directory; get it instead/);
+    // Like git init, init on an existing store changes nothing and succeeds; another default branch is a conflict.
+    expect(store(s('init'))).toMatchObject({
+      code: 0,
+      stdout: `store at ${repo} exists already (default branch main); nothing changed\n`,
+    });
+    expect(JSON.parse(ok(['--json', 'init', repo]))).toEqual({ repository: repo, branch: 'main', created: false });
+    fails(
+      store(['init', repo, '--default-branch', 'trunk']),
+      4,
+      /already exists at .* with default branch main, not trunk/,
+    );
     fails(store(s('branch', 'dev')), 4);
     fails(store(s('set', 'vm/web1/memory', '1', '--if-match', '0'.repeat(40))), 4, /re-read it and retry/);
 

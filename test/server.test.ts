@@ -344,10 +344,9 @@ describe('HTTP API via inject', () => {
     res = await app.inject({ method: 'GET', url: `/v1/branches/main/list/d?at=${b.commit}` });
     expect((res.json() as typeof body).entries.map((e) => e.key)).toEqual(['d/b']);
 
-    // A value is not a directory; a missing prefix is empty.
+    // A value is not a directory; a missing directory is not found (git has no empty directories), as in the CLI.
     expectError(await app.inject({ method: 'GET', url: '/v1/branches/main/list/a' }), 409, 'KEY_IS_VALUE');
-    res = await app.inject({ method: 'GET', url: '/v1/branches/main/list/nothing' });
-    expect(res.json().entries).toEqual([]);
+    expectError(await app.inject({ method: 'GET', url: '/v1/branches/main/list/nothing' }), 404, 'NOT_FOUND');
   });
 
   it('a batch is one commit (with a base64 op), all or nothing', async () => {
@@ -645,7 +644,7 @@ describe('HTTP API via inject', () => {
     for (const url of ['/v1/branches', keyUrl('k')]) {
       const res = await app.inject({ method: 'GET', url });
       const err = expectError(res, 500, 'INTERNAL');
-      expect(err.data).toBeUndefined();
+      expect(err.data).toEqual({});
       expect(res.body).not.toContain(secret);
       expect(res.body).not.toMatch(/\bat \S+ \(|\.ts:\d+|\.js:\d+|stack/i);
       expect(res.body).not.toContain(path.dirname(fileURLToPath(import.meta.url)));

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { openStore } from '../../src/index.js';
+import { openStore, StoreError } from '../../src/index.js';
 import type { Context } from '../context.js';
 import { UsageError } from '../exit-codes.js';
 import type { Act } from './shared.js';
@@ -19,16 +19,41 @@ function readPolicy(file: string): string {
 export function registerAdmin(program: Command, act: Act): void {
   program
     .command('init')
-    .description('create a store: a bare git repository (refuses if one exists)')
+    .description('create a store: a bare git repository (like git init, an existing store is left as it is)')
     .argument('[dir]', 'where (default: --repo, $STORE_REPO, else ./store.git)')
-    .option('--default-branch <name>', 'the default branch', 'main')
+    .option('--default-branch <name>', 'the default branch of a new store (default: main)')
     .addHelpText('after', '\nExamples:\n  $ store init\n  $ store init /var/lib/gitstore/config.git')
     .action(
-      act(async (ctx: Context, dir: string | undefined, opts: { defaultBranch: string }) => {
+      act(async (ctx: Context, dir: string | undefined, opts: { defaultBranch?: string }) => {
+        // A directory named here is local, as --repo is, whatever $STORE_URL says; --url with init is a contradiction.
+        if (dir === undefined || ctx.options.url !== undefined) {
+          ctx.localOnly('init creates a repository on this machine (a server creates its own when it starts)');
+        }
         const where = dir ?? ctx.repo;
-        await openStore({ fs, dir: where, create: 'new', defaultBranch: opts.defaultBranch });
-        if (ctx.options.json) ctx.io.out(`${JSON.stringify({ repository: where, branch: opts.defaultBranch })}\n`);
-        else ctx.io.out(`created store at ${where} (default branch ${opts.defaultBranch})\n`);
+        const asked = opts.defaultBranch ?? 'main';
+        let created = true;
+        let branch = asked;
+        // Like `git init`, init on an existing store succeeds and changes nothing, so provisioning can run it every
+        // time. Unlike git (which warns and ignores it), a different --default-branch is refused: the caller asked
+        // for a store this is not.
+        const store = await openStore({ fs, dir: where, create: 'new', defaultBranch: asked }).catch(async (e) => {
+          if (!(e instanceof StoreError) || e.code !== 'REPOSITORY_EXISTS') throw e;
+          created = false;
+          return openStore({ fs, dir: where });
+        });
+        if (!created) {
+          branch = store.defaultBranch;
+          if (opts.defaultBranch !== undefined && opts.defaultBranch !== branch) {
+            throw new StoreError(
+              'REPOSITORY_EXISTS',
+              `a store already exists at ${where} with default branch ${branch}, not ${opts.defaultBranch}`,
+              { repository: where, branch },
+            );
+          }
+        }
+        if (ctx.options.json) ctx.io.out(`${JSON.stringify({ repository: where, branch, created })}\n`);
+        else if (created) ctx.io.out(`created store at ${where} (default branch ${branch})\n`);
+        else ctx.io.out(`store at ${where} exists already (default branch ${branch}); nothing changed\n`);
       }),
     );
 
@@ -121,6 +146,7 @@ export function registerAdmin(program: Command, act: Act): void {
           ctx: Context,
           opts: { host: string; port: string; memory?: boolean; bodyLimit: string; consistency: string },
         ) => {
+          ctx.localOnly('serve serves a repository on this machine');
           const port = Number(opts.port);
           const bodyLimit = Number(opts.bodyLimit);
           if (!Number.isInteger(port) || port < 0 || port > 65535)

@@ -15,6 +15,15 @@ export function registerBranches(program: Command, act: Act): void {
     .addHelpText('after', '\nExamples:\n  $ store branch\n  $ store branch dev --from main~2\n  $ store branch -d dev')
     .action(
       act(async (ctx: Context, name: string | undefined, opts: { from?: string; delete?: boolean }) => {
+        // The global -b/--branch means nothing here, and commander reads `store branch -bad` as `-b ad`: refuse it
+        // rather than list branches. A name that really begins with "-" is not a valid branch name for git either.
+        if (ctx.options.branch !== undefined) {
+          const b = ctx.options.branch;
+          throw new UsageError(
+            `store branch does not take -b/--branch (given -b ${b}, as "-b${b}" also reads); give the branch as ` +
+              'the argument: store branch NAME [--from REV], store branch -d NAME. A branch name may not begin with "-"',
+          );
+        }
         const store = await ctx.store();
         if (opts.delete) {
           if (!name) throw new UsageError('branch -d needs the name of the branch to delete');
@@ -59,24 +68,25 @@ export function registerBranches(program: Command, act: Act): void {
             ff: opts.ff,
             message: ctx.options.message,
             author: ctx.author(),
+            committer: ctx.committer(),
           });
           if (ctx.options.json) printJson(ctx, r);
           else ctx.io.out(r.outcome === 'up-to-date' ? `already up to date (${r.commit})\n` : `${r.commit}\n`);
         } catch (e) {
           if (e instanceof StoreError && e.code === 'CONFLICT')
-            printConflicts(ctx, e.message, (e.data as { conflicts: Conflict[] }).conflicts);
+            printConflicts(ctx, (e.data as { conflicts: Conflict[] }).conflicts);
           throw e;
         }
       }),
     );
 }
 
-/** On conflict: one row per key on stdout (or the JSON document), then the error line from the top-level catch. */
-function printConflicts(ctx: Context, message: string, conflicts: Conflict[]): void {
-  if (ctx.options.json) {
-    printJson(ctx, { error: { code: 'CONFLICT', message }, conflicts });
-    return;
-  }
+/**
+ * On conflict, for people: one row per key on stdout, then the error line from the top-level catch. With --json the
+ * top-level catch prints the error document, conflicts under `error.data.conflicts`, as HTTP answers them.
+ */
+function printConflicts(ctx: Context, conflicts: Conflict[]): void {
+  if (ctx.options.json) return;
   const s = styles(ctx.io);
   const rows = [['KIND', 'KEY', 'BASE', 'OURS', 'THEIRS'].map(s.bold)];
   for (const c of conflicts) rows.push([s.red(c.kind), c.key, short(c.base), short(c.ours), short(c.theirs)]);

@@ -104,10 +104,8 @@ export function registerHistory(program: Command, act: Act): void {
     .action(
       act(async (ctx: Context, opts: BisectOptions) => {
         const predicate = predicateOf(opts);
+        if (!predicate) ctx.localOnly('bisect --run runs a command on snapshots of the repository itself');
         const store = await ctx.store();
-        if (!predicate && ctx.options.url) {
-          throw new UsageError('--run needs the repository itself: run it where the repository is, without --url');
-        }
         const command = opts.run!;
         const test = predicate
           ? undefined
@@ -194,6 +192,7 @@ export function registerHistory(program: Command, act: Act): void {
           branch: ctx.options.branch,
           message: ctx.options.message,
           author: ctx.author(),
+          committer: ctx.committer(),
         });
         if (ctx.options.json) printJson(ctx, r);
         else ctx.io.out(`${r.commit}\n`);

@@ -54,6 +54,7 @@ export function registerKeys(program: Command, act: Act): void {
           branch: ctx.options.branch,
           message: ctx.options.message,
           author: ctx.author(),
+          committer: ctx.committer(),
           ifMatch: opts.ifMatch,
         });
         if (ctx.options.json) printJson(ctx, { commit: r.commit, key: r.key, oid: r.oid });
@@ -75,6 +76,7 @@ export function registerKeys(program: Command, act: Act): void {
           recursive: opts.recursive,
           message: ctx.options.message,
           author: ctx.author(),
+          committer: ctx.committer(),
         });
         if (ctx.options.json) printJson(ctx, r);
         else ctx.io.out(`${r.commit}\n`);

@@ -71,6 +71,7 @@ export function registerTransfer(program: Command, act: Act): void {
             branch: ctx.options.branch,
             message: ctx.options.message,
             author: ctx.author(),
+            committer: ctx.committer(),
             onProgress: progress(ctx, 'importing'),
           },
         );

@@ -30,7 +30,7 @@ export function registerXenstored(program: Command, act: Act): void {
           }
           quotas[m[1] as keyof Quotas] = Number(m[2]);
         }
-        if (ctx.options.url) throw new UsageError('xenstored serves a repository itself: run it without --url');
+        ctx.localOnly('xenstored serves a repository on this machine');
         if (opts.socket.length >= 108) throw new UsageError('--socket: a Unix socket path must be under 108 bytes');
         const { serveXenstore } = await import('../../server/xenstored.js');
         await serveXenstore({

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { ROUTES } from '../../src/http/contract.js';
 import { STRATEGY_NAMES, type Store, type StrategyName } from '../../src/index.js';
 import { operation } from '../spec.js';
-import { authorOf, branchParams, hex40, messageOf, nullableHex40 } from './shared.js';
+import { authorOf, branchParams, committerOf, hex40, messageOf, nullableHex40 } from './shared.js';
 
 const branchSchema = {
   type: 'object',
@@ -84,7 +84,7 @@ export function branchRoutes(store: Store): FastifyPluginAsync {
             'Merge a branch or revision into {branch} (409 with data.conflicts when keys conflict; nothing is written)',
           tags: ['branches'],
           params: branchParams,
-          headers: ['message', 'author'],
+          headers: ['message', 'author', 'committer'],
           body: {
             type: 'object',
             required: ['from'],
@@ -119,6 +119,7 @@ export function branchRoutes(store: Store): FastifyPluginAsync {
           ff: request.body.ff,
           message: request.body.message ?? messageOf(request),
           author: authorOf(request),
+          committer: committerOf(request),
         }),
     );
   };

@@ -7,6 +7,7 @@ import {
   branchParams,
   commitHeaders,
   commitSchema,
+  committerOf,
   hex40,
   keyParams,
   messageOf,
@@ -358,7 +359,7 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
           summary: 'Undo a commit on {branch} with a new commit (409 if later commits changed the same keys)',
           tags: ['history'],
           params: branchParams,
-          headers: ['message', 'author'],
+          headers: ['message', 'author', 'committer'],
           body: {
             type: 'object',
             required: ['commit'],
@@ -379,6 +380,7 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
           branch: request.params.branch,
           message: request.body.message ?? messageOf(request),
           author: authorOf(request),
+          committer: committerOf(request),
         }),
     );
   };

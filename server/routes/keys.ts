@@ -7,6 +7,7 @@ import {
   authorOf,
   branchParams,
   commitHeaders,
+  committerOf,
   consistencyQuery,
   keyParams,
   listResponse,
@@ -78,7 +79,7 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
           tags: ['keys'],
           params: keyParams,
           rawBody: true,
-          headers: ['ifMatch', 'ifNoneMatchWrite', 'message', 'author'],
+          headers: ['ifMatch', 'ifNoneMatchWrite', 'message', 'author', 'committer'],
           ok: {
             200: {
               description: 'Replaced a value, or (changed: false) it was already there: no commit was made.',
@@ -107,7 +108,7 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
           tags: ['keys'],
           params: keyParams,
           querystring: { type: 'object', additionalProperties: false, properties: { recursive } },
-          headers: ['ifMatch', 'message', 'author'],
+          headers: ['ifMatch', 'message', 'author', 'committer'],
           ok: { 200: { description: 'Deleted.', json: writeResult } },
           errors: WRITE_ERRORS,
         }),
@@ -201,7 +202,7 @@ export function batchRoute(store: Store): FastifyPluginAsync {
           summary: 'Apply several sets and deletes as ONE commit (all or nothing)',
           tags: ['keys'],
           params: branchParams,
-          headers: ['message', 'author'],
+          headers: ['message', 'author', 'committer'],
           body: {
             type: 'object',
             required: ['ops'],
@@ -235,6 +236,7 @@ export function batchRoute(store: Store): FastifyPluginAsync {
           branch: request.params.branch,
           message: request.body.message ?? messageOf(request),
           author: authorOf(request),
+          committer: committerOf(request),
         });
       },
     );

@@ -16,10 +16,17 @@ export function header(request: FastifyRequest, name: string): string | undefine
   return text === undefined || text === '' ? undefined : text;
 }
 
-/** `Name <email>` from X-Store-Author, when given. */
+/** `Name <email>` (optionally with git's raw date `<epoch> <+hhmm>`) from X-Store-Author, when given. */
 export function authorOf(request: FastifyRequest): Identity | undefined {
   const value = header(request, HEADERS.author);
   return value === undefined ? undefined : parseIdentity(value, 'X-Store-Author');
+}
+
+/** The committer, in the same form, from X-Store-Committer (default: the author, dated now). */
+export function committerOf(request: FastifyRequest): Identity | undefined {
+  const header = request.headers[HEADERS.committer];
+  if (typeof header !== 'string' || header === '') return undefined;
+  return parseIdentity(header, 'X-Store-Committer');
 }
 
 /** The optional commit message (X-Store-Message, percent-decoded so it may hold newlines). */
@@ -125,6 +132,7 @@ export function writeOptionsOf(request: FastifyRequest) {
     ifNoneMatch: ifNoneMatch !== undefined,
     message: messageOf(request),
     author: authorOf(request),
+    committer: committerOf(request),
   };
 }
 

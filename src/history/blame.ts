@@ -1,3 +1,4 @@
+import type { StoreError } from '../errors.js';
 import type { ObjectDb } from '../objects/db.js';
 import { diffTrees } from '../tree/diff.js';
 import { listTree } from '../tree/editor.js';
@@ -20,7 +21,8 @@ export async function blame(db: ObjectDb, head: string, segments: string[]): Pro
   let keys: string[];
   try {
     keys = (await listTree(db, headTree, segments, true)).map((e) => e.key);
-  } catch {
+  } catch (e) {
+    if ((e as StoreError).code !== 'KEY_IS_VALUE') throw e;
     // The prefix names a value: blame that one key (a diff under a key's name compares that key alone).
     keys = [prefix];
   }

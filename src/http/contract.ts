@@ -4,8 +4,8 @@
  * (src/http/client.ts) speaks it and the server (server/) answers it, so the two cannot drift apart. Plain TypeScript:
  * no HTTP framework here.
  */
-import { type ErrorCode, StoreError } from '../errors.js';
-import type { Identity } from '../history/commit-info.js';
+import { type ErrorBody, errorBody, StoreError } from '../errors.js';
+import { formatIdentity, type Identity } from '../history/commit-info.js';
 import { ANY_VALUE } from '../store/precondition.js';
 import type { CommitEvents, WatchEvent } from '../store/watch.js';
 import { checkBranchName, normalizeKey } from '../tree/keys.js';
@@ -52,6 +52,8 @@ export const HEADERS = {
   message: 'x-store-message',
   /** The commit author, `Name <email>`. */
   author: 'x-store-author',
+  /** The committer, when not the author (as git's GIT_COMMITTER_*): `Name <email>` and optionally `<epoch> <+hhmm>`. */
+  committer: 'x-store-committer',
   /** The commit a value was read at. */
   commit: 'x-store-commit',
   /** With `at`: the time of the commit read (ISO 8601). */
@@ -186,18 +188,18 @@ export function decodeMessage(header: string): string {
   }
 }
 
-/** X-Store-Author: `Name <email>`. */
-export const formatAuthor = (who: Identity): string => `${who.name} <${who.email}>`;
-
 /** The headers a write sends for its metadata and preconditions. */
 export function writeHeaders(options: {
   author?: Identity;
+  committer?: Identity;
   message?: string;
   ifMatch?: string | readonly string[];
   ifNoneMatch?: boolean;
 }): Record<string, string> {
   const h: Record<string, string> = {};
-  if (options.author) h[HEADERS.author] = formatAuthor(options.author);
+  // `Name <email>`, with the raw git date after it when the identity has one.
+  if (options.author) h[HEADERS.author] = formatIdentity(options.author);
+  if (options.committer) h[HEADERS.committer] = formatIdentity(options.committer);
   if (options.message) h[HEADERS.message] = encodeMessage(options.message);
   if (options.ifMatch !== undefined) {
     const oids = typeof options.ifMatch === 'string' ? [options.ifMatch] : options.ifMatch;
@@ -209,14 +211,7 @@ export function writeHeaders(options: {
 
 // ---- errors ----------------------------------------------------------------------------------------------------
 
-/** The body of every error answer. */
-export interface ErrorBody {
-  error: { code: ErrorCode; message: string; data?: Record<string, unknown> };
-}
-
-export const errorBody = (code: ErrorCode, message: string, data?: Record<string, unknown>): ErrorBody => ({
-  error: data === undefined ? { code, message } : { code, message, data },
-});
+export { type ErrorBody, errorBody };
 
 /** The StoreError an error answer stands for; a body that is not ours (a proxy's, say) is a REMOTE error. */
 export function errorOfResponse(status: number, text: string): StoreError {

@@ -19,7 +19,8 @@ export interface Commit {
   message: string;
 }
 
-function formatZone(minutes: number): string {
+/** Minutes east of UTC as git writes a zone: `+0100`, `-0530`. */
+export function formatZone(minutes: number): string {
   const sign = minutes < 0 ? '-' : '+';
   const abs = Math.abs(minutes);
   return `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}${String(abs % 60).padStart(2, '0')}`;

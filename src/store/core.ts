@@ -1,5 +1,5 @@
 import { invalidArgument, notFound, tooLarge } from '../errors.js';
-import type { Identity } from '../history/commit-info.js';
+import { type Identity, signatureTime } from '../history/commit-info.js';
 import { CompactionMaps, type MapHit, reaches } from '../history/compaction-map.js';
 import { type ResolveOptions, resolveRevision } from '../history/revision.js';
 import { MERGE_CONFIG_KEY, type MergePolicy, policyFromFile } from '../merge/config.js';
@@ -223,29 +223,35 @@ export class StoreCore {
     for (const w of this.writers.values()) await w.idle();
   }
 
-  /** A commit's author or committer line: the caller's identity (default: the store's), dated now. */
-  signature(author: Identity | undefined): Signature {
-    const now = this.clock();
+  /** A commit's author or committer line: the identity (default: the store's), with its own date or `now`. */
+  signature(author: Identity | undefined, now = this.clock()): Signature {
     const who = author ?? this.author;
     if (!who.name?.trim() || /[<>\n]/.test(who.name + who.email)) {
       throw invalidArgument('an author needs a name, and neither name nor email may contain <, > or a newline');
     }
-    return {
-      name: who.name,
-      email: who.email,
-      timestamp: Math.floor(now.getTime() / 1000),
-      timezoneOffset: -now.getTimezoneOffset(),
-    };
+    return { name: who.name, email: who.email, ...signatureTime(who, now) };
+  }
+
+  /** Author and committer of a write: one clock reading, so an undated pair has the same time. */
+  signatures(who: { author?: Identity; committer?: Identity }): [Signature, Signature] {
+    const now = this.clock();
+    const author = this.signature(who.author, now);
+    return [author, this.signature(who.committer ?? { name: author.name, email: author.email }, now)];
   }
 
   /**
    * Commits an edited tree on the head, unless the tree came out as it was: then the head stays and `changed` is
    * false (no empty commits; see WriteResult).
    */
-  commitTree(ctx: WriteContext, tree: string, message: string, author?: Identity): { head: Head; changed: boolean } {
+  commitTree(
+    ctx: WriteContext,
+    tree: string,
+    message: string,
+    who: { author?: Identity; committer?: Identity },
+  ): { head: Head; changed: boolean } {
     if (ctx.head.commit && tree === (ctx.head.tree ?? EMPTY_TREE)) return { head: ctx.head, changed: false };
     const parents = ctx.head.commit ? [ctx.head.commit] : [];
-    return { head: ctx.commit(tree, parents, message, this.signature(author)), changed: true };
+    return { head: ctx.commit(tree, parents, message, ...this.signatures(who)), changed: true };
   }
 
   checkSize(key: string, bytes: Uint8Array): void {

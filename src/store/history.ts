@@ -120,7 +120,7 @@ export class StoreHistory {
         throw conflict(`cannot revert ${id.slice(0, 12)}: later commits changed the same keys`, merged.conflicts);
       }
       const tree = merged.editor.write(ctx.batch, ctx.trees);
-      const { head, changed } = this.core.commitTree(ctx, tree, commitMessage(subject, body), options.author);
+      const { head, changed } = this.core.commitTree(ctx, tree, commitMessage(subject, body), options);
       return { head, result: { commit: head.commit!, changed } };
     });
   }

@@ -67,7 +67,7 @@ export class StoreMerges {
         tree,
         parents,
         commitMessage(`merge ${from} into ${into}`, options.message),
-        core.signature(options.author),
+        ...core.signatures(options),
       );
       return { head, result: { commit: head.commit!, outcome: 'merged' as const } };
     });

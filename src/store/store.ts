@@ -188,12 +188,7 @@ export class Store {
     return this.core.write(options.branch, async (ctx) => {
       const editor = await TreeEditor.open(this.core.db, ctx.head.tree);
       const { created, oid } = await this.applyOp(editor, ctx, { op: 'set', key: k, value: bytes, ...options });
-      const { head, changed } = this.commitEdit(
-        ctx,
-        editor,
-        commitMessage(`set ${k}`, options.message),
-        options.author,
-      );
+      const { head, changed } = this.commitEdit(ctx, editor, commitMessage(`set ${k}`, options.message), options);
       return { head, result: { commit: head.commit!, key: k, oid: oid!, created, changed } };
     });
   }
@@ -205,12 +200,7 @@ export class Store {
     return this.core.write(options.branch, async (ctx) => {
       const editor = await TreeEditor.open(this.core.db, ctx.head.tree);
       await this.applyOp(editor, ctx, { op: 'delete', key: k, ...options });
-      const { head, changed } = this.commitEdit(
-        ctx,
-        editor,
-        commitMessage(`delete ${k}`, options.message),
-        options.author,
-      );
+      const { head, changed } = this.commitEdit(ctx, editor, commitMessage(`delete ${k}`, options.message), options);
       return { head, result: { commit: head.commit!, changed } };
     });
   }
@@ -232,7 +222,7 @@ export class Store {
       if (tree === (ctx.head.tree ?? EMPTY_TREE)) {
         return { head: ctx.head, result: { commit: ctx.head.commit, changed: false, value } };
       }
-      const { head } = this.core.commitTree(ctx, tree, commitMessage(message), options.author);
+      const { head } = this.core.commitTree(ctx, tree, commitMessage(message), options);
       return { head, result: { commit: head.commit, changed: true, value } };
     });
   }
@@ -260,7 +250,7 @@ export class Store {
         if (options.onProgress && (i % 1000 === 999 || i === checked.length - 1))
           options.onProgress(i + 1, checked.length);
       }
-      const { head, changed } = this.commitEdit(ctx, editor, commitMessage(subject, options.message), options.author);
+      const { head, changed } = this.commitEdit(ctx, editor, commitMessage(subject, options.message), options);
       return { head, result: { commit: head.commit!, changed } };
     });
   }
@@ -283,8 +273,8 @@ export class Store {
     return { created: existing === null, oid };
   }
 
-  private commitEdit(ctx: WriteContext, editor: TreeEditor, message: string, author?: Identity) {
-    return this.core.commitTree(ctx, editor.write(ctx.batch, ctx.trees), message, author);
+  private commitEdit(ctx: WriteContext, editor: TreeEditor, message: string, who: WriteOptions) {
+    return this.core.commitTree(ctx, editor.write(ctx.batch, ctx.trees), message, who);
   }
 
   // ---- branches ----------------------------------------------------------------------------------------------

@@ -80,6 +80,8 @@ export interface WriteOptions {
   /** A message to add below the generated first line. */
   message?: string;
   author?: Identity;
+  /** Who made the commit (git's committer); default: the author's name and email, dated at the time of writing. */
+  committer?: Identity;
 }
 
 export type { Precondition };

@@ -85,8 +85,14 @@ export async function listTree(
   recursive: boolean,
 ): Promise<ListEntry[]> {
   const entry = await lookup(db, root, segments);
-  if (!entry) return [];
   const base = segments.join('/');
+  // git has no empty directories: a directory exists while something is stored below it. So a missing one is
+  // NOT_FOUND, as reading a missing key is (a typo must not look like an empty directory); only the root always
+  // exists, empty on a branch with nothing in it.
+  if (!entry) {
+    if (segments.length === 0) return [];
+    throw notFound('directory', base, 'nothing is stored at or below it');
+  }
   if (!isTreeMode(entry.mode)) {
     throw new StoreError('KEY_IS_VALUE', `${base} is a value, not a directory; get it instead`, {
       key: base,

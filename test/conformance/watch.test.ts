@@ -76,9 +76,15 @@ async function commitsAfter(s: Store, after: string | null, branch?: string): Pr
 const changesSeen = new WeakMap<Store, Map<string, Promise<Change[]>>>();
 function changesOf(s: Store, commit: string): Promise<Change[]> {
   let seen = changesSeen.get(s);
-  if (!seen) changesSeen.set(s, (seen = new Map()));
+  if (!seen) {
+    seen = new Map();
+    changesSeen.set(s, seen);
+  }
   let changes = seen.get(commit);
-  if (!changes) seen.set(commit, (changes = s.changesOf(commit)));
+  if (!changes) {
+    changes = s.changesOf(commit);
+    seen.set(commit, changes);
+  }
   return changes;
 }
 
