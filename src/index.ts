@@ -46,6 +46,7 @@ export type { FsLike } from './storage/fs.js';
 export type { TransactionResult } from './store/store.js';
 export {
   type BatchOp,
+  type BisectOptions,
   type BisectResult,
   type BranchInfo,
   type CompactOptions,

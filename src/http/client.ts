@@ -21,7 +21,12 @@ import type {
   WriteOptions,
   WriteResult,
 } from '../store/store.js';
-import type { Isolation, TransactionApi, TransactionOptions } from '../store/transaction.js';
+import {
+  type Isolation,
+  retryTransaction,
+  type TransactionApi,
+  type TransactionOptions,
+} from '../store/transaction.js';
 import type { CommitEvents, WatchApi } from '../store/watch.js';
 import { ClientTransaction } from './client-transaction.js';
 import {
@@ -345,27 +350,11 @@ export class StoreClient implements StoreApi {
    * Runs `fn` in a transaction and commits it; on a conflict, runs it again on the new head, up to `retries` more
    * times (default 5), as Store.withTransaction does.
    */
-  async withTransaction<T>(
+  withTransaction<T>(
     fn: (tx: ClientTransaction) => Promise<T>,
     options: TransactionOptions & { retries?: number } = {},
   ): Promise<{ value: T; commit: string | null }> {
-    const retries = options.retries ?? 5;
-    for (let attempt = 0; ; attempt++) {
-      const tx = await this.begin(options);
-      let value: T;
-      try {
-        value = await fn(tx);
-      } catch (e) {
-        await tx.abort().catch(() => {});
-        throw e;
-      }
-      try {
-        const { commit } = await tx.commit();
-        return { value, commit };
-      } catch (e) {
-        if ((e as StoreError).code !== 'CONFLICT' || attempt >= retries) throw e;
-      }
-    }
+    return retryTransaction(() => this.begin(options), fn, options.retries);
   }
 
   /** Follows the server's event stream; resumes after a dropped connection from the last whole commit. */

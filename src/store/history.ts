@@ -1,5 +1,5 @@
 import { conflict, invalidArgument } from '../errors.js';
-import { bisect, type KeyPredicate, keyTest, type Verdict } from '../history/bisect.js';
+import { bisect, keyTest } from '../history/bisect.js';
 import { type BlameLine, blame } from '../history/blame.js';
 import { type CommitInfo, commitInfo } from '../history/commit-info.js';
 import { type Change, diffRevisions } from '../history/diff.js';
@@ -10,7 +10,7 @@ import { isTreeMode } from '../objects/tree.js';
 import { lookup } from '../tree/editor.js';
 import { checkMessage, normalizeKey, parseKey } from '../tree/keys.js';
 import { commitMessage, type StoreCore } from './core.js';
-import type { BisectResult, WriteOptions, WriteResult } from './types.js';
+import type { BisectOptions, BisectResult, WriteOptions, WriteResult } from './types.js';
 
 /** The store's history tools: commits, log, diff, bisect, blame, and revert. */
 export class StoreHistory {
@@ -54,14 +54,7 @@ export class StoreHistory {
    * predicate holds — a key equals a value, matches a regular expression, or is missing — or, with `test`, where
    * `test` says so (0 good, 125 skip, other exit codes bad, as for `git bisect run`). O(log n) snapshots are read.
    */
-  async bisect(options: {
-    good: string;
-    bad?: string;
-    branch?: string;
-    predicate?: KeyPredicate;
-    test?: (commit: string) => Promise<Verdict>;
-    onProgress?: (stepsLeft: number, inDoubt: number) => void;
-  }): Promise<BisectResult> {
+  async bisect(options: BisectOptions): Promise<BisectResult> {
     const { db } = this.core;
     const branch = options.branch ?? this.core.defaultBranch;
     const good = await this.core.resolve(options.good, branch);

@@ -1,5 +1,4 @@
 import { invalidArgument, notFound, StoreError } from '../errors.js';
-import type { KeyPredicate, Verdict } from '../history/bisect.js';
 import type { BlameLine } from '../history/blame.js';
 import type { CommitInfo, Identity } from '../history/commit-info.js';
 import type { Change } from '../history/diff.js';
@@ -23,6 +22,7 @@ import type { Transaction, TransactionOptions } from './transaction.js';
 import { StoreTransactions } from './transactions.js';
 import type {
   BatchOp,
+  BisectOptions,
   BisectResult,
   BranchInfo,
   CompactOptions,
@@ -354,14 +354,7 @@ export class Store {
   }
 
   /** The first commit where a key predicate or a test turns bad; see {@link StoreHistory.bisect}. */
-  bisect(options: {
-    good: string;
-    bad?: string;
-    branch?: string;
-    predicate?: KeyPredicate;
-    test?: (commit: string) => Promise<Verdict>;
-    onProgress?: (stepsLeft: number, inDoubt: number) => void;
-  }): Promise<BisectResult> {
+  bisect(options: BisectOptions): Promise<BisectResult> {
     return this.historyFacet.bisect(options);
   }
 

@@ -328,3 +328,30 @@ export const transactionConflict = (tx: Transaction, conflicts: Conflict[]) =>
     `transaction ${tx.id} conflicts on ${conflicts.map((c) => c.key).join(', ')}; it was aborted — retry it`,
     conflicts,
   );
+
+/**
+ * Runs `fn` in a transaction `begin` opens and commits it; on a conflict, runs it again on the new head, up to
+ * `retries` more times (default 5). `fn` may run more than once, so it should only act through the transaction.
+ * Store.withTransaction and StoreClient.withTransaction both retry this way.
+ */
+export async function retryTransaction<
+  T,
+  X extends { abort(): Promise<unknown>; commit(): Promise<{ commit: string | null }> },
+>(begin: () => Promise<X>, fn: (tx: X) => Promise<T>, retries = 5): Promise<{ value: T; commit: string | null }> {
+  for (let attempt = 0; ; attempt++) {
+    const tx = await begin();
+    let value: T;
+    try {
+      value = await fn(tx);
+    } catch (e) {
+      await tx.abort().catch(() => {});
+      throw e;
+    }
+    try {
+      const { commit } = await tx.commit();
+      return { value, commit };
+    } catch (e) {
+      if ((e as StoreError).code !== 'CONFLICT' || attempt >= retries) throw e;
+    }
+  }
+}

@@ -6,6 +6,7 @@ import { Refs } from '../storage/refs.js';
 import { checkBranchName, checkMessage } from '../tree/keys.js';
 import type { StoreCore } from './core.js';
 import {
+  retryTransaction,
   staleReads,
   Transaction,
   type TransactionHost,
@@ -80,27 +81,11 @@ export class StoreTransactions {
    * Runs `fn` in a transaction and commits it; on a conflict, runs it again on the new head, up to `retries` more
    * times (default 5). `fn` may run more than once, so it should only act through the transaction.
    */
-  async run<T>(
+  run<T>(
     fn: (tx: Transaction) => Promise<T>,
     options: TransactionOptions & { retries?: number } = {},
   ): Promise<{ value: T; commit: string | null }> {
-    const retries = options.retries ?? 5;
-    for (let attempt = 0; ; attempt++) {
-      const tx = await this.begin(options);
-      let value: T;
-      try {
-        value = await fn(tx);
-      } catch (e) {
-        await tx.abort().catch(() => {});
-        throw e;
-      }
-      try {
-        const { commit } = await tx.commit();
-        return { value, commit };
-      } catch (e) {
-        if ((e as StoreError).code !== 'CONFLICT' || attempt >= retries) throw e;
-      }
-    }
+    return retryTransaction(() => this.begin(options), fn, options.retries);
   }
 
   /** The commits open transactions stand on or made: pruning keeps their history. */

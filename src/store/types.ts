@@ -1,10 +1,10 @@
-import type { Verdict } from '../history/bisect.js';
+import type { KeyPredicate, Verdict } from '../history/bisect.js';
 import type { CommitInfo, Identity } from '../history/commit-info.js';
 import type { Change } from '../history/diff.js';
 import type { ReadAt } from '../history/revision.js';
 import type { MergePolicy } from '../merge/config.js';
 import type { StrategyName } from '../merge/strategies.js';
-import type { PruneResult } from '../objects/maintenance.js';
+import type { GcResult as PackGcResult, PruneResult } from '../objects/maintenance.js';
 import type { FsLike } from '../storage/fs.js';
 import type { ListEntry } from '../tree/editor.js';
 import type { Precondition } from './precondition.js';
@@ -150,14 +150,19 @@ export interface BisectResult {
   candidates: string[];
 }
 
-/** What `gc` did: packs and bytes of the pack directory before and after, objects kept, time taken. */
-export interface GcResult {
-  packsBefore: number;
-  packsAfter: number;
-  bytesBefore: number;
-  bytesAfter: number;
-  objects: number;
+/** What `gc` did: packs and bytes of the pack directory before and after, objects kept, and the time it took. */
+export interface GcResult extends PackGcResult {
   ms: number;
+}
+
+/** How to bisect: the good end, the bad end (default: the branch head), and a key predicate or a test. */
+export interface BisectOptions {
+  good: string;
+  bad?: string;
+  branch?: string;
+  predicate?: KeyPredicate;
+  test?: (commit: string) => Promise<Verdict>;
+  onProgress?: (stepsLeft: number, inDoubt: number) => void;
 }
 
 /** How to compact a branch. */
