@@ -46,7 +46,7 @@ export function transactionRoutes(store: Store): FastifyPluginAsync {
           summary: 'Begin a transaction on {branch} (isolation: snapshot, the default, or serializable)',
           tags: ['transactions'],
           params: branchParams,
-          headers: ['client'],
+          headers: ['client', 'author'],
           body: {
             type: 'object',
             additionalProperties: false,

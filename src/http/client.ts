@@ -332,7 +332,10 @@ export class StoreClient implements StoreApi {
   }
 
   async begin(options: TransactionOptions = {}): Promise<ClientTransaction> {
-    const headers: Record<string, string> = options.client ? { [HEADERS.client]: options.client } : {};
+    const headers: Record<string, string> = {
+      ...this.writeHeaders({ author: options.author }),
+      ...(options.client ? { [HEADERS.client]: options.client } : {}),
+    };
     const begun = await this.json<{ id: string; branch: string; base: string | null; isolation: Isolation }>(
       'POST',
       await this.on(ROUTES.begin, options.branch),
