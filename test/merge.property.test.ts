@@ -96,8 +96,8 @@ async function play(store: Store, branch: string, state: State, commits: History
   for (const edits of commits) {
     const ops = compile(state, edits);
     if (ops.length === 0) continue;
-    await store.batch(ops, { branch, message: message ?? branch });
-    made++;
+    // A batch that leaves the tree as it was makes no commit (changed: false).
+    if ((await store.batch(ops, { branch, message: message ?? branch })).changed) made++;
   }
   return made;
 }

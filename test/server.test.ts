@@ -157,7 +157,7 @@ describe('HTTP API via inject', () => {
     let res = await put(app, 'vm/web1/memory', '2048');
     expect(res.statusCode).toBe(201);
     const created = res.json();
-    expect(Object.keys(created).sort()).toEqual(['commit', 'key', 'oid']);
+    expect(Object.keys(created).sort()).toEqual(['changed', 'commit', 'key', 'oid']);
     expect(created.key).toBe('vm/web1/memory');
     expect(created.oid).toBe(blobOid('2048'));
     expect(created.commit).toMatch(HEX40);
@@ -289,7 +289,7 @@ describe('HTTP API via inject', () => {
     let res = await app.inject({ method: 'DELETE', url: keyUrl('gone') });
     expect(res.statusCode).toBe(200);
     const { commit } = res.json();
-    expect(Object.keys(res.json())).toEqual(['commit']);
+    expect(Object.keys(res.json())).toEqual(['commit', 'changed']);
     expect(commit).toMatch(HEX40);
     expect(await headOf(app)).toBe(commit);
     expectError(await app.inject({ method: 'GET', url: keyUrl('gone') }), 404, 'NOT_FOUND');

@@ -228,7 +228,7 @@ export class StoreClient implements StoreApi {
       'POST',
       await this.on(ROUTES.batch, options.branch),
       body,
-      this.writeHeaders({ author: options.author }),
+      this.writeHeaders({ author: options.author, committer: options.committer }),
     );
     options.onProgress?.(ops.length, ops.length);
     return r;
@@ -253,7 +253,7 @@ export class StoreClient implements StoreApi {
       'POST',
       await this.on(ROUTES.merge, options.into),
       { from, strategy: options.strategy, ff: options.ff, message: options.message },
-      this.writeHeaders({ author: options.author }),
+      this.writeHeaders({ author: options.author, committer: options.committer }),
     );
   }
 
@@ -327,7 +327,7 @@ export class StoreClient implements StoreApi {
       'POST',
       await this.on(ROUTES.revert, options.branch),
       { commit: rev, message: options.message },
-      this.writeHeaders({ author: options.author }),
+      this.writeHeaders({ author: options.author, committer: options.committer }),
     );
   }
 
