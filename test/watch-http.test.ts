@@ -553,7 +553,7 @@ function run(args: string[], cwd?: string): Proc {
 }
 
 function runSync(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: storeEnv(), timeout: 30_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { env: storeEnv(), timeout: 120_000 });
   return { code: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
 
@@ -690,7 +690,7 @@ describe('store watch (CLI)', () => {
     const repo = path.join(dir, 'served.git');
     const server = new Proc(['serve', '--repo', repo, '--port', '0']);
     procs.push(server);
-    await until(() => server.stdout.includes('\n') || server.code !== null, 'store serve to listen', 15_000);
+    await until(() => server.stdout.includes('\n') || server.code !== null, 'store serve to listen', 60_000);
     const url = server.stdout.trim();
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     try {
