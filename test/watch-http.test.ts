@@ -533,7 +533,7 @@ class Proc {
   }
 
   /** Waits for the process to exit (killing it after `ms`). */
-  async done(ms = 15_000): Promise<this> {
+  async done(ms = 60_000): Promise<this> {
     const timer = setTimeout(() => this.child.kill('SIGKILL'), ms);
     await this.exited;
     clearTimeout(timer);
@@ -661,7 +661,7 @@ describe('store watch (CLI)', () => {
     await until(() => p.lines.length >= pings + 3, 'the three events');
     await sleep(100);
     p.child.kill('SIGINT');
-    await p.done(5000);
+    await p.done();
     expect(p.signal).toBeNull();
     expect(p.code, p.stderr).toBe(0);
     expect(p.lines.slice(pings)).toEqual([

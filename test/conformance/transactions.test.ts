@@ -32,7 +32,7 @@ const txRefs = async (s: Store) => [...(await s.refs.list(TX_PREFIX)).keys()].so
  * write before its ref has caught up (the ref is mirrored in the background), so "the ref exists after a write" is
  * checked as "it gets there promptly".
  */
-async function eventually<T>(probe: () => Promise<T>, want: T, ms = 3000): Promise<T> {
+async function eventually<T>(probe: () => Promise<T>, want: T, ms = 60_000): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
     const got = await probe();
@@ -577,8 +577,7 @@ describe('transactions on disk', () => {
     await s.merge('side', { strategy: 'theirs' }).catch((e: StoreError) => {
       if (e.code !== 'CONFLICT') throw e;
     });
-    await sleep(600); // the open ones expire
-    expect(await txRefs(s)).toEqual([]);
+    expect(await eventually(() => txRefs(s), [])).toEqual([]); // the open ones expire
     await s.close();
     fsckClean(s.dir);
     expect(git(['--git-dir', s.dir, 'rev-list', '--count', 'main']).toString().trim()).toMatch(/^\d+$/);
