@@ -16,7 +16,7 @@ const BIN = fileURLToPath(new URL('../bin/store.js', import.meta.url));
 const env = { ...gitEnv, GIT_AUTHOR_NAME: 'Url Tester', GIT_AUTHOR_EMAIL: 'url@test.test', NO_COLOR: '1' };
 
 function store(args: string[], input = '') {
-  const r = spawnSync(process.execPath, [BIN, ...args], { input, env, timeout: 30_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { input, env, timeout: 120_000 });
   return { code: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString(), raw: r.stdout };
 }
 

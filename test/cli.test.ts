@@ -54,7 +54,7 @@ function store(args: string[], options: RunOptions = {}): Result {
     input: options.input ?? '',
     env: storeEnv(options.env),
     cwd: options.cwd,
-    timeout: 30_000,
+    timeout: 120_000,
   });
   if (r.error) throw r.error;
   return { code: r.status, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8'), raw: r.stdout };

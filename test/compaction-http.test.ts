@@ -209,7 +209,7 @@ describe('compaction over HTTP while 50 clients write', () => {
     expect(after.length).toBeLessThanOrEqual(2);
     expect(gitValues(dir, keys)).toEqual(new Map([...latest].map(([k, v]) => [k, Buffer.from(v)])));
     expectFsckClean(dir);
-  }, 40_000);
+  });
 });
 
 // ---- what POST /v1/branches/:b/compact answers, on a history with known commit times ----------------------------

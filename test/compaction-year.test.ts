@@ -21,7 +21,9 @@ const MOST_KEPT = Math.ceil(3_600_000 / STEP_MS) + 1 + (23 + 1) + (29 + 1) + (Ma
 const BOUND_BYTES = 4 << 20;
 
 describe('a simulated year of writes, compacted as it goes', () => {
-  it('stays under a constant size, fsck-clean, with every kept commit readable by time', async () => {
+  it('stays under a constant size, fsck-clean, with every kept commit readable by time', {
+    tags: ['slow'],
+  }, async () => {
     const dir = path.join(tempDir(), 'store.git');
     const sample: { time: number; value: string }[] = [];
     const { store, points } = await simulateYear({
@@ -57,5 +59,5 @@ describe('a simulated year of writes, compacted as it goes', () => {
     }
     expect(checked).toBeGreaterThan(100);
     await store.close();
-  }, 600_000);
+  });
 });

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type CommitInfo, type CompactResult, type OpenOptions, openStore, type Store } from '../src/index.js';
 import { expectFsckClean, gitValues } from './git-packs.js';
-import { codeOf, git, sleep, tempDir } from './helpers.js';
+import { codeOf, git, sleep, tempDir, until } from './helpers.js';
 import { startWriter, stopChildren } from './writers.js';
 
 const WRITER = fileURLToPath(new URL('./fixtures/writer.mjs', import.meta.url));
@@ -729,8 +729,8 @@ describe('compaction', () => {
     const other = await openStore({ fs, dir, clock: clock.now, pruneGraceMs: 0 });
     const otx = await other.begin();
     await otx.set('tx/other', 'another process');
-    await sleep(150);
-    expect(refsOf(dir).match(/refs\/store\/tx\//g)).toHaveLength(2);
+    // Each mirrors itself to its ref in the background, after its ref delay: wait for both (not a fixed time).
+    await until(() => refsOf(dir).match(/refs\/store\/tx\//g)?.length === 2, 'both transactions on disk');
 
     const r = await store.compact({ policy: POLICY });
     expect(r.dropped).toBeGreaterThan(400);
@@ -912,8 +912,7 @@ describe('compaction', () => {
     await coreHistory(store, clock, SMALL);
     const tx = await store.begin();
     await tx.set('tx/open', 'still open');
-    await sleep(150);
-    expect(refsOf(dir)).toContain(`refs/store/tx/${tx.id}`);
+    await until(() => refsOf(dir).includes(`refs/store/tx/${tx.id}`), 'the transaction on disk');
     expect((await store.compact({ policy: POLICY })).dropped).toBeGreaterThan(400);
     try {
       expectFsckClean(dir);

@@ -414,7 +414,7 @@ describe('store gc', () => {
         await until(
           () => writers.every((w) => w.acks.size >= PACE * g),
           `writers to acknowledge ${PACE * g} writes each`,
-          30_000,
+          120_000,
         );
         const r = await storeCli(['gc', '--repo', dir, '--json'], { ...cliEnv(), STORE_DEBUG: '1' });
         if (r.code !== 0) {
@@ -429,7 +429,7 @@ describe('store gc', () => {
       }
       // Writes go on after the last gc too.
       const last = acked();
-      await until(() => acked() >= last + 20, 'writes after the last gc', 30_000);
+      await until(() => acked() >= last + 20, 'writes after the last gc', 120_000);
     } finally {
       // Stop everything, also when an assertion above failed.
       stop = true;

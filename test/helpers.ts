@@ -46,7 +46,7 @@ export function gitSubjects(dir: string, branch = 'main'): string[] {
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Waits until `cond()` holds; throws (naming `what`) after `ms`. */
-export async function until(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
+export async function until(cond: () => boolean, what: string, ms = 60_000): Promise<void> {
   const start = Date.now();
   while (!cond()) {
     if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);

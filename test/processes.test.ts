@@ -51,7 +51,7 @@ describe('several OS processes on one repository', () => {
       expect(git(['--git-dir', dir, 'show', `main:${key}`]).toString()).toBe(`v${id}-${i}`);
     }
     expectFsckClean(dir);
-  }, 60_000);
+  });
 
   it('a writer killed with SIGKILL mid-stream loses no acknowledged write', async () => {
     const store = await diskStore();
@@ -104,5 +104,5 @@ describe('several OS processes on one repository', () => {
     expect(git(['--git-dir', dir, 'rev-parse', 'main^']).toString().trim()).toBe(after.commit);
     expect(git(['--git-dir', dir, 'rev-parse', 'main']).toString().trim()).toBe(recovered.commit);
     expectFsckClean(dir);
-  }, 60_000);
+  });
 });

@@ -1031,7 +1031,7 @@ describe('store serve: graceful shutdown', () => {
         return o;
       }),
     );
-    const exit = await exitWithin(server, 10_000);
+    const exit = await exitWithin(server, 60_000);
     expect(exit, server.stderr()).toEqual({ code: 0, signal: null });
     expect(server.stderr()).toContain('SIGTERM');
     expect(pendingAtSignal).toBeGreaterThan(0);
@@ -1083,7 +1083,7 @@ describe('store serve: graceful shutdown', () => {
     const outcomes = await Promise.all(pending);
 
     expect(outcomes.map((o) => o.status)).toEqual(outcomes.map(() => 201));
-    const exit = await exitWithin(server, 10_000);
+    const exit = await exitWithin(server, 60_000);
     expect(exit, server.stderr()).toEqual({ code: 0, signal: null });
     expect(await expectAcknowledgedDurable(repo, outcomes)).toHaveLength(N);
     expect(gitSubjects(repo)).toHaveLength(N);

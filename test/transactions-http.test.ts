@@ -258,7 +258,9 @@ function pool(size: number) {
 const FIELDS = ['state', 'host', 'memory', 'cpus', 'image', 'emulator', 'disk', 'mac'] as const;
 
 describe('HTTP transactions over a socket', () => {
-  it(`${VMS} concurrent VM-start transactions: every commit 200, all ${VMS * FIELDS.length} keys present, fsck clean`, async () => {
+  it(`${VMS} concurrent VM-start transactions: every commit 200, all ${VMS * FIELDS.length} keys present, fsck clean`, {
+    tags: ['slow'],
+  }, async () => {
     const store = await diskStore();
     const app = await setup(store);
     const base = await app.listen({ port: 0, host: '127.0.0.1' });
@@ -394,7 +396,7 @@ describe('HTTP transactions over a socket', () => {
     await app.close();
     await store.close();
     fsckClean(store.dir);
-  }, 120_000);
+  });
 });
 
 // ---- the CLI: store tx ---------------------------------------------------------------------------------------
@@ -406,7 +408,7 @@ interface Result {
 }
 
 function store(args: string[], input = ''): Result {
-  const r = spawnSync(process.execPath, [BIN, ...args], { input, env: cliEnv(), timeout: 30_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { input, env: cliEnv(), timeout: 120_000 });
   if (r.error) throw r.error;
   return { code: r.status, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') };
 }

@@ -533,7 +533,7 @@ class Proc {
   }
 
   /** Waits for the process to exit (killing it after `ms`). */
-  async done(ms = 15_000): Promise<this> {
+  async done(ms = 60_000): Promise<this> {
     const timer = setTimeout(() => this.child.kill('SIGKILL'), ms);
     await this.exited;
     clearTimeout(timer);
@@ -553,7 +553,7 @@ function run(args: string[], cwd?: string): Proc {
 }
 
 function runSync(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: storeEnv(), timeout: 30_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { env: storeEnv(), timeout: 120_000 });
   return { code: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
 
@@ -661,7 +661,7 @@ describe('store watch (CLI)', () => {
     await until(() => p.lines.length >= pings + 3, 'the three events');
     await sleep(100);
     p.child.kill('SIGINT');
-    await p.done(5000);
+    await p.done();
     expect(p.signal).toBeNull();
     expect(p.code, p.stderr).toBe(0);
     expect(p.lines.slice(pings)).toEqual([
@@ -690,7 +690,7 @@ describe('store watch (CLI)', () => {
     const repo = path.join(dir, 'served.git');
     const server = new Proc(['serve', '--repo', repo, '--port', '0']);
     procs.push(server);
-    await until(() => server.stdout.includes('\n') || server.code !== null, 'store serve to listen', 15_000);
+    await until(() => server.stdout.includes('\n') || server.code !== null, 'store serve to listen', 60_000);
     const url = server.stdout.trim();
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     try {

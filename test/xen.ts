@@ -108,7 +108,7 @@ export async function startDaemon(
   const start = Date.now();
   while (!up) {
     if (gone) throw new Error(`store xenstored exited before listening:\n${stderr}`);
-    if (Date.now() - start > 20_000) throw new Error(`store xenstored not listening after 20 s:\n${stderr}`);
+    if (Date.now() - start > 60_000) throw new Error(`store xenstored not listening after 60 s:\n${stderr}`);
     up = await accepts(socket);
     if (!up) await new Promise((r) => setTimeout(r, 25));
   }
@@ -118,7 +118,7 @@ export async function startDaemon(
 /** SIGTERM, then the exit status (SIGKILL and a failure if it hangs for more than `ms`). */
 export async function stopDaemon(
   d: Daemon,
-  ms = 10_000,
+  ms = 60_000,
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   if (d.child.exitCode !== null || d.child.signalCode !== null) return d.exited;
   d.child.kill('SIGTERM');
