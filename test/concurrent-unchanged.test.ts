@@ -12,7 +12,7 @@ import { ObjectBatch } from '../src/objects/batch.js';
 import { ObjectDb } from '../src/objects/db.js';
 import { hashObject } from '../src/objects/object.js';
 import { Files } from '../src/storage/fs.js';
-import { expectFsckClean, verifyPacks } from './git-packs.js';
+import { copyFromMemfs, expectFsckClean, verifyPacks } from './git-packs.js';
 import { diskStore, git, tempDir } from './helpers.js';
 import { put, startServe, stopServe } from './serve.js';
 
@@ -82,15 +82,7 @@ describe('concurrent writes of versions already stored', () => {
     await exercise(store);
     await store.close();
     const copy = path.join(tempDir(), 'copy.git');
-    const copyTree = (from: string, to: string) => {
-      fs.mkdirSync(to, { recursive: true });
-      for (const name of mfs.readdirSync(from) as string[]) {
-        const src = `${from}/${name}`;
-        if (mfs.statSync(src).isDirectory()) copyTree(src, path.join(to, name));
-        else fs.writeFileSync(path.join(to, name), mfs.readFileSync(src) as Buffer);
-      }
-    };
-    copyTree(dir, copy);
+    copyFromMemfs(mfs, dir, copy);
     verifyPacks(copy);
     expectFsckClean(copy);
     expect(git(['--git-dir', copy, 'show', `main:${key(3)}`]).toString()).toBe('v3');

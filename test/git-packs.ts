@@ -86,3 +86,21 @@ export function gitValues(dir: string, keys: string[], rev = 'main'): Map<string
   }
   return values;
 }
+
+/** Copies a repository out of a memfs volume onto disk, so that plain git can check it. */
+export function copyFromMemfs(
+  mfs: {
+    readdirSync(p: string): unknown;
+    statSync(p: string): { isDirectory(): boolean };
+    readFileSync(p: string): unknown;
+  },
+  from: string,
+  to: string,
+): void {
+  fs.mkdirSync(to, { recursive: true });
+  for (const name of mfs.readdirSync(from) as string[]) {
+    const src = `${from}/${name}`;
+    if (mfs.statSync(src).isDirectory()) copyFromMemfs(mfs, src, path.join(to, name));
+    else fs.writeFileSync(path.join(to, name), mfs.readFileSync(src) as Buffer);
+  }
+}

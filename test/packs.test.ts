@@ -8,7 +8,7 @@ import path from 'node:path';
 import { memfs } from 'memfs';
 import { describe, expect, it } from 'vitest';
 import { type FsLike, openStore, type Store } from '../src/index.js';
-import { expectFsckClean, gitValues, verifyPacks } from './git-packs.js';
+import { copyFromMemfs, expectFsckClean, gitValues, verifyPacks } from './git-packs.js';
 import { diskStore, git, random, tempDir } from './helpers.js';
 
 /** The values of `keys` at `rev` as git reads them, as text. */
@@ -177,15 +177,7 @@ describe('packs written by the store, as plain git sees them', () => {
 
     // The same repository on disk, for git.
     const copy = path.join(tempDir(), 'copy.git');
-    const copyTree = (from: string, to: string) => {
-      fs.mkdirSync(to, { recursive: true });
-      for (const name of mfs.readdirSync(from) as string[]) {
-        const src = `${from}/${name}`;
-        if (mfs.statSync(src).isDirectory()) copyTree(src, path.join(to, name));
-        else fs.writeFileSync(path.join(to, name), mfs.readFileSync(src) as Buffer);
-      }
-    };
-    copyTree(dir, copy);
+    copyFromMemfs(mfs, dir, copy);
     const { packs, deltas, objects } = verifyPacks(copy);
     expect(packs).toHaveLength(1);
     expect(objects).toBe(result.objects);
