@@ -16,6 +16,7 @@ interface StatsLike {
 export interface FsPromises {
   readFile(path: string): Promise<Uint8Array | string>;
   rename(from: string, to: string): Promise<void>;
+  link(existing: string, path: string): Promise<void>;
   unlink(path: string): Promise<void>;
   mkdir(path: string, options: { recursive: boolean }): Promise<unknown>;
   readdir(path: string): Promise<unknown[]>;
@@ -179,6 +180,25 @@ export class Files {
       this.made.delete(dir);
       await this.mkdirp(dir);
       return this.createExclusive(path, chunks);
+    }
+  }
+
+  /**
+   * Creates `path` as a second name of the file `existing`; false when `path` already exists. A file written in full
+   * first and then linked into place is an exclusive create that is never seen half-written (a lock with its owner).
+   */
+  async linkExclusive(existing: string, path: string, retry = true): Promise<boolean> {
+    try {
+      await this.p.link(existing, path);
+      return true;
+    } catch (e) {
+      if (isExisting(e)) return false;
+      if (!isMissing(e) || !retry) throw e;
+      // Its directory is gone (git removes emptied ref directories): make it again, once.
+      const dir = path.slice(0, path.lastIndexOf('/'));
+      this.made.delete(dir);
+      await this.mkdirp(dir);
+      return this.linkExclusive(existing, path, false);
     }
   }
 

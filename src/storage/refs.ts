@@ -111,10 +111,22 @@ export class Refs {
    */
   private async lock(file: string): Promise<string> {
     const lock = `${file}.lock`;
-    const record = utf8.encode(lockRecord(await selfOwner(this.files)));
+    // The lock is its owner record written in full elsewhere and then linked into place: a lock is never seen (or
+    // left by a kill) empty, so a dead owner's is always recognised at once. The staged file is named by its owner.
+    const volatile = this.files.volatile();
+    const staged = `${this.gitdir}/${REF_TEMP_DIR}/${await tempName(this.files, 'lock_')}`;
+    await volatile.createExclusive(staged, [utf8.encode(lockRecord(await selfOwner(this.files)))]);
+    try {
+      return await this.lockWith(file, lock, staged);
+    } finally {
+      await volatile.remove(staged);
+    }
+  }
+
+  private async lockWith(file: string, lock: string, staged: string): Promise<string> {
     const started = Date.now();
     for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
-      if (await this.files.volatile().createExclusive(lock, [record])) return lock;
+      if (await this.files.volatile().linkExclusive(staged, lock)) return lock;
       const state = await inspectLock(this.files, lock);
       if (!state) continue;
       if (isStale(state, this.options.staleLockMs)) {
