@@ -131,35 +131,3 @@ export function startProcess(
 /** Runs a command without blocking the event loop (in-process writers keep writing meanwhile). */
 export const runProcess = (command: string, args: string[], env: NodeJS.ProcessEnv = gitEnv): Promise<Run> =>
   startProcess(command, args, env).done;
-
-/** A `store serve` process on `repo` (port 0), its URL and stderr; `stop` sends SIGTERM and expects a clean exit. */
-export async function serveProcess(
-  repo: string,
-  args: string[] = [],
-): Promise<{ url: string; stderr: () => string; stop: () => Promise<number | null> }> {
-  const bin = path.join(import.meta.dirname, '..', 'bin', 'store.js');
-  const { child, out, done } = startProcess(
-    process.execPath,
-    [bin, 'serve', '--repo', repo, '--port', '0', ...args],
-    cliEnv(),
-  );
-  let stderr = '';
-  child.stderr!.on('data', (d: string) => {
-    stderr += d;
-  });
-  const exited = done.then((r) => r.code);
-  await Promise.race([
-    until(() => out().includes('\n'), 'store serve to print its URL', 60_000),
-    exited.then(() => {
-      throw new Error(`store serve exited: ${stderr}`);
-    }),
-  ]);
-  return {
-    url: out().trim(),
-    stderr: () => stderr,
-    stop: async () => {
-      child.kill('SIGTERM');
-      return exited;
-    },
-  };
-}

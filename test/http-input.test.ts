@@ -7,21 +7,22 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectFsckClean } from './git-packs.js';
-import { gitSubjects, serveProcess } from './helpers.js';
+import { gitSubjects } from './helpers.js';
+import { type Served, startServe, stopServe } from './serve.js';
 
 let repo = '';
-let server: Awaited<ReturnType<typeof serveProcess>>;
+let server: Served;
 
 beforeAll(async () => {
   // Not tempDir(): that one is removed after each test, and this server lives for the file.
   repo = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gitstore-input-')), 'repo.git');
-  server = await serveProcess(repo);
+  server = await startServe(repo);
   const r = await fetch(`${server.url}/v1/branches/main/keys/a`, { method: 'PUT', body: '1' });
   expect(r.status).toBe(201);
 }, 120_000);
 
 afterAll(async () => {
-  expect(await server.stop(), server.stderr()).toBe(0);
+  expect(await stopServe(server), server.stderr()).toEqual({ code: 0, signal: null });
   fs.rmSync(path.dirname(repo), { recursive: true, force: true });
 });
 

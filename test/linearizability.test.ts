@@ -6,8 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { random, serveProcess, tempDir } from './helpers.js';
+import { random, tempDir } from './helpers.js';
 import { checkLinearizable, type Op } from './linearizability.js';
+import { startServe, stopServe } from './serve.js';
 
 const stops: (() => Promise<void>)[] = [];
 
@@ -17,9 +18,9 @@ afterEach(async () => {
 
 /** A `store serve` process on `repo`, stopped (and checked to exit cleanly) after the test; its URL. */
 async function serve(repo: string): Promise<string> {
-  const server = await serveProcess(repo);
+  const server = await startServe(repo);
   stops.push(async () => {
-    expect(await server.stop(), server.stderr()).toBe(0);
+    expect(await stopServe(server), server.stderr()).toEqual({ code: 0, signal: null });
   });
   return server.url;
 }
