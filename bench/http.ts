@@ -35,9 +35,12 @@ const latency = (r: autocannon.Result): Latency => ({
 });
 
 /** `store serve` on `repo` in a process of its own; resolves with its URL once it listens. */
-export async function startServer(repo: string): Promise<{ url: string; stop: () => Promise<void> }> {
+export async function startServer(
+  repo: string,
+  args: string[] = ['--port', '0'],
+): Promise<{ url: string; stop: () => Promise<void> }> {
   const bin = path.join(import.meta.dirname, '../../bin/store.js');
-  const child = spawn(process.execPath, [bin, 'serve', '--repo', repo, '--port', '0'], {
+  const child = spawn(process.execPath, [bin, 'serve', '--repo', repo, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {

@@ -1,12 +1,13 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { ROUTES } from '../src/http/contract.js';
-import type { Store } from '../src/index.js';
+import type { ReplicationStatus, Store } from '../src/index.js';
 import { installErrorHandler } from './errors.js';
 import { installMetrics } from './metrics.js';
 import { collectRoutes, docsPage } from './openapi.js';
 import { branchRoutes } from './routes/branches.js';
 import { historyRoutes } from './routes/history.js';
 import { batchRoute, keyRoutes } from './routes/keys.js';
+import { replicationRoutes } from './routes/replication.js';
 import { transactionRoutes } from './routes/transactions.js';
 import { watchRoutes } from './routes/watch.js';
 import { operation } from './spec.js';
@@ -17,6 +18,8 @@ export interface AppOptions {
   bodyLimit?: number;
   /** Fastify's logger (default off: tests and embedders log as they like; `store serve` logs errors to stderr). */
   logger?: FastifyServerOptions['logger'];
+  /** Where replication stands (`store serve --peer`): served at /v1/replication and in /metrics. */
+  replication?: () => ReplicationStatus | null;
 }
 
 /** Builds the HTTP API over a store; `main.ts` only listens. Tests use `app.inject()` on this. */
@@ -38,7 +41,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   installErrorHandler(app);
   const openapi = collectRoutes(app);
-  installMetrics(app, store);
+  const replication = options.replication ?? (() => null);
+  installMetrics(app, store, replication);
   app.get(
     ROUTES.health,
     {
@@ -63,6 +67,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(historyRoutes(store));
   await app.register(transactionRoutes(store));
   await app.register(watchRoutes(store));
+  await app.register(replicationRoutes(replication));
   app.get(
     ROUTES.openapi,
     {

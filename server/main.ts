@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { openStore } from '../src/index.js';
+import { openStore, Replicator, replicationOf, StoreError } from '../src/index.js';
 import { buildApp } from './app.js';
 
 export interface ServeOptions {
@@ -12,6 +12,8 @@ export interface ServeOptions {
   consistency?: 'linearizable' | 'cached';
   /** After this long, connections still open at shutdown are cut (default 10 s). */
   shutdownMs?: number;
+  /** Peers to replicate with, besides those in `.store/replication.json`. */
+  peers?: string[];
   log?: (line: string) => void;
 }
 
@@ -24,12 +26,33 @@ export async function serve(options: ServeOptions): Promise<{ url: string; close
   const store = await openStore(
     options.memory ? { memory: true, consistency } : { fs, dir: options.repo, create: true, consistency },
   );
+  const config = await replicationOf(
+    (key) =>
+      store.get(key).catch((e) => {
+        if (e instanceof StoreError && e.code === 'NOT_FOUND') return null;
+        throw e;
+      }),
+    store.defaultBranch,
+    options.peers,
+  );
+  if (options.memory && config.peers.length > 0) {
+    await store.close();
+    throw new StoreError(
+      'INVALID_ARGUMENT',
+      'replication needs a repository on disk: --memory serves none; use --repo',
+    );
+  }
+  const replicator =
+    config.peers.length > 0
+      ? new Replicator(store, config, { log: (level, message) => options.log?.(`replication ${level}: ${message}`) })
+      : null;
   // Errors only, on stderr (stdout carries the URL, for supervisors and scripts): an INTERNAL answer says "the
   // server log has the details", so the error and its stack must be there.
   const app = await buildApp({
     store,
     bodyLimit: options.bodyLimit,
     logger: { level: 'error', stream: process.stderr },
+    replication: () => replicator?.status() ?? null,
   });
   let closing: Promise<void> | undefined;
   // While shutting down, every answer tells its client to hang up: fastify closes only connections idle at the
@@ -42,6 +65,7 @@ export async function serve(options: ServeOptions): Promise<{ url: string; close
       const sweep = setInterval(() => app.server.closeIdleConnections(), 25);
       const deadline = setTimeout(() => app.server.closeAllConnections(), options.shutdownMs ?? 10_000);
       try {
+        await replicator?.stop();
         await app.close();
       } finally {
         clearInterval(sweep);
@@ -62,5 +86,6 @@ export async function serve(options: ServeOptions): Promise<{ url: string; close
     });
   }
   const url = await app.listen({ host: options.host, port: options.port });
+  replicator?.start();
   return { url, close };
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ROUTES } from '../src/http/contract.js';
-import type { Store } from '../src/index.js';
+import type { ReplicationStatus, Store } from '../src/index.js';
 import { operation } from './spec.js';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -26,7 +26,61 @@ class Histogram {
 }
 
 /** Prometheus metrics: requests by route and status, latency, commits and write-batch sizes. */
-export function installMetrics(app: FastifyInstance, store: Store): void {
+/** The replication metrics, per peer and branch: its state, its conflicting keys, rounds and merges, last sync. */
+function replicationMetrics(status: ReplicationStatus | null): string[] {
+  if (!status || status.links.length === 0) return [];
+  const label = (l: ReplicationStatus['links'][number]) =>
+    `peer="${l.peer.replace(/["\\\n]/g, '_')}",branch="${l.branch}"`;
+  const metric = (name: string, type: string, help: string, samples: string[]) => [
+    `# HELP ${name} ${help}`,
+    `# TYPE ${name} ${type}`,
+    ...samples,
+  ];
+  const states = ['starting', 'ok', 'conflict', 'unreachable'] as const;
+  const each = (f: (l: ReplicationStatus['links'][number]) => string) => status.links.map(f);
+  return [
+    ...metric(
+      'gitstore_replication_state',
+      'gauge',
+      'The state each replicated branch is in with each peer (1 for its state).',
+      status.links.flatMap((l) =>
+        states.map((s) => `gitstore_replication_state{${label(l)},state="${s}"} ${l.state === s ? 1 : 0}`),
+      ),
+    ),
+    ...metric(
+      'gitstore_replication_conflicting_keys',
+      'gauge',
+      'Keys in conflict that stop a branch replicating from a peer until merged by hand.',
+      each((l) => `gitstore_replication_conflicting_keys{${label(l)}} ${l.conflicts?.length ?? 0}`),
+    ),
+    ...metric(
+      'gitstore_replication_rounds_total',
+      'counter',
+      'Pull-and-push rounds run.',
+      each((l) => `gitstore_replication_rounds_total{${label(l)}} ${l.rounds}`),
+    ),
+    ...metric(
+      'gitstore_replication_merges_total',
+      'counter',
+      "Rounds that merged a peer's commits in.",
+      each((l) => `gitstore_replication_merges_total{${label(l)}} ${l.merges}`),
+    ),
+    ...metric(
+      'gitstore_replication_last_sync_seconds',
+      'gauge',
+      'Unix time of the last round that pulled without error (0: none yet).',
+      each(
+        (l) => `gitstore_replication_last_sync_seconds{${label(l)}} ${l.lastSync ? Date.parse(l.lastSync) / 1000 : 0}`,
+      ),
+    ),
+  ];
+}
+
+export function installMetrics(
+  app: FastifyInstance,
+  store: Store,
+  replication: () => ReplicationStatus | null = () => null,
+): void {
   const requests = new Map<string, number>();
   const latency = new Histogram(LATENCY_BUCKETS);
   const batches = new Histogram(BATCH_BUCKETS);
@@ -67,6 +121,7 @@ export function installMetrics(app: FastifyInstance, store: Store): void {
       '# HELP gitstore_write_batch_size Writes made durable together (one pack, one ref update).',
       '# TYPE gitstore_write_batch_size histogram',
       batches.render('gitstore_write_batch_size'),
+      ...replicationMetrics(replication()),
       '',
     ];
     reply.type('text/plain; version=0.0.4');

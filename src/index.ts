@@ -70,3 +70,15 @@ export type { Isolation, Transaction, TransactionOptions } from './store/transac
 export type { CommitEvents, Watch, WatchEvent } from './store/watch.js';
 export { flattenDocument, nestDocument, valueToLeaf } from './tree/document.js';
 export { checkBranchName, MAX_KEY_BYTES, normalizeKey, parseKey } from './tree/keys.js';
+export {
+  type ReplicationConfig,
+  REPLICATION_CONFIG_KEY,
+  replicationOf,
+} from './replication/config.js';
+export {
+  gitUrlOf,
+  type PeerBranchStatus,
+  type ReplicationStatus,
+  Replicator,
+  type ReplicatorOptions,
+} from './replication/replicator.js';

@@ -13,9 +13,12 @@ export interface Served {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `store serve --repo <repo> --port 0`; resolves with its URL (the first stdout line). */
-export function startServe(repo: string): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--repo', repo, '--port', '0'], {
+/**
+ * Starts `store serve --repo <repo> --port 0` (`args` replace `--port 0`, e.g. a fixed port and `--peer`s); resolves
+ * with its URL (the first stdout line).
+ */
+export function startServe(repo: string, args: string[] = ['--port', '0']): Promise<Served> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--repo', repo, ...args], {
     env: cliEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -136,15 +136,28 @@ export function registerAdmin(program: Command, act: Act): void {
       'reads: linearizable (see every acknowledged write of any process) or cached (may lag other processes by ~10 ms)',
       'linearizable',
     )
+    .option(
+      '--peer <url>',
+      'replicate with another store server (repeatable); adds to .store/replication.json',
+      (url: string, all: string[]) => [...all, url],
+      [] as string[],
+    )
     .addHelpText(
       'after',
-      '\nExamples:\n  $ store serve\n  $ store serve --repo /var/lib/gitstore/config.git --host 0.0.0.0 --port 8080',
+      '\nExamples:\n  $ store serve\n  $ store serve --port 7071 --peer http://10.0.0.2:7070 --peer http://10.0.0.3:7070\n  $ store serve --repo /var/lib/gitstore/config.git --host 0.0.0.0 --port 8080',
     )
     .action(
       act(
         async (
           ctx: Context,
-          opts: { host: string; port: string; memory?: boolean; bodyLimit: string; consistency: string },
+          opts: {
+            host: string;
+            port: string;
+            memory?: boolean;
+            bodyLimit: string;
+            consistency: string;
+            peer: string[];
+          },
         ) => {
           ctx.localOnly('serve serves a repository on this machine');
           const port = Number(opts.port);
@@ -164,6 +177,7 @@ export function registerAdmin(program: Command, act: Act): void {
             memory: opts.memory,
             bodyLimit,
             consistency: opts.consistency,
+            peers: opts.peer,
             log: (line) => ctx.io.err(`${line}\n`),
           });
           ctx.io.err(`gitstore serving ${opts.memory ? 'an in-memory store' : ctx.repo} at ${url}\n`);

@@ -42,6 +42,7 @@ export const ROUTES = {
   txList: '/v1/transactions/:id/list/*',
   txListRoot: '/v1/transactions/:id/list',
   watch: '/v1/branches/:branch/watch',
+  replication: '/v1/replication',
 } as const;
 
 export type Route = (typeof ROUTES)[keyof typeof ROUTES];

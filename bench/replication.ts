@@ -1,0 +1,177 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { cloneStore, openStore, StoreClient } from '../src/index.js';
+import { startServer } from './http.js';
+
+/**
+ * Remotes and replication (issue 14):
+ * - lag: three `store serve` replicas on loopback, all peered; each takes `rate` writes/s of its own keys for
+ *   `seconds`; lag is from a write's acknowledgement on its replica to its event on each other replica's watch;
+ * - clone: `store clone` of a repository (the W2 one after `store gc`) against `git clone --bare` of the same, both
+ *   from a file:// URL (a full pack transfer, no hard links);
+ * - incremental pull and push of 100 commits between two repositories on disk.
+ */
+
+const percentile = (xs: number[], p: number) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!) : null;
+};
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const git = (args: string[]) => {
+  const r = spawnSync('git', args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout.trim();
+};
+
+export async function benchReplicationLag(seconds: number, rate = 100, replicas = 3) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gitstore-repl-'));
+  const repos = Array.from({ length: replicas }, (_, i) => path.join(dir, `r${i}.git`));
+  const seed = await openStore({ fs, dir: repos[0]!, create: true });
+  await seed.set('seed', 'x');
+  await seed.close();
+  for (const r of repos.slice(1)) git(['clone', '--bare', '-q', repos[0]!, r]);
+  const ports = await Promise.all(repos.map(() => freePort()));
+  const urls = ports.map((p) => `http://127.0.0.1:${p}`);
+  const servers = await Promise.all(
+    repos.map((repo, i) =>
+      startServer(repo, ['--port', String(ports[i]), ...urls.filter((_, j) => j !== i).flatMap((u) => ['--peer', u])]),
+    ),
+  );
+  const clients = urls.map((url) => new StoreClient(url));
+  // arrival[i] maps a key to the time it appeared on replica i.
+  const arrival = urls.map(() => new Map<string, number>());
+  const watches = await Promise.all(clients.map((c) => c.watch({ prefix: 'lag' })));
+  const pumps = watches.map(async (w, i) => {
+    for await (const e of w) if (!arrival[i]!.has(e.key)) arrival[i]!.set(e.key, performance.now());
+  });
+  const acked = new Map<string, { at: number; origin: number }>();
+  let failed = 0;
+  const until = performance.now() + seconds * 1000;
+  await Promise.all(
+    clients.map(async (c, i) => {
+      const every = 1000 / rate;
+      for (let n = 0, next = performance.now(); performance.now() < until; n++) {
+        const key = `lag/r${i}/k${n}`;
+        try {
+          await c.set(key, String(n));
+          acked.set(key, { at: performance.now(), origin: i });
+        } catch {
+          failed++;
+        }
+        next += every;
+        const wait = next - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+    }),
+  );
+  const pending = () => [...acked].some(([k, a]) => arrival.some((m, i) => i !== a.origin && !m.has(k)));
+  const settleStart = performance.now();
+  while (pending() && performance.now() - settleStart < 60_000) await new Promise((r) => setTimeout(r, 50));
+  const lags: number[] = [];
+  let missing = 0;
+  for (const [k, a] of acked)
+    for (let i = 0; i < replicas; i++) {
+      if (i === a.origin) continue;
+      const t = arrival[i]!.get(k);
+      if (t === undefined) missing++;
+      else lags.push(Math.max(0, t - a.at));
+    }
+  const trees = repos.map((r) => git(['--git-dir', r, 'rev-parse', 'main^{tree}']));
+  for (const w of watches) w.close();
+  await Promise.allSettled(pumps);
+  await Promise.all(clients.map((c) => c.close()));
+  await Promise.all(servers.map((s) => s.stop()));
+  fs.rmSync(dir, { recursive: true, force: true });
+  return {
+    replicas,
+    writesPerSecondPerReplica: rate,
+    seconds,
+    acknowledged: acked.size,
+    failedWrites: failed,
+    lagMs: { p50: percentile(lags, 50), p99: percentile(lags, 99), max: percentile(lags, 100) },
+    neverArrived: missing,
+    sameTreeAtEnd: trees.every((t) => t === trees[0]),
+  };
+}
+
+/** `store clone` against `git clone --bare` of `repo`, each from file:// (best of `runs`). */
+export async function benchClone(repo: string, runs = 3) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gitstore-clone-'));
+  const url = `file://${repo}`;
+  const time = async (fn: (target: string) => Promise<void>) => {
+    let best = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < runs; i++) {
+      const target = path.join(dir, `c${i}-${Math.random().toString(36).slice(2)}.git`);
+      const start = performance.now();
+      await fn(target);
+      best = Math.min(best, performance.now() - start);
+      fs.rmSync(target, { recursive: true, force: true });
+    }
+    return Math.round(best);
+  };
+  try {
+    const gitMs = await time(async (t) => {
+      git(['clone', '--bare', '-q', url, t]);
+    });
+    const storeMs = await time(async (t) => {
+      const s = await cloneStore(url, t);
+      await s.close();
+    });
+    const objects = git(['--git-dir', repo, 'count-objects', '-v']);
+    return {
+      storeCloneMs: storeMs,
+      gitCloneMs: gitMs,
+      storeOverGit: Math.round((storeMs / gitMs) * 100) / 100,
+      objects,
+    };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Pull of 100 commits made upstream, then push of 100 commits made here, between two repositories on disk. */
+export async function benchPullPush(commits = 100, runs = 3) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gitstore-pullpush-'));
+  try {
+    const upstreamDir = path.join(dir, 'up.git');
+    const up = await openStore({ fs, dir: upstreamDir, create: true });
+    await up.batch(Array.from({ length: 10_000 }, (_, i) => ({ op: 'set' as const, key: `cfg/k${i}`, value: `${i}` })));
+    const here = await cloneStore(upstreamDir, path.join(dir, 'here.git'));
+    const pulls: number[] = [];
+    const pushes: number[] = [];
+    for (let run = 0; run < runs; run++) {
+      for (let i = 0; i < commits; i++) await up.set(`cfg/k${i}`, `up ${run} ${i}`);
+      let start = performance.now();
+      await here.pull('origin');
+      pulls.push(performance.now() - start);
+      for (let i = 0; i < commits; i++) await here.set(`cfg/k${5000 + i}`, `here ${run} ${i}`);
+      start = performance.now();
+      await here.push('origin');
+      pushes.push(performance.now() - start);
+    }
+    await here.close();
+    await up.close();
+    return {
+      commits,
+      keys: 10_000,
+      pullMs: { best: Math.round(Math.min(...pulls)), median: percentile(pulls, 50) },
+      pushMs: { best: Math.round(Math.min(...pushes)), median: percentile(pushes, 50) },
+    };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,230 @@
+import { StoreError } from '../errors.js';
+import { StoreClient } from '../http/client.js';
+import type { Store } from '../store/store.js';
+import type { ReplicationConfig } from './config.js';
+
+/**
+ * Keeps a store's branches in step with its peers (docs/ARCHITECTURE.md, "Replication"). Every replica takes writes
+ * locally; for each peer and branch a loop pulls the peer's head over git and merges it with the branch's strategies,
+ * then pushes the merged head back, which the peer takes when it is a fast-forward. Merges are deterministic (same
+ * heads in, same commit out, on every replica), so replicas that merged each other's heads end on one commit and stop:
+ * no ping-pong. A loop runs on a timer, at once when the peer's watch reports a commit, and after each local batch.
+ */
+
+/** Where one branch stands with one peer. */
+export interface PeerBranchStatus {
+  peer: string;
+  branch: string;
+  /**
+   * `ok`: the last round pulled and merged; `conflict`: a key under the `conflict` strategy (or a value a strategy
+   * cannot merge) differs on both sides, and this branch stops replicating from this peer until a person merges by
+   * hand (local writes go on); `unreachable`: the peer did not answer, retried every interval; `starting`: no round
+   * finished yet.
+   */
+  state: 'starting' | 'ok' | 'conflict' | 'unreachable';
+  /** ISO time of the last round that pulled without error. */
+  lastSync: string | null;
+  /** The peer's head we last fetched, and ours after merging it. */
+  peerHead: string | null;
+  localHead: string | null;
+  /** Rounds run, and rounds that merged something in. */
+  rounds: number;
+  merges: number;
+  /** With `conflict`: the keys; with `unreachable`: why. */
+  conflicts?: string[];
+  error?: string;
+  /** ISO time the current conflict or outage started. */
+  since?: string;
+}
+
+export interface ReplicationStatus {
+  peers: string[];
+  branches: string[];
+  intervalMs: number;
+  links: PeerBranchStatus[];
+}
+
+export interface ReplicatorOptions {
+  /** Told of state changes (a conflict found or cleared, a peer lost or back); `store serve` logs them. */
+  log?: (level: 'info' | 'warn', message: string) => void;
+  /** Limit for one git fetch or push (default 30 s). */
+  timeoutMs?: number;
+}
+
+/** The git server of a peer (`store serve` serves git under /git). */
+export const gitUrlOf = (peer: string) => `${peer}/git`;
+
+const nowIso = () => new Date().toISOString();
+
+/** One peer and one branch: a loop that runs one round at a time and coalesces the triggers that arrive meanwhile. */
+class Link {
+  readonly status: PeerBranchStatus;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private stopped = false;
+  private watchClient: StoreClient | null = null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly config: ReplicationConfig,
+    readonly peer: string,
+    readonly branch: string,
+    private readonly options: ReplicatorOptions,
+  ) {
+    this.status = {
+      peer,
+      branch,
+      state: 'starting',
+      lastSync: null,
+      peerHead: null,
+      localHead: null,
+      rounds: 0,
+      merges: 0,
+    };
+  }
+
+  start(): void {
+    this.trigger();
+    void this.watchPeer();
+  }
+
+  /** Asks for a round: now when idle, or right after the one in flight. */
+  trigger(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.running = this.round().finally(() => {
+      this.running = null;
+      if (this.stopped) return;
+      if (this.again) {
+        this.again = false;
+        this.trigger();
+      } else this.timer = setTimeout(() => this.trigger(), this.config.intervalMs);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.watchClient?.close();
+    await this.running;
+  }
+
+  /** One round: pull (fetch + deterministic merge), then push our head back. */
+  private async round(): Promise<void> {
+    const { store, peer, branch, status } = this;
+    const remote = gitUrlOf(peer);
+    const timeoutMs = this.options.timeoutMs ?? 30_000;
+    status.rounds++;
+    try {
+      const pulled = await store.pull(remote, { branch, deterministic: true, timeoutMs, message: 'replicate' });
+      status.peerHead = pulled.fetched.find((u) => u.new)?.new ?? status.peerHead;
+      if (pulled.merge.outcome !== 'up-to-date') status.merges++;
+      status.localHead = pulled.merge.commit;
+      this.settle('ok');
+    } catch (e) {
+      if (!(e instanceof StoreError)) throw e;
+      if (e.code === 'CONFLICT') {
+        const conflicts = ((e.data as { conflicts?: { key: string }[] }).conflicts ?? []).map((c) => c.key);
+        this.settle('conflict', { conflicts });
+        return; // replication of this branch from this peer stops: pushing would spread a half-merged state
+      }
+      if (e.code === 'NOT_FOUND') {
+        // The peer (or we) do not have the branch yet: nothing to merge; pushing ours below creates it there.
+        this.settle('ok');
+      } else {
+        this.settle('unreachable', { error: e.message });
+        return;
+      }
+    }
+    try {
+      await store.push(remote, { branch, timeoutMs });
+    } catch (e) {
+      // Rejected as a non-fast-forward: the peer moved meanwhile; it pulls us (or we pull it next round).
+      if (!(e instanceof StoreError)) throw e;
+      if (e.code !== 'CONFLICT' && e.code !== 'NOT_FOUND') this.settle('unreachable', { error: e.message });
+    }
+  }
+
+  private settle(state: PeerBranchStatus['state'], detail: { conflicts?: string[]; error?: string } = {}): void {
+    const { status } = this;
+    const was = status.state;
+    const changed =
+      was !== state ||
+      JSON.stringify(status.conflicts ?? null) !== JSON.stringify(detail.conflicts ?? null) ||
+      (state === 'unreachable' && status.error !== detail.error);
+    if (state === 'ok') status.lastSync = nowIso();
+    if (!changed) return;
+    status.state = state;
+    status.conflicts = detail.conflicts;
+    status.error = detail.error;
+    status.since = state === 'ok' ? undefined : nowIso();
+    const what = `replication of ${this.branch} from ${this.peer}`;
+    if (state === 'conflict') {
+      this.options.log?.(
+        'warn',
+        `${what} stopped: conflicting keys ${detail.conflicts?.join(', ')}; merge by hand ` +
+          `(store pull ${gitUrlOf(this.peer)} --branch ${this.branch}) to resume`,
+      );
+    } else if (state === 'unreachable') this.options.log?.('warn', `${what}: peer unreachable (${detail.error})`);
+    else if (was !== 'starting') this.options.log?.('info', `${what} resumed`);
+  }
+
+  /** Follows the peer's watch on the branch: each commit there starts a round here. Reopened while running. */
+  private async watchPeer(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        this.watchClient = new StoreClient(this.peer);
+        const watch = await this.watchClient.watch({ branch: this.branch, prefix: '' });
+        for await (const _ of watch) {
+          if (this.stopped) break;
+          this.trigger();
+        }
+      } catch {
+        // The peer is down or lacks the branch: the timer keeps pulling; try its watch again later.
+      } finally {
+        await this.watchClient?.close();
+        this.watchClient = null;
+      }
+      if (!this.stopped) await new Promise((r) => setTimeout(r, Math.max(this.config.intervalMs, 1000)));
+    }
+  }
+}
+
+/** The replication loops of one store: one Link per peer and branch. */
+export class Replicator {
+  private readonly links: Link[] = [];
+  private unsubscribe: (() => void) | null = null;
+
+  constructor(
+    private readonly store: Store,
+    readonly config: ReplicationConfig,
+    options: ReplicatorOptions = {},
+  ) {
+    for (const peer of config.peers)
+      for (const branch of config.branches) this.links.push(new Link(store, config, peer, branch, options));
+  }
+
+  start(): void {
+    // A batch written here is pushed at once (a fast-forward for peers that have not moved meanwhile).
+    this.unsubscribe = this.store.onBatch(({ branch }) => {
+      for (const link of this.links) if (link.branch === branch) link.trigger();
+    });
+    for (const link of this.links) link.start();
+  }
+
+  status(): ReplicationStatus {
+    const { peers, branches, intervalMs } = this.config;
+    return { peers, branches, intervalMs, links: this.links.map((l) => ({ ...l.status })) };
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    await Promise.all(this.links.map((l) => l.stop()));
+  }
+}
