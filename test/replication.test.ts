@@ -1,10 +1,11 @@
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { StoreClient, StoreError } from '../src/index.js';
+import { openStore, type ReplicationStatus, StoreClient, StoreError } from '../src/index.js';
 import { expectFsckClean } from './git-packs.js';
 import { git, sleep, tempDir } from './helpers.js';
-import { type Served, startServe, stopServe } from './serve.js';
+import { put, type Served, startServe, stopServe } from './serve.js';
 
 /**
  * Three `store serve` replicas on loopback, all peered, each taking writes of its own: they converge to one `main`
@@ -176,5 +177,70 @@ describe('replication: three peered replicas', () => {
   it('converge with 1,000 writes each, one replica stopped and restarted mid-way', { tags: ['slow'] }, async () => {
     const r = await converge(1000);
     console.log(`replication: converged ${r.convergedMs} ms after the last write; ${JSON.stringify(r)}`);
+  });
+});
+
+const statusOf = async (url: string) => (await (await fetch(`${url}/v1/replication`)).json()) as ReplicationStatus;
+
+async function waitFor(what: string, cond: () => Promise<boolean>, ms = 30_000): Promise<void> {
+  const start = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+describe('replication: a conflict under the conflict strategy', () => {
+  it('stops that branch only, is reported in /v1/replication, /metrics and the log, and clears once merged by hand', async () => {
+    const dir = tempDir('gitstore-repl-conflict-');
+    const [a, b] = [path.join(dir, 'a.git'), path.join(dir, 'b.git')];
+    const seed = await openStore({ fs, dir: a, create: true });
+    await seed.batch([
+      { op: 'set', key: '.store/merge.json', value: JSON.stringify({ default: 'conflict' }) },
+      { op: 'set', key: 'plain/x', value: '0' },
+    ]);
+    await seed.close();
+    git(['clone', '--bare', '-q', a, b]);
+    // Both change plain/x while apart.
+    for (const [repo, value] of [
+      [a, 'from a'],
+      [b, 'from b'],
+    ] as const) {
+      const s = await openStore({ fs, dir: repo });
+      await s.set('plain/x', value);
+      await s.close();
+    }
+    const [pa, pb] = await Promise.all([freePort(), freePort()]);
+    const [ua, ub] = [`http://127.0.0.1:${pa}`, `http://127.0.0.1:${pb}`];
+    const sa = await startServe(a, ['--port', String(pa), '--peer', ub]);
+    running.push(sa);
+    const sb = await startServe(b, ['--port', String(pb), '--peer', ua]);
+    running.push(sb);
+
+    for (const url of [ua, ub])
+      await waitFor(`${url} to report the conflict`, async () => (await statusOf(url)).links[0]?.state === 'conflict');
+    const link = (await statusOf(ua)).links[0]!;
+    expect(link).toMatchObject({ peer: ub, branch: 'main', state: 'conflict', conflicts: ['plain/x'] });
+    const metrics = await (await fetch(`${ua}/metrics`)).text();
+    expect(metrics).toContain(`gitstore_replication_conflicting_keys{peer="${ub}",branch="main"} 1`);
+    expect(metrics).toContain(`gitstore_replication_state{peer="${ub}",branch="main",state="conflict"} 1`);
+    expect(sa.stderr()).toMatch(/replication warn: replication of main from .* stopped: conflicting keys plain\/x/);
+
+    // Local writes go on; they do not reach the other side while the branch is stopped.
+    expect((await put(ua, 'after', 'a')).status).toBe(201);
+    await sleep(1500);
+    expect((await fetch(`${ub}/v1/branches/main/keys/after`)).status).toBe(404);
+    expect(show(a, 'plain/x')).toBe('from a');
+    expect(show(b, 'plain/x')).toBe('from b');
+
+    // A person merges by hand on a, keeping a's value: a pushes the merge, b fast-forwards, both links clear.
+    const hand = await openStore({ fs, dir: a });
+    await hand.pull(`${ub}/git`, { strategy: 'ours', message: "keep a's plain/x" });
+    await hand.close();
+    for (const url of [ua, ub])
+      await waitFor(`${url} to resume`, async () => (await statusOf(url)).links[0]?.state === 'ok');
+    await waitFor('one tree', async () => tree(a) === tree(b));
+    expect(show(b, 'plain/x')).toBe('from a');
+    expect(show(b, 'after')).toBe('a');
   });
 });

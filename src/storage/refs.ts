@@ -123,8 +123,17 @@ export class Refs {
     }
   }
 
+  /**
+   * The timeout is for a holder that does not let go: it runs from when the current holder's lock appeared, and
+   * starts again each time the lock changes hands. A busy ref (other processes committing one after another) is
+   * progress, not a stuck writer: measured under two CPU hogs with three processes writing one branch, a writer
+   * could wait 10 s in all while no single holder kept the lock more than a second. Waiting in all is still bounded
+   * (six timeouts), so a caller is never held forever.
+   */
   private async lockWith(file: string, lock: string, staged: string): Promise<string> {
     const started = Date.now();
+    let holder = '';
+    let heldSince = started;
     for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
       if (await this.files.volatile().linkExclusive(staged, lock)) return lock;
       const state = await inspectLock(this.files, lock);
@@ -133,7 +142,14 @@ export class Refs {
         await removeStaleLock(this.files, lock, state);
         continue;
       }
-      if (Date.now() - started > this.options.lockTimeoutMs) throw this.locked(file, state);
+      const now = Date.now();
+      const seen = `${state.mtimeMs} ${state.content}`;
+      if (seen !== holder) {
+        holder = seen;
+        heldSince = now;
+      }
+      const timeout = this.options.lockTimeoutMs;
+      if (now - heldSince > timeout || now - started > 6 * timeout) throw this.locked(file, state);
       await sleep(wait * (0.5 + Math.random()));
     }
   }

@@ -42,7 +42,7 @@ export interface OpenOptions {
   refreshMs?: number;
   /** Largest value accepted, in bytes (default 16 MiB). */
   maxValueBytes?: number;
-  /** How long a write waits for another process's ref lock (default 10 s). */
+  /** How long a write waits for one holder of a ref lock to let go (default 10 s; six times that in all). */
   lockTimeoutMs?: number;
   /**
    * A ref lock of unknown owner (plain git's, another machine's) older than this was left by a crashed writer and is
