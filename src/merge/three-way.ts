@@ -119,8 +119,11 @@ export async function mergeTrees(db: ObjectDb, sides: MergeSides, options: Merge
       });
       continue;
     }
-    if (sameEntry(o.after, t.after)) continue;
     const name = strategyFor(options.policy, t.key);
+    // Both sides made the same change: that is one change, except for counters, where two equal increments made
+    // apart are two increments (base 0, both +2 → 4). A same change a counter cannot add up stays as it is.
+    const same = sameEntry(o.after, t.after);
+    if (same && name !== 'counter') continue;
     const changedAt = name === 'lww' ? times.get(t.key) : undefined;
     const [base, oursValue, theirsValue] = [await read(t.before), await read(o.after), await read(t.after)];
     const resolution = STRATEGIES[name]({
@@ -132,6 +135,7 @@ export async function mergeTrees(db: ObjectDb, sides: MergeSides, options: Merge
       theirsChangedAt: changedAt?.theirs ?? sides.theirsTime ?? 0,
     });
     if (resolution === undefined) {
+      if (same) continue;
       if (options.resolveToBase) {
         await forcePlace(editor, t.key, t.before);
         continue;
