@@ -10,9 +10,9 @@ export interface WalkCommit {
 }
 
 /**
- * How many commits one walk visits at most. Past it, a key still being traced counts as changed at the commit where
- * the walk stopped: never older than the truth (clocks permitting), and the same on every replica, which walks the
- * same commits in the same order.
+ * How many commits one walk follows at most. Past it, a key still being traced counts as changed at the next commit
+ * the walk reached (where it stopped): no older than the truth (clocks permitting), and the same on every replica,
+ * which walks the same commits in the same order (newest first, ties by id).
  */
 export const LAST_CHANGE_WALK_LIMIT = 10_000;
 
