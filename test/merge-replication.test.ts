@@ -161,6 +161,19 @@ async function crissCross(
   return { a1, b1 };
 }
 
+describe('counters', () => {
+  it('two equal increments made on both sides are two increments: base 0, both +2 → 4 (either direction)', async () => {
+    const { store, at } = await policyStore({ 'stats/c': '0' });
+    await at(2000, () => store.set('stats/c', '2'));
+    await at(2001, () => store.set('stats/c', '2', { branch: 'dev' }));
+    const mainHead = await store.resolve('main');
+    await store.merge('dev');
+    await store.merge(mainHead, { into: 'dev' });
+    expect(await text(store, 'stats/c')).toBe('4');
+    expect(await text(store, 'stats/c', 'dev')).toBe('4');
+  });
+});
+
 describe('criss-cross histories: the virtual base merges the bases with the real strategies', () => {
   it("counter: after a criss-cross, both sides' later increments add up (6), nothing is counted twice (9)", async () => {
     const s = await policyStore({ 'stats/c': '0' });

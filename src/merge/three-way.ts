@@ -73,8 +73,9 @@ async function apply(editor: TreeEditor, key: string, entry: TreeEntry | null): 
 }
 
 /**
- * Three-way merge of trees, per key: keys only theirs changed are taken, keys both changed the same way stay, and
- * keys both changed differently go to the strategy the policy names for them. Equal subtrees are never read.
+ * Three-way merge of trees, per key: keys only theirs changed are taken, keys both changed the same way stay (but
+ * counters add both increments), and keys both changed differently go to the strategy the policy names for them.
+ * Equal subtrees are never read.
  */
 export async function mergeTrees(db: ObjectDb, sides: MergeSides, options: MergeOptions): Promise<TreeMerge> {
   const theirsChanges = await diffTrees(db, sides.base, sides.theirs);
