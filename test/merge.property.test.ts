@@ -468,11 +468,11 @@ describe('built-in strategies via .store/merge.json, and special histories (exam
     expect(lines).toHaveLength(4);
   });
 
-  it('lww: the side whose head is newer wins, either way round (a tie: theirs)', async () => {
+  it('lww: the side that last changed the key wins, either way round (a tie: the greater value)', async () => {
     for (const [oursAt, theirsAt, winner] of [
       [2000, 3000, 'theirs'],
       [3000, 2000, 'ours'],
-      [2000, 2000, 'theirs'], // a tie goes to theirs
+      [2000, 2000, 'theirs'], // a tie goes to the greater value ('theirs' > 'ours'), whichever side it is on
     ] as const) {
       let now = 1000;
       const store = await withPolicy({ 'last/seen': 'base' }, () => new Date(now * 1000));

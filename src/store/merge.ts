@@ -1,14 +1,63 @@
 import { conflict, invalidArgument } from '../errors.js';
 import { MAP_REF_PREFIX } from '../history/compaction-map.js';
-import { parsePolicy } from '../merge/config.js';
+import { MERGE_CONFIG_KEY, type MergePolicy, parsePolicy, policyFromFile } from '../merge/config.js';
+import { LastChanges } from '../merge/last-change.js';
 import { isAncestor, mergeBases } from '../merge/merge-base.js';
-import { mergeTrees } from '../merge/three-way.js';
-import type { ObjectBatch } from '../objects/batch.js';
-import type { Commit } from '../objects/commit.js';
+import { compareValues } from '../merge/strategies.js';
+import { type LastChangeTimes, mergeTrees } from '../merge/three-way.js';
+import type { Commit, Signature } from '../objects/commit.js';
 import { checkBranchName, checkMessage } from '../tree/keys.js';
 import { commitMessage, type StoreCore } from './core.js';
 import type { MergeOptions, MergeResult } from './types.js';
 import type { WriteContext } from './writer.js';
+
+/** Who makes deterministic merges: a fixed identity, so that every replica makes the same commit. */
+export const DETERMINISTIC_IDENTITY = { name: 'gitstore', email: 'replication@gitstore' } as const;
+
+const sameBytes = (a: Uint8Array | null, b: Uint8Array | null) => compareValues(a, b) === 0;
+
+/**
+ * What one merge reads commits through: the repository's commits, plus the virtual commits that stand for the merged
+ * bases of a criss-cross (never written). Last-writer-wins walks both, through one cache for the whole merge.
+ */
+class MergeRun {
+  private readonly virtual = new Map<string, Commit>();
+  private readonly lastChanges: LastChanges;
+
+  constructor(
+    private readonly core: StoreCore,
+    readonly ctx: WriteContext,
+    readonly override: MergePolicy | undefined,
+  ) {
+    this.lastChanges = new LastChanges(core.db, async (id) => {
+      const c = await this.read(id);
+      return { tree: c.tree, parents: c.parents, time: c.committer.timestamp };
+    });
+  }
+
+  readonly read = (id: string): Promise<Commit> => {
+    const v = this.virtual.get(id);
+    return v ? Promise.resolve(v) : this.core.db.readCommit(id);
+  };
+
+  /** A virtual commit of `tree` merging `parents`, dated as a deterministic merge of them is. */
+  async addVirtual(tree: string, parents: string[]): Promise<string> {
+    const times = await Promise.all(parents.map(async (p) => (await this.read(p)).committer.timestamp));
+    const who: Signature = { ...DETERMINISTIC_IDENTITY, timestamp: Math.max(...times), timezoneOffset: 0 };
+    const id = `virtual:${this.virtual.size}`;
+    this.virtual.set(id, { tree, parents, author: who, committer: who, message: 'virtual merge base\n' });
+    return id;
+  }
+
+  /** When the commits (real or virtual) `ours` and `theirs` last changed each key. */
+  times(ours: string, theirs: string): LastChangeTimes {
+    return async (keys) => {
+      const o = await this.lastChanges.times(ours, keys);
+      const t = await this.lastChanges.times(theirs, keys);
+      return new Map(keys.map((k) => [k, { ours: o.get(k) ?? 0, theirs: t.get(k) ?? 0 }]));
+    };
+  }
+}
 
 /** Merging branches (and any revision) into a branch, per key, with the repository's strategies. */
 export class StoreMerges {
@@ -16,7 +65,8 @@ export class StoreMerges {
 
   /**
    * Merges `from` (a branch or any revision) into `into`: three-way per key, strategies per prefix from the target's
-   * `.store/merge.json` unless `strategy` overrides them. CONFLICT (with `data.conflicts`) writes nothing.
+   * `.store/merge.json` unless `strategy` overrides them. CONFLICT (with `data.conflicts`) writes nothing. With
+   * `deterministic`, the result depends on the two heads only (see MergeOptions.deterministic).
    */
   async merge(from: string, options: MergeOptions = {}): Promise<MergeResult> {
     const { core } = this;
@@ -24,6 +74,10 @@ export class StoreMerges {
     const into = checkBranchName(options.into ?? core.defaultBranch);
     checkMessage(options.message);
     const override = options.strategy === undefined ? undefined : parsePolicy(options.strategy, 'the strategy option');
+    const deterministic = options.deterministic === true;
+    if (deterministic && (options.author || options.committer)) {
+      throw invalidArgument('a deterministic merge is always made by the store itself; give no author or committer');
+    }
     return core.write<MergeResult>(into, async (ctx) => {
       const theirs = await core.resolve(from, into);
       const ours = ctx.head.commit;
@@ -32,7 +86,9 @@ export class StoreMerges {
         return { head: ctx.head, result: { commit: ours, outcome: 'up-to-date' as const } };
       }
       const canFastForward = ours === null || (await isAncestor((o) => db.readCommit(o), ours, theirs));
-      if (options.ff) {
+      // A deterministic merge fast-forwards when it can: a merge commit there would make the replica still at
+      // `theirs` merge it back with one more commit, and so on, round after round.
+      if (options.ff || (deterministic && canFastForward)) {
         if (!canFastForward) {
           throw conflict(`cannot fast-forward ${into} to ${from}: the branches have diverged; merge without --ff`, []);
         }
@@ -40,17 +96,21 @@ export class StoreMerges {
         return { head: { commit: theirs, tree }, result: { commit: theirs, outcome: 'fast-forward' as const } };
       }
       const theirsCommit = await db.readCommit(theirs);
-      const oursCommit = ours ? await db.readCommit(ours) : null;
-      const policy = override ?? (await core.policyAt(ctx.head.tree));
-      const base = ours ? await this.virtualBase(ours, theirs, ctx.batch, ctx) : null;
+      const run = new MergeRun(core, ctx, override);
+      const base = ours ? await this.virtualBase(ours, theirs, run) : null;
+      // A deterministic merge must not depend on which side is ours, so neither may its policy.
+      const policy =
+        override ??
+        (deterministic
+          ? await this.mergedPolicy(base, ctx.head.tree, theirsCommit.tree)
+          : await core.policyAt(ctx.head.tree));
       const merged = await mergeTrees(
         db,
         {
           base,
           ours: ctx.head.tree,
           theirs: theirsCommit.tree,
-          oursTime: oursCommit?.committer.timestamp ?? 0,
-          theirsTime: theirsCommit.committer.timestamp,
+          ...(ours ? { lastChanges: run.times(ours, theirs) } : {}),
         },
         { policy, batch: ctx.batch },
       );
@@ -61,8 +121,16 @@ export class StoreMerges {
           merged.conflicts,
         );
       }
-      const parents = ours ? [ours, theirs] : [theirs];
       const tree = merged.editor.write(ctx.batch, ctx.trees);
+      if (deterministic && ours) {
+        const oursCommit = await db.readCommit(ours);
+        const time = Math.max(oursCommit.committer.timestamp, theirsCommit.committer.timestamp);
+        const who: Signature = { ...DETERMINISTIC_IDENTITY, timestamp: time, timezoneOffset: 0 };
+        const parents = [ours, theirs].sort();
+        const head = ctx.commit(tree, parents, commitMessage('merge', options.message), who, who);
+        return { head, result: { commit: head.commit!, outcome: 'merged' as const } };
+      }
+      const parents = ours ? [ours, theirs] : [theirs];
       const head = ctx.commit(
         tree,
         parents,
@@ -74,32 +142,45 @@ export class StoreMerges {
   }
 
   /**
-   * The tree to merge against: the merge base, or for criss-cross histories (several bases) a virtual one made by
-   * merging the bases themselves, recursively, keeping the older value where they disagree. Unrelated histories
+   * The policy of a merge that must not depend on which side is ours: the merged `.store/merge.json` — the side that
+   * changed it, or the base's when both changed it differently (that key then merges by the base's rules too).
+   */
+  private async mergedPolicy(base: string | null, ours: string | null, theirs: string | null): Promise<MergePolicy> {
+    const [b, o, t] = await Promise.all([base, ours, theirs].map((tree) => this.core.fileAt(tree, MERGE_CONFIG_KEY)));
+    const merged = sameBytes(o!, t!) || sameBytes(b!, t!) ? o! : sameBytes(b!, o!) ? t! : b!;
+    return policyFromFile(merged);
+  }
+
+  /**
+   * The tree to merge against: the merge base, or for criss-cross histories (several bases) a virtual one, as git's
+   * recursive strategy makes it: the bases (in oid order, so either side gets the same) merged with the real
+   * strategies, each pair over its own (virtual) base, recursively, keeping the older value only where a key conflicts
+   * there. Each merged pair is a virtual commit, so that last-writer-wins can walk through it. Unrelated histories
    * merge against the empty tree.
    */
-  private async virtualBase(
-    a: string,
-    b: string,
-    batch: ObjectBatch,
-    ctx: WriteContext,
-    depth = 0,
-  ): Promise<string | null> {
+  private async virtualBase(a: string, b: string, run: MergeRun, depth = 0): Promise<string | null> {
     const { db } = this.core;
-    const read = (o: string) => db.readCommit(o);
-    const bases = await mergeBases(read, a, b);
+    const { ctx } = run;
+    const bases = (await mergeBases(run.read, a, b)).sort();
     if (bases.length === 0) return depth === 0 ? this.forkBeforeCompaction(a, b) : null;
-    let tree = (await read(bases[0]!)).tree;
+    let id = bases[0]!;
+    let tree = (await run.read(id)).tree;
     for (const other of bases.slice(1)) {
       if (depth > 8) break; // pathological histories: merging against one base is still a sound answer
-      const under = await this.virtualBase(bases[0]!, other, batch, ctx, depth + 1);
+      const under = await this.virtualBase(id, other, run, depth + 1);
+      const otherTree = (await run.read(other)).tree;
       const merged = await mergeTrees(
         db,
-        { base: under, ours: tree, theirs: (await read(other)).tree, oursTime: 0, theirsTime: 0 },
-        { policy: { default: 'conflict', prefixes: {} }, resolveToBase: true, batch },
+        { base: under, ours: tree, theirs: otherTree, lastChanges: run.times(id, other) },
+        {
+          policy: run.override ?? (await this.mergedPolicy(under, tree, otherTree)),
+          resolveToBase: true,
+          batch: ctx.batch,
+        },
       );
-      tree = merged.editor.write(batch, ctx.trees);
-      db.remember(batch, ctx.trees, new Map());
+      tree = merged.editor.write(ctx.batch, ctx.trees);
+      db.remember(ctx.batch, ctx.trees, new Map());
+      id = await run.addVirtual(tree, [id, other]);
     }
     return tree;
   }

@@ -133,6 +133,14 @@ export interface MergeOptions extends WriteOptions {
   strategy?: StrategyName | MergePolicy;
   /** Move the branch to `from` without a merge commit when it has not diverged (fails otherwise). */
   ff?: boolean;
+  /**
+   * Make the result depend on the two heads only, so replicas merging each other converge on one commit: it
+   * fast-forwards when it can; a merge commit has its parents in oid order, author and committer `gitstore
+   * <replication@gitstore>` dated at the newer parent's committer time (+0000), and the message `merge` (then
+   * `message`, if given; no branch names); the strategies come from the merged `.store/merge.json` (the side that
+   * changed it, or the base's), not from the target's. `author` and `committer` are refused.
+   */
+  deterministic?: boolean;
 }
 
 export interface MergeResult {
