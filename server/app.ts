@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { ROUTES } from '../src/http/contract.js';
 import type { Store } from '../src/index.js';
 import { installErrorHandler } from './errors.js';
+import { type GitServerOptions, gitRoutes } from './git/routes.js';
 import { installMetrics } from './metrics.js';
 import { collectRoutes, docsPage } from './openapi.js';
 import { branchRoutes } from './routes/branches.js';
@@ -17,6 +18,8 @@ export interface AppOptions {
   bodyLimit?: number;
   /** Fastify's logger (default off: tests and embedders log as they like; `store serve` logs errors to stderr). */
   logger?: FastifyServerOptions['logger'];
+  /** The git server under /git (server/git/): its options. */
+  git?: GitServerOptions;
 }
 
 /** Builds the HTTP API over a store; `main.ts` only listens. Tests use `app.inject()` on this. */
@@ -63,6 +66,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(historyRoutes(store));
   await app.register(transactionRoutes(store));
   await app.register(watchRoutes(store));
+  await app.register(gitRoutes(store, options.git));
   app.get(
     ROUTES.openapi,
     {

@@ -13,10 +13,13 @@ export interface Served {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `store serve --repo <repo> --port 0`; resolves with its URL (the first stdout line). */
-export function startServe(repo: string): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--repo', repo, '--port', '0'], {
-    env: cliEnv(),
+/**
+ * Starts `store serve --repo <repo> --port 0` (plus `options.args`, in `options.env` instead of cliEnv()); resolves
+ * with its URL (the first stdout line).
+ */
+export function startServe(repo: string, options: { args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<Served> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--repo', repo, '--port', '0', ...(options.args ?? [])], {
+    env: options.env ?? cliEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';

@@ -131,6 +131,7 @@ export function registerAdmin(program: Command, act: Act): void {
     .option('--port <port>', 'port to listen on (0: any free port)', '7070')
     .option('--memory', 'serve a throw-away in-memory store instead of --repo')
     .option('--body-limit <bytes>', 'largest request body accepted', String(1 << 20))
+    .option('--git-body-limit <bytes>', 'largest git request (a push) accepted under /git', String(1 << 30))
     .option(
       '--consistency <mode>',
       'reads: linearizable (see every acknowledged write of any process) or cached (may lag other processes by ~10 ms)',
@@ -138,13 +139,21 @@ export function registerAdmin(program: Command, act: Act): void {
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  $ store serve\n  $ store serve --repo /var/lib/gitstore/config.git --host 0.0.0.0 --port 8080',
+      '\nExamples:\n  $ store serve\n  $ store serve --repo /var/lib/gitstore/config.git --host 0.0.0.0 --port 8080\n' +
+        '  $ git clone http://127.0.0.1:7070/git config   # plain git: clone, fetch and push under /git',
     )
     .action(
       act(
         async (
           ctx: Context,
-          opts: { host: string; port: string; memory?: boolean; bodyLimit: string; consistency: string },
+          opts: {
+            host: string;
+            port: string;
+            memory?: boolean;
+            bodyLimit: string;
+            gitBodyLimit: string;
+            consistency: string;
+          },
         ) => {
           ctx.localOnly('serve serves a repository on this machine');
           const port = Number(opts.port);
@@ -153,6 +162,9 @@ export function registerAdmin(program: Command, act: Act): void {
             throw new UsageError('--port takes a number from 0 to 65535');
           if (!Number.isInteger(bodyLimit) || bodyLimit < 1)
             throw new UsageError('--body-limit takes a number of bytes');
+          const gitBodyLimit = Number(opts.gitBodyLimit);
+          if (!Number.isInteger(gitBodyLimit) || gitBodyLimit < 1)
+            throw new UsageError('--git-body-limit takes a number of bytes');
           if (opts.consistency !== 'linearizable' && opts.consistency !== 'cached')
             throw new UsageError('--consistency is linearizable or cached');
           // The server (and fastify) is loaded only for this command: other commands start faster without it.
@@ -163,6 +175,7 @@ export function registerAdmin(program: Command, act: Act): void {
             port,
             memory: opts.memory,
             bodyLimit,
+            gitBodyLimit,
             consistency: opts.consistency,
             log: (line) => ctx.io.err(`${line}\n`),
           });
