@@ -239,7 +239,9 @@ export function runBackend(options: BackendOptions, request: BackendRequest): Pr
     });
     request.body.pipe(stdin);
     // A client that hangs up mid-body leaves git a partial pack: stop it (a body received whole is served whole).
-    request.body.on('aborted', () => child.kill());
+    request.body.on('close', () => {
+      if (!request.body!.readableEnded) child.kill();
+    });
   } else {
     stdin.end();
   }
