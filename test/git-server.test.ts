@@ -17,8 +17,9 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await stopServe(s);
 });
 
-async function serve(repo: string, options: Parameters<typeof startServe>[1] = {}): Promise<Served> {
-  const s = await startServe(repo, options);
+/** `store serve` on `repo`, with `args` after `--port 0` and `env` instead of cliEnv(); stopped after the test. */
+async function serve(repo: string, options: { args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<Served> {
+  const s = await startServe(repo, ['--port', '0', ...(options.args ?? [])], options.env);
   servers.push(s);
   return s;
 }
