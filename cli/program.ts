@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { registerAdmin } from './commands/admin.js';
 import { registerBranches } from './commands/branches.js';
+import { registerGitHook } from './commands/git-hook.js';
 import { registerHistory } from './commands/history.js';
 import { registerKeys } from './commands/keys.js';
 import { registerLive } from './commands/live.js';
@@ -43,6 +44,7 @@ Examples:
   registerTransfer(program, act);
   registerLive(program, act);
   registerXenstored(program, act);
+  registerGitHook(program, act);
   // Our own `help`: commander's prints to stderr and exits 2 for `help help` and unknown names.
   program.helpCommand(false);
   program

@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { ROUTES } from '../src/http/contract.js';
 import type { ReplicationStatus, Store } from '../src/index.js';
 import { installErrorHandler } from './errors.js';
+import { type GitServerOptions, gitRoutes } from './git/routes.js';
 import { installMetrics } from './metrics.js';
 import { collectRoutes, docsPage } from './openapi.js';
 import { branchRoutes } from './routes/branches.js';
@@ -20,6 +21,8 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
   /** Where replication stands (`store serve --peer`): served at /v1/replication and in /metrics. */
   replication?: () => ReplicationStatus | null;
+  /** The git server under /git (server/git/): its options. */
+  git?: GitServerOptions;
 }
 
 /** Builds the HTTP API over a store; `main.ts` only listens. Tests use `app.inject()` on this. */
@@ -68,6 +71,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(transactionRoutes(store));
   await app.register(watchRoutes(store));
   await app.register(replicationRoutes(replication));
+  await app.register(gitRoutes(store, options.git));
   app.get(
     ROUTES.openapi,
     {

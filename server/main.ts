@@ -8,6 +8,8 @@ export interface ServeOptions {
   port: number;
   memory?: boolean;
   bodyLimit?: number;
+  /** Largest request body of git's protocol under /git, and largest pack a push may send (default 1 GiB). */
+  gitBodyLimit?: number;
   /** How current reads are, unless a request asks (default linearizable); see OpenOptions. */
   consistency?: 'linearizable' | 'cached';
   /** After this long, connections still open at shutdown are cut (default 10 s). */
@@ -51,6 +53,7 @@ export async function serve(options: ServeOptions): Promise<{ url: string; close
   const app = await buildApp({
     store,
     bodyLimit: options.bodyLimit,
+    git: { maxBodyBytes: options.gitBodyLimit },
     logger: { level: 'error', stream: process.stderr },
     replication: () => replicator?.status() ?? null,
   });

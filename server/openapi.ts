@@ -10,6 +10,13 @@ import { errorSchema, type Operation, REQUEST_HEADERS, RESPONSE_HEADERS } from '
  * translation to 3.0's `nullable` dialect that could drift.
  */
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** false: the route is not part of the JSON API (git's protocol) and stays out of the document. */
+    openapi?: boolean;
+  }
+}
+
 const TAGS = [
   { name: 'keys', description: 'Values: raw bytes in and out, with the blob oid as ETag for compare-and-set.' },
   { name: 'branches', description: 'Branches, and merging one into another.' },
@@ -146,6 +153,8 @@ function operationObject(url: string, op: Operation): Record<string, unknown> {
 export function collectRoutes(app: FastifyInstance): () => Record<string, unknown> {
   const operations: { method: string; url: string; op: Operation }[] = [];
   app.addHook('onRoute', (route: RouteOptions) => {
+    // A route that is another protocol than this API (git's, under /git) says so, and is not documented here.
+    if (route.config?.openapi === false) return;
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     const op = route.schema?.['x-operation'];
     if (!op) throw new Error(`route ${methods.join(',')} ${route.url} has no operation (server/spec.ts)`);

@@ -42,6 +42,17 @@ export { isIsoTime, type ReadAt, type ResolveOptions } from './history/revision.
 export { type StoreApi, StoreClient } from './http/client.js';
 export { MERGE_CONFIG_KEY, type MergePolicy } from './merge/config.js';
 export { STRATEGY_NAMES, type StrategyName } from './merge/strategies.js';
+export { QuarantinedObjects } from './remote/quarantine.js';
+export {
+  checkPush,
+  type NewCommit,
+  type PathChange,
+  type PushedObjects,
+  parseRefUpdates,
+  type RefUpdate,
+  type Refusal,
+  ZERO_OID,
+} from './remote/receive-check.js';
 export type { FsLike } from './storage/fs.js';
 export type { TransactionResult } from './store/store.js';
 export {

@@ -3,12 +3,12 @@
  * project the way a consumer installs it, then used three ways — the library import, the `store` binary through npx,
  * and the types through tsc. Its tarball must hold only what runs. Slow (a real `npm install`), so in test:slow.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { tempDir } from './helpers.js';
+import { gitEnv, tempDir } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
@@ -25,9 +25,9 @@ function run(command: string, args: string[], cwd: string): string {
 }
 
 describe('the npm package', () => {
-  it('ships only what runs, installs into a fresh project, and its import, binary and types work', {
+  it('ships only what runs, installs into a fresh project, and its import, binary, git hook and types work', {
     tags: ['slow'],
-  }, () => {
+  }, async () => {
     if (!fs.existsSync(path.join(root, 'dist/bundle/main.js')))
       throw new Error('dist/ is missing: run `npm run build`');
     const work = tempDir('gitstore-pack-');
@@ -39,11 +39,17 @@ describe('the npm package', () => {
       .split('\n')
       .filter(Boolean)
       .map((f) => f.replace(/^package\//, ''));
-    // What runs: the entry point, its bundle, and the library with its types; the package files npm always adds.
+    // What runs: the entry point, its bundle, the git server's push hook, and the library with its types; the package
+    // files npm always adds.
     expect(
-      files.filter((f) => !/^(bin\/store\.js|dist\/bundle\/[^/]+\.js|dist\/src\/.+\.(js|d\.ts))$/.test(f)).sort(),
+      files
+        .filter(
+          (f) => !/^(bin\/store\.js|git-hooks\/pre-receive|dist\/bundle\/[^/]+\.js|dist\/src\/.+\.(js|d\.ts))$/.test(f),
+        )
+        .sort(),
     ).toEqual(['README.md', 'package.json']);
-    for (const f of ['bin/store.js', 'dist/bundle/main.js', 'dist/src/index.js', 'dist/src/index.d.ts']) {
+    const listed = ['bin/store.js', 'git-hooks/pre-receive', 'dist/bundle/main.js', 'dist/src/index.js'];
+    for (const f of [...listed, 'dist/src/index.d.ts']) {
       expect(files).toContain(f);
     }
 
@@ -79,6 +85,41 @@ describe('the npm package', () => {
     // The binary, as npx finds it in the project, reading the store the library wrote.
     expect(run('npx', ['--no-install', 'store', '--version'], project).trim()).toBe(manifest.version);
     expect(run('npx', ['--no-install', 'store', '--repo', 'store.git', 'get', 'vm/1/state'], project)).toBe('running');
+
+    // The git server's push check, from the installed package: git runs git-hooks/pre-receive (executable as
+    // installed), which runs the installed binary's check; a push of an invalid key is refused with its reason.
+    const installed = path.join(project, 'node_modules/gitstore');
+    expect(fs.statSync(path.join(installed, 'git-hooks/pre-receive')).mode & 0o111).not.toBe(0);
+    const served = spawn(
+      process.execPath,
+      [path.join(installed, 'bin/store.js'), 'serve', '--repo', 'store.git', '--port', '0'],
+      {
+        cwd: project,
+        env: gitEnv,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        served.stdout!.setEncoding('utf8').on('data', (s: string) => {
+          out += s;
+          if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')).trim());
+        });
+        served.on('exit', (code) => reject(new Error(`store serve exited (${code})`)));
+      });
+      const clone = path.join(work, 'clone');
+      run('git', ['clone', '-q', `${url}/git`, clone], work);
+      fs.writeFileSync(path.join(clone, 'bad\\key'), 'x');
+      run('git', ['-C', clone, 'add', '-A'], work);
+      run('git', ['-c', 'user.name=T', '-c', 'user.email=t@t', '-C', clone, 'commit', '-q', '-m', 'bad'], work);
+      const push = spawnSync('git', ['-C', clone, 'push', 'origin', 'main'], { encoding: 'utf8', timeout: 120_000 });
+      expect(push.status, push.stderr).not.toBe(0);
+      expect(push.stderr).toContain('! [remote rejected] main -> main (pre-receive hook declined)');
+      expect(push.stderr).toMatch(/remote: +commit [0-9a-f]{10}: invalid key "bad\\\\key"/);
+    } finally {
+      served.kill();
+    }
 
     // The types: a strict NodeNext project type-checks against them, the library's own .d.ts files included.
     fs.writeFileSync(

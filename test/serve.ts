@@ -14,12 +14,16 @@ export interface Served {
 }
 
 /**
- * Starts `store serve --repo <repo> --port 0` (`args` replace `--port 0`, e.g. a fixed port and `--peer`s); resolves
- * with its URL (the first stdout line).
+ * Starts `store serve --repo <repo> --port 0` (`args` replace `--port 0`, e.g. a fixed port and `--peer`s; `env`
+ * replaces cliEnv()); resolves with its URL (the first stdout line).
  */
-export function startServe(repo: string, args: string[] = ['--port', '0']): Promise<Served> {
+export function startServe(
+  repo: string,
+  args: string[] = ['--port', '0'],
+  env: NodeJS.ProcessEnv = cliEnv(),
+): Promise<Served> {
   const child = spawn(process.execPath, [BIN, 'serve', '--repo', repo, ...args], {
-    env: cliEnv(),
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';

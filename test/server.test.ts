@@ -24,7 +24,9 @@ vi.mock('fastify', async (importOriginal) => {
     const routes: { method: string; url: string }[] = [];
     registered.set(app, routes);
     app.addHook('onRoute', (route) => {
-      for (const method of [route.method].flat()) routes.push({ method: String(method), url: route.url });
+      // Routes of another protocol than the API (git's, under /git) are out of the document: kept apart.
+      const outside = route.config?.openapi === false ? 'outside ' : '';
+      for (const method of [route.method].flat()) routes.push({ method: `${outside}${method}`, url: route.url });
     });
     return app;
   }) as unknown as typeof mod.default;
@@ -717,10 +719,16 @@ describe('HTTP API via inject', () => {
         .split('/')
         .map((part) => (part.startsWith(':') ? `{${part.slice(1)}}` : part === '*' ? wildcard(url) : part))
         .join('/');
-    const routes = registered.get(app);
-    expect(routes, 'the fastify mock saw the app being built').toBeDefined();
-    const served = routes!.map((r) => `${r.method} ${toOpenApi(r.url)}`).sort();
+    const all = registered.get(app);
+    expect(all, 'the fastify mock saw the app being built').toBeDefined();
+    const routes = all!.filter((r) => !r.method.startsWith('outside '));
+    const served = routes.map((r) => `${r.method} ${toOpenApi(r.url)}`).sort();
     expect(served).toEqual(contract);
+    // Only git's smart HTTP protocol (server/git/) is served outside the document.
+    expect(all!.filter((r) => r.method.startsWith('outside ')).map((r) => `${r.method} ${r.url}`)).toEqual([
+      'outside GET /git/*',
+      'outside POST /git/*',
+    ]);
     for (const pair of contract) {
       const [method, url] = pair.split(' ') as [string, string];
       const fastifyUrl = url.replace(/\{(key|prefix)\}/, '*').replace(/\{(\w+)\}/g, ':$1');

@@ -131,6 +131,7 @@ export function registerAdmin(program: Command, act: Act): void {
     .option('--port <port>', 'port to listen on (0: any free port)', '7070')
     .option('--memory', 'serve a throw-away in-memory store instead of --repo')
     .option('--body-limit <bytes>', 'largest request body accepted', String(1 << 20))
+    .option('--git-body-limit <bytes>', 'largest git request (a push) accepted under /git', String(1 << 30))
     .option(
       '--consistency <mode>',
       'reads: linearizable (see every acknowledged write of any process) or cached (may lag other processes by ~10 ms)',
@@ -144,7 +145,9 @@ export function registerAdmin(program: Command, act: Act): void {
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  $ store serve\n  $ store serve --port 7071 --peer http://10.0.0.2:7070 --peer http://10.0.0.3:7070\n  $ store serve --repo /var/lib/gitstore/config.git --host 0.0.0.0 --port 8080',
+      '\nExamples:\n  $ store serve\n  $ store serve --repo /var/lib/gitstore/config.git --host 0.0.0.0 --port 8080\n' +
+        '  $ store serve --port 7071 --peer http://10.0.0.2:7070 --peer http://10.0.0.3:7070\n' +
+        '  $ git clone http://127.0.0.1:7070/git config   # plain git: clone, fetch and push under /git',
     )
     .action(
       act(
@@ -155,6 +158,7 @@ export function registerAdmin(program: Command, act: Act): void {
             port: string;
             memory?: boolean;
             bodyLimit: string;
+            gitBodyLimit: string;
             consistency: string;
             peer: string[];
           },
@@ -166,6 +170,9 @@ export function registerAdmin(program: Command, act: Act): void {
             throw new UsageError('--port takes a number from 0 to 65535');
           if (!Number.isInteger(bodyLimit) || bodyLimit < 1)
             throw new UsageError('--body-limit takes a number of bytes');
+          const gitBodyLimit = Number(opts.gitBodyLimit);
+          if (!Number.isInteger(gitBodyLimit) || gitBodyLimit < 1)
+            throw new UsageError('--git-body-limit takes a number of bytes');
           if (opts.consistency !== 'linearizable' && opts.consistency !== 'cached')
             throw new UsageError('--consistency is linearizable or cached');
           // The server (and fastify) is loaded only for this command: other commands start faster without it.
@@ -176,6 +183,7 @@ export function registerAdmin(program: Command, act: Act): void {
             port,
             memory: opts.memory,
             bodyLimit,
+            gitBodyLimit,
             consistency: opts.consistency,
             peers: opts.peer,
             log: (line) => ctx.io.err(`${line}\n`),

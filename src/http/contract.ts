@@ -47,6 +47,12 @@ export const ROUTES = {
 
 export type Route = (typeof ROUTES)[keyof typeof ROUTES];
 
+/**
+ * Where `store serve` answers git's smart HTTP protocol: `git clone http://HOST:PORT/git`. git's protocol, not this
+ * API: not in ROUTES, and not in the OpenAPI document (server/git/).
+ */
+export const GIT_PATH = '/git';
+
 /** Header names (lower case, as node hands them over). */
 export const HEADERS = {
   /** The commit message to add below the generated first line, percent-encoded (so it may hold newlines). */

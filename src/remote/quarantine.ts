@@ -1,0 +1,121 @@
+import { spawn } from 'node:child_process';
+import type { NewCommit, PathChange, PushedObjects } from './receive-check.js';
+
+/**
+ * The objects of a push as git's pre-receive hook sees them: still in git's quarantine directory, which git names to
+ * the hook in its environment (GIT_OBJECT_DIRECTORY, GIT_ALTERNATE_OBJECT_DIRECTORIES). The store's own object
+ * database does not know that directory, so they are read through git plumbing, run with the environment the hook
+ * inherited and in its working directory (the repository). A few processes per push, whatever its length:
+ * `rev-list` for the new commits, one `diff-tree --stdin` for all their changes, one `cat-file --batch`.
+ */
+
+/** Runs git with an argument list (never a shell); resolves with its stdout, rejects with its stderr. */
+function runGit(args: string[], input?: string, onStdout?: (chunk: Buffer) => void): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => (onStdout ? onStdout(chunk) : out.push(chunk)));
+    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.on('error', reject);
+    // git exiting before it read all its input is reported by its status, not by a write error here.
+    child.stdin.on('error', () => {});
+    child.on('close', (code) => {
+      if (code === 0) resolve(Buffer.concat(out));
+      else {
+        const why = Buffer.concat(err).toString('utf8').trim();
+        reject(new Error(`git ${args[0]} failed (exit ${code}): ${why}`));
+      }
+    });
+    child.stdin.end(input ?? '');
+  });
+}
+
+const OID = /^[0-9a-f]{40}$/;
+
+/** Splits git's NUL-separated output as it streams in, handing each complete field to `onField`. */
+function nulFields(onField: (field: Buffer) => void): { push(chunk: Buffer): void; end(): void } {
+  let rest: Buffer = Buffer.alloc(0);
+  return {
+    push(chunk) {
+      let data = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk;
+      for (let nul = data.indexOf(0); nul >= 0; nul = data.indexOf(0)) {
+        onField(data.subarray(0, nul));
+        data = data.subarray(nul + 1);
+      }
+      rest = Buffer.from(data);
+    },
+    end() {
+      if (rest.length > 0) onField(rest);
+    },
+  };
+}
+
+export class QuarantinedObjects implements PushedObjects {
+  async defaultBranch(): Promise<string | null> {
+    const ref = await runGit(['symbolic-ref', '-q', 'HEAD']).catch(() => null);
+    const m = ref && /^refs\/heads\/(.+)$/.exec(ref.toString('utf8').trim());
+    return m ? m[1]! : null;
+  }
+
+  async leadsToCommit(oid: string): Promise<boolean> {
+    return runGit(['cat-file', '-e', `${oid}^{commit}`]).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  async newCommits(tips: string[]): Promise<NewCommit[]> {
+    // `--all` is every ref as it is before this push: the commits it reaches were checked when they came in.
+    const out = await runGit(['rev-list', '--parents', ...tips, '--not', '--all']);
+    return out
+      .toString('utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const [commit, parent] = line.split(' ');
+        return { commit: commit!, parent: parent ?? null };
+      });
+  }
+
+  async changes(commits: NewCommit[], onChange: (change: PathChange) => void): Promise<void> {
+    if (commits.length === 0) return;
+    // One line per commit, `<commit> <first parent>` (or the commit alone: --root diffs it against nothing). With a
+    // parent named, diff-tree compares against it: a merge is checked for what it brings to its first parent.
+    const input = commits.map((c) => (c.parent ? `${c.commit} ${c.parent}\n` : `${c.commit}\n`)).join('');
+    let commit = '';
+    let header: string | null = null;
+    const fields = nulFields((field) => {
+      if (header !== null) {
+        // `:<old mode> <new mode> <old oid> <new oid> <status>`, then the path.
+        const [, mode, , oid, status] = header.split(' ');
+        header = null;
+        if (status !== 'D') onChange({ commit, path: new Uint8Array(field), mode: mode!, oid: oid! });
+        return;
+      }
+      const text = field.toString('latin1');
+      if (text.startsWith(':')) header = text;
+      else if (OID.test(text.trim())) commit = text.trim();
+    });
+    await runGit(['diff-tree', '--stdin', '-r', '-z', '--root', '--no-renames', '--raw'], input, (chunk) =>
+      fields.push(chunk),
+    );
+    fields.end();
+  }
+
+  async blobs(oids: string[]): Promise<Map<string, Uint8Array>> {
+    const out = await runGit(['cat-file', '--batch'], oids.map((oid) => `${oid}\n`).join(''));
+    const found = new Map<string, Uint8Array>();
+    let at = 0;
+    while (at < out.length) {
+      const nl = out.indexOf(0x0a, at);
+      const [oid, type, size] = out.subarray(at, nl).toString('latin1').split(' ');
+      at = nl + 1;
+      if (type === 'missing' || size === undefined) continue;
+      const length = Number(size);
+      if (type === 'blob') found.set(oid!, new Uint8Array(out.subarray(at, at + length)));
+      at += length + 1;
+    }
+    return found;
+  }
+}
