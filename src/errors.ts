@@ -75,6 +75,12 @@ export const ERRORS = {
     status: 409,
     meaning: 'a store exists already where one was to be created, with other settings',
   },
+  REMOTE_EXISTS: { exit: EXIT.conflict, status: 409, meaning: 'the remote to add exists already, with another URL' },
+  PUSH_REJECTED: {
+    exit: EXIT.conflict,
+    status: 409,
+    meaning: 'a remote refused a push (`data.rejected`): it has commits this store lacks (pull first), or declined it',
+  },
   PRECONDITION_FAILED: {
     exit: EXIT.conflict,
     status: 412,
