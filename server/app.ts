@@ -7,6 +7,7 @@ import { collectRoutes, docsPage } from './openapi.js';
 import { branchRoutes } from './routes/branches.js';
 import { historyRoutes } from './routes/history.js';
 import { batchRoute, keyRoutes } from './routes/keys.js';
+import { remoteRoutes } from './routes/remotes.js';
 import { transactionRoutes } from './routes/transactions.js';
 import { watchRoutes } from './routes/watch.js';
 import { operation } from './spec.js';
@@ -63,6 +64,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(historyRoutes(store));
   await app.register(transactionRoutes(store));
   await app.register(watchRoutes(store));
+  await app.register(remoteRoutes(store));
   app.get(
     ROUTES.openapi,
     {

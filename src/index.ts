@@ -42,6 +42,7 @@ export { isIsoTime, type ReadAt, type ResolveOptions } from './history/revision.
 export { type StoreApi, StoreClient } from './http/client.js';
 export { MERGE_CONFIG_KEY, type MergePolicy } from './merge/config.js';
 export { STRATEGY_NAMES, type StrategyName } from './merge/strategies.js';
+export { checkRemoteName, checkRemoteUrl } from './remote/config.js';
 export type { FsLike } from './storage/fs.js';
 export type { TransactionResult } from './store/store.js';
 export {

@@ -23,9 +23,19 @@ export async function cloneRepository(url: string, dir: string, options: Transfe
     }
     throw gitFailed(what, run, { remote: displayUrl(url) });
   }
-  const config = await runGit(['config', 'remote.origin.fetch', '+refs/heads/*:refs/remotes/origin/*'], {
-    gitDir: dir,
-    what: `set up remote origin in ${dir}`,
-  });
-  if (config.code !== 0) throw gitFailed(`set up remote origin in ${dir}`, config);
+  const setUp = `set up the clone in ${dir}`;
+  const git = async (args: string[]) => {
+    const r = await runGit(args, { gitDir: dir, what: setUp });
+    if (r.code !== 0) throw gitFailed(setUp, r);
+    return r.stdout.trim();
+  };
+  await git(['config', 'remote.origin.fetch', '+refs/heads/*:refs/remotes/origin/*']);
+  // A remote whose HEAD names a branch it does not have (a `git init --bare` on `master` that was pushed `main`)
+  // clones with HEAD on that missing branch, which would make it the store's default. Take `main`, else the first
+  // branch there is.
+  const branches = (await git(['for-each-ref', '--format=%(refname)', 'refs/heads/'])).split('\n').filter(Boolean);
+  const head = await git(['symbolic-ref', 'HEAD']);
+  if (branches.length > 0 && !branches.includes(head)) {
+    await git(['symbolic-ref', 'HEAD', branches.includes('refs/heads/main') ? 'refs/heads/main' : branches[0]!]);
+  }
 }
