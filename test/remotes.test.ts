@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cloneStore, openStore, type Progress, type StoreError } from '../src/index.js';
@@ -14,7 +15,7 @@ import { bareRepository, gitAsync, lsRemote, peerStore } from './remotes-peers.j
 let server: GitHttpServer;
 let serverRoot: string;
 beforeAll(async () => {
-  serverRoot = fs.mkdtempSync(path.join(fs.realpathSync(process.env.TMPDIR ?? '/tmp'), 'gitstore-http-'));
+  serverRoot = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), 'gitstore-http-'));
   server = await gitHttpBackend(serverRoot);
 });
 afterAll(async () => {
