@@ -36,6 +36,10 @@ const transports: [string, () => Promise<{ url: string }>][] = [
   ],
 ];
 
+/** How many loose objects a repository has (a local clone hard-links the remote's). */
+const looseObjects = (dir: string) =>
+  Number(/^count: (\d+)$/m.exec(git(['--git-dir', dir, 'count-objects', '-v']).toString())![1]);
+
 /** The error a promise rejects with (fails the test when it resolves). */
 async function errorOf(p: Promise<unknown>): Promise<StoreError> {
   try {
@@ -109,6 +113,7 @@ describe.each(transports)('remotes over %s', (_name, makeRemote) => {
     await a.createBranch('dev');
     await a.push();
     await a.push('origin', { branch: 'dev' });
+    const loose = looseObjects(b.dir);
     expect(await b.fetch('origin')).toEqual({
       remote: 'origin',
       updated: [
@@ -116,8 +121,9 @@ describe.each(transports)('remotes over %s', (_name, makeRemote) => {
         { ref: 'refs/remotes/origin/main', old: first, new: second },
       ],
     });
-    // Fetching moves no branch of the store itself.
+    // Fetching moves no branch of the store itself; what it brought is a pack, not loose objects.
     expect((await b.tip()).commit).toBe(first);
+    expect(looseObjects(b.dir)).toBe(loose);
 
     // A forced push rewrites main; a branch deleted on the remote is pruned from the tracking refs.
     await a.createBranch('other', { from: first });
@@ -345,6 +351,23 @@ describe('remote operations that fail, and why', () => {
     );
     expect(e.data).toMatchObject({ rejected: [{ ref: 'refs/heads/main', reason: 'pre-receive hook declined' }] });
     await store.close();
+  });
+
+  it('a clone of a remote whose HEAD names a branch it lacks takes main as its default branch', async () => {
+    // `git init --bare` on a machine whose default is master, then pushed main: HEAD names a branch that is not there.
+    const remote = path.join(tempDir(), 'hub.git');
+    git(['init', '--quiet', '--bare', '--initial-branch=master', remote]);
+    const a = await peerStore('a.git');
+    await a.set('k', 'v');
+    await a.createBranch('dev');
+    await a.push(remote);
+    await a.push(remote, { branch: 'dev' });
+    const b = await cloneStore(remote, path.join(tempDir(), 'b.git'), { fs });
+    expect(b.defaultBranch).toBe('main');
+    expect(await b.getText('k')).toBe('v');
+    expect(git(['--git-dir', b.dir, 'symbolic-ref', 'HEAD']).toString().trim()).toBe('refs/heads/main');
+    await a.close();
+    await b.close();
   });
 
   it('clone refuses a directory that is not empty, and reports progress', async () => {

@@ -31,6 +31,14 @@ export async function fetchRemote(
   const what = `fetch from ${target.label}`;
   const run = await runGit(
     [
+      // What arrives is kept as a pack (never thousands of loose objects: the store reads and consolidates packs),
+      // and git does not start its own gc in a repository whose maintenance is the store's.
+      '-c',
+      'fetch.unpackLimit=1',
+      '-c',
+      'gc.auto=0',
+      '-c',
+      'maintenance.auto=false',
       'fetch',
       '--progress',
       '--no-tags',
