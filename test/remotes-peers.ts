@@ -4,12 +4,10 @@ import { openStore, type Store } from '../src/index.js';
 import { git, runProcess, tempDir } from './helpers.js';
 
 /**
- * The remotes the remote tests run against: each makes an empty repository reachable at a URL. The suites in
- * test/remotes.test.ts only touch a remote through git's transports (push, fetch, `git ls-remote`), so any git
- * server fits: a local path, `git http-backend`, and (once it has a git server) `store serve`'s `/git`.
+ * A remote the remote tests run against: an empty repository reachable at a URL (a path, `git http-backend`,
+ * `store serve`'s `/git`), HEAD on `main`.
  */
 export interface RemoteFixture {
-  /** An empty repository's URL, HEAD on `main`. */
   url: string;
   close(): Promise<void>;
 }

@@ -5,36 +5,47 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cloneStore, openStore, type Progress, type StoreError } from '../src/index.js';
 import { type GitHttpServer, gitHttpBackend } from './git-http-backend.js';
 import { codeOf, git, tempDir } from './helpers.js';
-import { bareRepository, gitAsync, lsRemote, peerStore } from './remotes-peers.js';
+import { bareRepository, gitAsync, lsRemote, peerStore, type RemoteFixture } from './remotes-peers.js';
 
 /**
  * Remotes through the library, against real git servers: the same suite over a local path and over `git
- * http-backend`. Two stores on either side of a remote play the peers.
+ * http-backend`. Two stores on either side of a remote play the peers; the suite touches the remote only through
+ * git's transports (push, fetch, `git ls-remote`), so any server whose URL a fixture gives fits — `store serve`'s
+ * `/git` is one more entry in `transports` (start a server on a new store, answer `${url}/git`, stop it in `close`).
  */
 
 let server: GitHttpServer;
 let serverRoot: string;
+const fixtures: RemoteFixture[] = [];
 beforeAll(async () => {
   serverRoot = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), 'gitstore-http-'));
   server = await gitHttpBackend(serverRoot);
 });
 afterAll(async () => {
+  for (const f of fixtures.splice(0)) await f.close();
   await server.close();
   fs.rmSync(serverRoot, { recursive: true, force: true });
 });
 
 let served = 0;
-const transports: [string, () => Promise<{ url: string }>][] = [
-  ['a local path', async () => ({ url: bareRepository() })],
+const transports: [string, () => Promise<RemoteFixture>][] = [
+  ['a local path', async () => ({ url: bareRepository(), close: async () => {} })],
   [
     'git http-backend',
     async () => {
       const name = `r${++served}.git`;
       bareRepository(path.join(serverRoot, name));
-      return { url: server.url(name) };
+      return { url: server.url(name), close: async () => {} };
     },
   ],
 ];
+
+/** A new empty remote of a transport, closed after the file's tests. */
+async function remoteOf(make: () => Promise<RemoteFixture>): Promise<RemoteFixture> {
+  const fixture = await make();
+  fixtures.push(fixture);
+  return fixture;
+}
 
 /** How many loose objects a repository has (a local clone hard-links the remote's). */
 const looseObjects = (dir: string) =>
@@ -52,7 +63,7 @@ async function errorOf(p: Promise<unknown>): Promise<StoreError> {
 
 describe.each(transports)('remotes over %s', (_name, makeRemote) => {
   it('adds, lists and removes remotes in the config, as `git remote -v` shows them', async () => {
-    const remote = await makeRemote();
+    const remote = await remoteOf(makeRemote);
     const store = await peerStore();
     expect(await store.remotes.list()).toEqual([]);
     expect(await store.remotes.add('origin', remote.url)).toEqual({ name: 'origin', url: remote.url });
@@ -83,7 +94,7 @@ describe.each(transports)('remotes over %s', (_name, makeRemote) => {
   });
 
   it('pushes to an empty remote, clones it, and fetch reports the refs that moved', async () => {
-    const remote = await makeRemote();
+    const remote = await remoteOf(makeRemote);
     const a = await peerStore('a.git');
     await a.remotes.add('origin', remote.url);
     await a.set('vm/web1/memory', '2048');
@@ -138,7 +149,7 @@ describe.each(transports)('remotes over %s', (_name, makeRemote) => {
   });
 
   it('pulls with the repository’s strategies: counters incremented on both sides add up', async () => {
-    const remote = await makeRemote();
+    const remote = await remoteOf(makeRemote);
     const a = await peerStore('a.git');
     await a.remotes.add('origin', remote.url);
     await a.set('.store/merge.json', JSON.stringify({ default: 'conflict', prefixes: { stats: 'counter' } }));
@@ -177,12 +188,20 @@ describe.each(transports)('remotes over %s', (_name, makeRemote) => {
     await b.push();
     expect((await a.pull()).merge).toEqual({ commit: pulled.merge.commit, outcome: 'fast-forward' });
     expect(await a.getText('stats/boots')).toBe('18');
+
+    // A branch only the remote has is created here at its commit.
+    await a.createBranch('dev');
+    const dev = (await a.set('feature', 'on', { branch: 'dev' })).commit;
+    await a.push('origin', { branch: 'dev' });
+    expect((await b.pull('origin', { branch: 'dev' })).merge).toEqual({ commit: dev, outcome: 'fast-forward' });
+    expect(await b.getText('feature', { branch: 'dev' })).toBe('on');
+    expect((await b.branches()).map((x) => x.name)).toEqual(['dev', 'main']);
     await a.close();
     await b.close();
   });
 
   it('a pull that conflicts is CONFLICT with data.conflicts, exactly as a merge, and writes nothing', async () => {
-    const remote = await makeRemote();
+    const remote = await remoteOf(makeRemote);
     const a = await peerStore('a.git');
     await a.remotes.add('origin', remote.url);
     await a.set('k', 'base');
@@ -214,7 +233,7 @@ describe.each(transports)('remotes over %s', (_name, makeRemote) => {
   });
 
   it('refuses a push that is not a fast-forward (pull first), leaves the remote as it was, and --force replaces it', async () => {
-    const remote = await makeRemote();
+    const remote = await remoteOf(makeRemote);
     const a = await peerStore('a.git');
     await a.remotes.add('origin', remote.url);
     await a.set('k', 'base');
@@ -244,7 +263,7 @@ describe.each(transports)('remotes over %s', (_name, makeRemote) => {
   });
 
   it('takes a URL in place of a remote name: its tracking refs go below refs/remotes/<host and path>-<hash>/', async () => {
-    const remote = await makeRemote();
+    const remote = await remoteOf(makeRemote);
     const a = await peerStore('a.git');
     await a.set('k', 'v');
     const head = (await a.push(remote.url)).updated[0]!.new;
