@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, StoreClient } from '../src/index.js';
-import { cli } from './cli-process.js';
-import { git, tempDir } from './helpers.js';
+import { BIN, cli } from './cli-process.js';
+import { cliEnv, git, runProcess, tempDir } from './helpers.js';
 import { bareRepository, lsRemote } from './remotes-peers.js';
 import { type Served, startServe, stopServe } from './serve.js';
 
@@ -90,6 +90,20 @@ describe('store remote, clone, fetch, pull and push on a repository', () => {
     expect(remoteUrl.code).toBe(2);
     expect(remoteUrl.stderr).toMatch(/clone creates a repository on this machine/);
     expect(fs.existsSync(path.join(cwd, 'x.git'))).toBe(false);
+  });
+
+  it('draws a progress bar on stderr when it is a terminal (util-linux `script` gives the command one)', async () => {
+    const source = await openStore({ fs, dir: path.join(tempDir(), 'source.git'), create: true });
+    for (let i = 0; i < 20; i++) await source.set(`k${i}`, `v${i}`);
+    await source.close();
+    const into = path.join(tempDir(), 'c.git');
+    const command = [process.execPath, BIN, 'clone', `file://${source.dir}`, into].map((a) => `'${a}'`).join(' ');
+    const r = await runProcess('script', ['-qec', command, '/dev/null'], cliEnv());
+    expect(r.code, r.stderr).toBe(0);
+    // Redrawn in place: carriage return, erase the line, the phase and its bar.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal's escape sequence is what is checked
+    expect(r.stdout).toMatch(/\r\u001b\[K(Counting|Receiving) objects \[#+\.*\] \d+\/\d+/);
+    expect(r.stdout).toContain(`cloned file://${source.dir} into ${into} (default branch main)`);
   });
 
   it('fetch --json gives the refs that moved; a conflicting pull lists the keys and exits 4; a non-fast-forward push exits 4 saying to pull first', async () => {
