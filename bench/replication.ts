@@ -128,7 +128,7 @@ export async function benchClone(repo: string, runs = 3) {
       git(['clone', '--bare', '-q', url, t]);
     });
     const storeMs = await time(async (t) => {
-      const s = await cloneStore(url, t);
+      const s = await cloneStore(url, t, { fs });
       await s.close();
     });
     const objects = git(['--git-dir', repo, 'count-objects', '-v']);
@@ -150,7 +150,7 @@ export async function benchPullPush(commits = 100, runs = 3) {
     const upstreamDir = path.join(dir, 'up.git');
     const up = await openStore({ fs, dir: upstreamDir, create: true });
     await up.batch(Array.from({ length: 10_000 }, (_, i) => ({ op: 'set' as const, key: `cfg/k${i}`, value: `${i}` })));
-    const here = await cloneStore(upstreamDir, path.join(dir, 'here.git'));
+    const here = await cloneStore(upstreamDir, path.join(dir, 'here.git'), { fs });
     const pulls: number[] = [];
     const pushes: number[] = [];
     for (let run = 0; run < runs; run++) {

@@ -6,6 +6,8 @@ export interface Io {
   env: NodeJS.ProcessEnv;
   /** stdout is a terminal (tables, colours, progress bars). */
   tty: boolean;
+  /** stderr is a terminal: transfer progress is drawn there (stdout may be piped). */
+  errTty?: boolean;
 }
 
 export function processIo(): Io {
@@ -24,6 +26,7 @@ export function processIo(): Io {
     },
     env: process.env,
     tty: process.stdout.isTTY === true,
+    errTty: process.stderr.isTTY === true,
   };
 }
 

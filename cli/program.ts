@@ -5,6 +5,7 @@ import { registerGitHook } from './commands/git-hook.js';
 import { registerHistory } from './commands/history.js';
 import { registerKeys } from './commands/keys.js';
 import { registerLive } from './commands/live.js';
+import { registerRemotes } from './commands/remotes.js';
 import { makeAct } from './commands/shared.js';
 import { registerTransfer } from './commands/transfer.js';
 import { registerXenstored } from './commands/xenstored.js';
@@ -43,6 +44,7 @@ Examples:
   registerHistory(program, act);
   registerTransfer(program, act);
   registerLive(program, act);
+  registerRemotes(program, act);
   registerXenstored(program, act);
   registerGitHook(program, act);
   // Our own `help`: commander's prints to stderr and exits 2 for `help help` and unknown names.

@@ -8,6 +8,7 @@ import { collectRoutes, docsPage } from './openapi.js';
 import { branchRoutes } from './routes/branches.js';
 import { historyRoutes } from './routes/history.js';
 import { batchRoute, keyRoutes } from './routes/keys.js';
+import { remoteRoutes } from './routes/remotes.js';
 import { replicationRoutes } from './routes/replication.js';
 import { transactionRoutes } from './routes/transactions.js';
 import { watchRoutes } from './routes/watch.js';
@@ -72,6 +73,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(watchRoutes(store));
   await app.register(replicationRoutes(replication));
   await app.register(gitRoutes(store, options.git));
+  await app.register(remoteRoutes(store));
   app.get(
     ROUTES.openapi,
     {

@@ -23,6 +23,10 @@ const TAGS = [
   { name: 'history', description: 'The log, commits, diffs, bisect, blame, reverts and maintenance.' },
   { name: 'transactions', description: 'Multi-step transactions on a branch, committed as a merge.' },
   { name: 'watch', description: 'Server-Sent Events of a branch’s changes.' },
+  {
+    name: 'remotes',
+    description: 'Remotes (git’s, in the repository’s config) and fetch, pull and push through them.',
+  },
   { name: 'meta', description: 'Health, metrics and this document.' },
 ];
 

@@ -75,6 +75,12 @@ export const ERRORS = {
     status: 409,
     meaning: 'a store exists already where one was to be created, with other settings',
   },
+  REMOTE_EXISTS: { exit: EXIT.conflict, status: 409, meaning: 'the remote to add exists already, with another URL' },
+  PUSH_REJECTED: {
+    exit: EXIT.conflict,
+    status: 409,
+    meaning: 'a remote refused a push (`data.rejected`): it has commits this store lacks, or declined it',
+  },
   PRECONDITION_FAILED: {
     exit: EXIT.conflict,
     status: 412,
@@ -99,7 +105,7 @@ export const ERRORS = {
   REMOTE: {
     exit: EXIT.unavailable,
     status: 502,
-    meaning: 'the store server (or a remote) could not be reached or gave no usable answer',
+    meaning: 'a store server or git remote could not be reached or gave no usable answer (or git is missing)',
   },
   CORRUPT: {
     exit: EXIT.error,

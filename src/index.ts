@@ -42,17 +42,30 @@ export { isIsoTime, type ReadAt, type ResolveOptions } from './history/revision.
 export { type StoreApi, StoreClient } from './http/client.js';
 export { MERGE_CONFIG_KEY, type MergePolicy } from './merge/config.js';
 export { STRATEGY_NAMES, type StrategyName } from './merge/strategies.js';
+export { checkRemoteName, checkRemoteUrl } from './remote/config.js';
 export { QuarantinedObjects } from './remote/quarantine.js';
 export {
   checkPush,
   type NewCommit,
   type PathChange,
   type PushedObjects,
+  type PushedRef,
   parseRefUpdates,
-  type RefUpdate,
   type Refusal,
   ZERO_OID,
 } from './remote/receive-check.js';
+export {
+  REPLICATION_CONFIG_KEY,
+  type ReplicationConfig,
+  replicationOf,
+} from './replication/config.js';
+export {
+  gitUrlOf,
+  type PeerBranchStatus,
+  type ReplicationStatus,
+  Replicator,
+  type ReplicatorOptions,
+} from './replication/replicator.js';
 export type { FsLike } from './storage/fs.js';
 export type { TransactionResult } from './store/store.js';
 export {
@@ -60,9 +73,13 @@ export {
   type BisectOptions,
   type BisectResult,
   type BranchInfo,
+  type CloneOptions,
   type CompactOptions,
   type CompactResult,
   type Consistency,
+  cloneStore,
+  type FetchOptions,
+  type FetchResult,
   type GcResult,
   type ListEntry,
   type MergeOptions,
@@ -70,7 +87,15 @@ export {
   type OpenOptions,
   openStore,
   type Precondition,
+  type Progress,
+  type PullOptions,
+  type PullResult,
+  type PushOptions,
+  type PushResult,
   type ReadOptions,
+  type RefUpdate,
+  type RemoteInfo,
+  type Remotes,
   type SetResult,
   Store,
   type Value,
@@ -81,15 +106,3 @@ export type { Isolation, Transaction, TransactionOptions } from './store/transac
 export type { CommitEvents, Watch, WatchEvent } from './store/watch.js';
 export { flattenDocument, nestDocument, valueToLeaf } from './tree/document.js';
 export { checkBranchName, MAX_KEY_BYTES, normalizeKey, parseKey } from './tree/keys.js';
-export {
-  type ReplicationConfig,
-  REPLICATION_CONFIG_KEY,
-  replicationOf,
-} from './replication/config.js';
-export {
-  gitUrlOf,
-  type PeerBranchStatus,
-  type ReplicationStatus,
-  Replicator,
-  type ReplicatorOptions,
-} from './replication/replicator.js';

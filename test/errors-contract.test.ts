@@ -52,6 +52,12 @@ beforeAll(async () => {
   await store.set('c', 'on main');
   await store.createBranch('locked');
   await store.createBranch('locked2');
+  // Remotes: `peer` has a history of its own (a push there is not a fast-forward), `gone` is not there at all.
+  const peer = await openStore({ fs, dir: path.join(dir, 'peer.git'), create: true });
+  await peer.set('elsewhere', '1');
+  await peer.close();
+  await store.remotes.add('peer', path.join(dir, 'peer.git'));
+  await store.remotes.add('gone', path.join(dir, 'gone.git'));
   await store.close();
 
   ({ url, stop } = await serve(repo));
@@ -147,6 +153,19 @@ const scenarios: Partial<Record<ErrorCode, Scenario>> = {
     cli: { args: ['branch', '-d', 'main'] },
     http: () => request('DELETE', '/v1/branches/main'),
   },
+  REMOTE_EXISTS: {
+    cli: { args: ['remote', 'add', 'peer', '/elsewhere.git'] },
+    http: () => request('PUT', '/v1/remotes/peer', json({ url: '/elsewhere.git' })),
+  },
+  PUSH_REJECTED: {
+    cli: { args: ['push', 'peer'] },
+    http: () => request('POST', '/v1/remotes/peer/push', json({})),
+  },
+  // A git remote that is not there (the same code as a store server that does not answer, walked below).
+  REMOTE: {
+    cli: { args: ['fetch', 'gone'] },
+    http: () => request('POST', '/v1/remotes/gone/fetch', json({})),
+  },
 };
 
 /** Why a code has no way through one side, in words a reader can check. */
@@ -155,7 +174,6 @@ const ONLY_ELSEWHERE: Partial<Record<ErrorCode, string>> = {
   UNAUTHORIZED: 'store serve has no authentication yet; the CLI side is walked against a server answering 401',
   LOCKED: 'walked in its own test: a lock must be waited out (10 s) on both sides',
   QUOTA: 'the per-client cap is on open transactions: walked in its own test, over HTTP and the CLI with --url',
-  REMOTE: 'raised by the HTTP client when no server answers: walked through the CLI with --url; no server code yet',
   CORRUPT: 'walked in its own test on a branch whose commit plain git wrote malformed',
   INTERNAL: 'a bug by definition: walked through the CLI (an I/O failure); HTTP in server.test.ts (a failing store)',
 };

@@ -85,7 +85,7 @@ export function registerBranches(program: Command, act: Act): void {
  * On conflict, for people: one row per key on stdout, then the error line from the top-level catch. With --json the
  * top-level catch prints the error document, conflicts under `error.data.conflicts`, as HTTP answers them.
  */
-function printConflicts(ctx: Context, conflicts: Conflict[]): void {
+export function printConflicts(ctx: Context, conflicts: Conflict[]): void {
   if (ctx.options.json) return;
   const s = styles(ctx.io);
   const rows = [['KIND', 'KEY', 'BASE', 'OURS', 'THEIRS'].map(s.bold)];

@@ -10,11 +10,19 @@ import type {
   BranchInfo,
   CompactOptions,
   CompactResult,
+  FetchOptions,
+  FetchResult,
   GcResult,
   ListEntry,
   MergeOptions,
   MergeResult,
+  PullOptions,
+  PullResult,
+  PushOptions,
+  PushResult,
   ReadOptions,
+  RemoteInfo,
+  Remotes,
   SetResult,
   Store,
   Value,
@@ -74,6 +82,10 @@ type StoreCalls = Pick<
   | 'compact'
   | 'bisect'
   | 'blame'
+  | 'remotes'
+  | 'fetch'
+  | 'pull'
+  | 'push'
 >;
 
 /** A commit as the library gives it: the server adds `time` (the committer's) for readers of the JSON. */
@@ -423,6 +435,40 @@ export class StoreClient implements StoreApi {
     };
     watches.add(watch);
     return watch;
+  }
+
+  // ---- remotes: the server's, run there (progress and timeouts stay on the server) ------------------------------
+
+  /** The server's remotes. */
+  readonly remotes: Remotes = {
+    add: (name, url) => this.json<RemoteInfo>('PUT', pathOf(ROUTES.remote, { remote: name }), { url }),
+    list: () => this.json<RemoteInfo[]>('GET', ROUTES.remotes),
+    remove: async (name) => {
+      await this.json<void>('DELETE', pathOf(ROUTES.remote, { remote: name }));
+    },
+  };
+
+  /** Fetches a remote of the server's (by name: the server does not fetch from URLs its clients give). */
+  async fetch(remote = 'origin', _options: FetchOptions = {}): Promise<FetchResult> {
+    return this.json<FetchResult>('POST', pathOf(ROUTES.fetch, { remote }), {});
+  }
+
+  async pull(remote = 'origin', options: PullOptions = {}): Promise<PullResult> {
+    if (typeof options.strategy === 'object')
+      throw new StoreError('INVALID_ARGUMENT', 'over HTTP, a pull takes one strategy name');
+    return this.json<PullResult>(
+      'POST',
+      pathOf(ROUTES.pull, { remote }),
+      { branch: options.branch, strategy: options.strategy, message: options.message },
+      this.writeHeaders({ author: options.author, committer: options.committer }),
+    );
+  }
+
+  async push(remote = 'origin', options: PushOptions = {}): Promise<PushResult> {
+    return this.json<PushResult>('POST', pathOf(ROUTES.push, { remote }), {
+      branch: options.branch,
+      force: options.force,
+    });
   }
 
   /** Ends this client's open watches (the server and its store stay up). */

@@ -6,6 +6,7 @@
  */
 import { type ErrorBody, errorBody, StoreError } from '../errors.js';
 import { formatIdentity, type Identity } from '../history/commit-info.js';
+import { checkRemoteName } from '../remote/config.js';
 import { ANY_VALUE } from '../store/precondition.js';
 import type { CommitEvents, WatchEvent } from '../store/watch.js';
 import { checkBranchName, normalizeKey } from '../tree/keys.js';
@@ -43,6 +44,11 @@ export const ROUTES = {
   txListRoot: '/v1/transactions/:id/list',
   watch: '/v1/branches/:branch/watch',
   replication: '/v1/replication',
+  remotes: '/v1/remotes',
+  remote: '/v1/remotes/:remote',
+  fetch: '/v1/remotes/:remote/fetch',
+  pull: '/v1/remotes/:remote/pull',
+  push: '/v1/remotes/:remote/push',
 } as const;
 
 export type Route = (typeof ROUTES)[keyof typeof ROUTES];
@@ -104,6 +110,7 @@ export function queryString(params: Query = {}): string {
 function refuseDotSegment(name: string, value: string): void {
   if (value !== '.' && value !== '..') return;
   if (name === 'branch') checkBranchName(value);
+  else if (name === 'remote') checkRemoteName(value);
   else normalizeKey(value);
   throw new StoreError('INVALID_ARGUMENT', `${JSON.stringify(value)} cannot be sent as part of a URL path`);
 }

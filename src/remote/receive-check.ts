@@ -16,7 +16,7 @@ import { checkBranchName, parseKey } from '../tree/keys.js';
 export const ZERO_OID = '0'.repeat(40);
 
 /** One line git gives the hook: a ref moving from `old` to `next` (either may be ZERO_OID). */
-export interface RefUpdate {
+export interface PushedRef {
   old: string;
   next: string;
   ref: string;
@@ -67,7 +67,7 @@ const MAX_LISTED = 20;
 const OID = /^[0-9a-f]{40}$/;
 
 /** Parses git's `<old> <new> <ref>` lines; INVALID_ARGUMENT for anything else (the hook was not run by git). */
-export function parseRefUpdates(text: string): RefUpdate[] {
+export function parseRefUpdates(text: string): PushedRef[] {
   return text
     .split('\n')
     .filter((line) => line.trim() !== '')
@@ -89,7 +89,7 @@ const short = (oid: string) => oid.slice(0, 10);
 const STORE_REFS = 'refs/store/';
 
 /** Why a ref may not move as asked (null: it may); its commits are checked separately. */
-function refusalOfRef(update: RefUpdate, defaultBranch: string | null): Refusal | null {
+function refusalOfRef(update: PushedRef, defaultBranch: string | null): Refusal | null {
   const { ref } = update;
   if (ref.startsWith(STORE_REFS)) {
     return {
@@ -180,7 +180,7 @@ function refusalOfConfig(path: string, commit: string, bytes: Uint8Array): Refus
  * Checks a push: every ref update, then every commit it brings. Returns the refusals (empty: accept), the first
  * MAX_LISTED of them, with a last line counting the rest.
  */
-export async function checkPush(updates: RefUpdate[], objects: PushedObjects): Promise<Refusal[]> {
+export async function checkPush(updates: PushedRef[], objects: PushedObjects): Promise<Refusal[]> {
   const refusals: Refusal[] = [];
   let more = 0;
   const refuse = (r: Refusal | null) => {

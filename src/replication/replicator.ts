@@ -147,7 +147,7 @@ class Link {
     } catch (e) {
       // Rejected as a non-fast-forward: the peer moved meanwhile; it pulls us (or we pull it next round).
       if (!(e instanceof StoreError)) throw e;
-      if (e.code !== 'CONFLICT' && e.code !== 'NOT_FOUND') this.settle('unreachable', { error: e.message });
+      if (e.code !== 'PUSH_REJECTED') this.settle('unreachable', { error: e.message });
     }
   }
 

@@ -11,7 +11,7 @@ import type { Files } from '../storage/fs.js';
 import { Leftovers } from '../storage/leftovers.js';
 import { Refs } from '../storage/refs.js';
 import { lookup } from '../tree/editor.js';
-import { checkBranchName } from '../tree/keys.js';
+import { branchNameProblem, checkBranchName } from '../tree/keys.js';
 import type { Consistency, OpenOptions, Value } from './types.js';
 import type { BranchFeed } from './watch.js';
 import { type Apply, type BranchIo, BranchWriter, type Head, type WriteContext } from './writer.js';
@@ -266,7 +266,11 @@ export class StoreCore {
       {
         db: this.db,
         contextBranch,
-        branchHead: async (name) => (await this.loadHead(checkBranchName(name))).commit,
+        // A full ref name (`refs/remotes/origin/main`, what a pull merges) is read as it is, as git reads it.
+        branchHead: async (name) =>
+          name.startsWith('refs/') && branchNameProblem(name) === null
+            ? this.refs.read(name)
+            : (await this.loadHead(checkBranchName(name))).commit,
         compacted: (id) => this.compactedId(id),
       },
       rev,

@@ -7,6 +7,7 @@ import type { ResolveOptions } from '../history/revision.js';
 import type { ObjectDb } from '../objects/db.js';
 import { EMPTY_TREE } from '../objects/object.js';
 import { isTreeMode } from '../objects/tree.js';
+import { cloneRepository } from '../remote/clone.js';
 import { Files, type FsLike } from '../storage/fs.js';
 import { Refs } from '../storage/refs.js';
 import { initRepository, isRepository, missingRepository } from '../storage/repository.js';
@@ -18,6 +19,7 @@ import { StoreMaintenance } from './maintenance.js';
 import { StoreMerges } from './merge.js';
 import { type ObjectReader, type TreeEdit, treeEdit } from './ports.js';
 import { checkPrecondition } from './precondition.js';
+import { StoreRemotes } from './remotes.js';
 import type { Transaction, TransactionOptions } from './transaction.js';
 import { StoreTransactions } from './transactions.js';
 import type {
@@ -25,14 +27,22 @@ import type {
   BisectOptions,
   BisectResult,
   BranchInfo,
+  CloneOptions,
   CompactOptions,
   CompactResult,
+  FetchOptions,
+  FetchResult,
   GcResult,
   MergeOptions,
   MergeResult,
   OpenOptions,
   Precondition,
+  PullOptions,
+  PullResult,
+  PushOptions,
+  PushResult,
   ReadOptions,
+  Remotes,
   SetResult,
   Value,
   WriteOptions,
@@ -55,6 +65,7 @@ export class Store {
   private readonly merges: StoreMerges;
   private readonly transactions: StoreTransactions;
   private readonly maintenance: StoreMaintenance;
+  private readonly remotesFacet: StoreRemotes;
   private readonly watchPollMs: number;
 
   private constructor(core: StoreCore) {
@@ -63,6 +74,7 @@ export class Store {
     this.merges = new StoreMerges(core);
     this.transactions = new StoreTransactions(core);
     this.maintenance = new StoreMaintenance(core, () => this.transactions.heldCommits());
+    this.remotesFacet = new StoreRemotes(core, (from, options) => this.merges.merge(from, options));
     this.watchPollMs = core.options.watchPollMs ?? 20;
   }
 
@@ -373,6 +385,28 @@ export class Store {
     return this.merges.merge(from, options);
   }
 
+  // ---- remotes (StoreRemotes) --------------------------------------------------------------------------------
+
+  /** The repository's remotes (`store remote add|list|remove`), kept in its git `config`. */
+  get remotes(): Remotes {
+    return this.remotesFacet;
+  }
+
+  /** Fetches a remote's branches (default `origin`; or a URL) into `refs/remotes/<remote>/*`; see StoreRemotes. */
+  fetch(remote?: string, options: FetchOptions = {}): Promise<FetchResult> {
+    return this.remotesFacet.fetch(remote, options);
+  }
+
+  /** Fetches a branch of a remote and merges it into the branch here; see {@link StoreRemotes.pull}. */
+  pull(remote?: string, options: PullOptions = {}): Promise<PullResult> {
+    return this.remotesFacet.pull(remote, options);
+  }
+
+  /** Pushes a branch to a remote; PUSH_REJECTED when the remote has commits this store lacks. */
+  push(remote?: string, options: PushOptions = {}): Promise<PushResult> {
+    return this.remotesFacet.push(remote, options);
+  }
+
   // ---- watches -----------------------------------------------------------------------------------------------
 
   /**
@@ -446,3 +480,14 @@ export class Store {
 
 /** Opens a store; see {@link OpenOptions}. */
 export const openStore = (options: OpenOptions = {}): Promise<Store> => Store.open(options);
+
+/**
+ * Clones a store (any git repository) from `url` into a new bare repository `dir` with `git clone --bare`, and opens
+ * it (`options.fs` is node's `fs`: git writes to disk). REPOSITORY_EXISTS when `dir` exists and is not empty.
+ */
+export async function cloneStore(url: string, dir: string, options: CloneOptions = {}): Promise<Store> {
+  const { onProgress, timeoutMs, ...open } = options;
+  if (!open.fs) throw invalidArgument('cloneStore needs an `fs` (node:fs): git clones to disk');
+  await cloneRepository(url, dir, { onProgress, timeoutMs });
+  return Store.open({ ...open, dir });
+}

@@ -5,6 +5,7 @@ import type { ReadAt } from '../history/revision.js';
 import type { MergePolicy } from '../merge/config.js';
 import type { StrategyName } from '../merge/strategies.js';
 import type { GcResult as PackGcResult, PruneResult } from '../objects/maintenance.js';
+import type { RefUpdate, RemoteInfo, TransferOptions } from '../remote/types.js';
 import type { FsLike } from '../storage/fs.js';
 import type { ListEntry } from '../tree/editor.js';
 import type { Precondition } from './precondition.js';
@@ -204,4 +205,49 @@ export interface CompactResult {
   bytesBefore: number;
   bytesAfter: number;
   ms: number;
+}
+
+// ---- remotes (src/store/remotes.ts, src/remote/) ----------------------------------------------------------------
+
+export type { FetchResult, Progress, PushResult, RefUpdate, RemoteInfo, TransferOptions } from '../remote/types.js';
+
+/** How to fetch: progress callbacks and a timeout (default 120 s). */
+export type FetchOptions = TransferOptions;
+
+/** How to pull: the branch (default: the default branch), and the merge's options (see MergeOptions). */
+export interface PullOptions
+  extends TransferOptions,
+    Pick<MergeOptions, 'strategy' | 'message' | 'author' | 'committer'> {
+  branch?: string;
+  /** Passed to the merge (deterministic merges for replicas). */
+  deterministic?: boolean;
+}
+
+/**
+ * What a pull did: the tracking ref it fetched (empty when it had not moved) and the merge into the branch —
+ * `fast-forward` when the branch had nothing of its own, `merged`, or `up-to-date`.
+ */
+export interface PullResult {
+  remote: string;
+  branch: string;
+  fetched: RefUpdate[];
+  merge: MergeResult;
+}
+
+/** How to push: the branch (default: the default branch); `force` replaces the remote's branch even if it diverged. */
+export interface PushOptions extends TransferOptions {
+  branch?: string;
+  force?: boolean;
+}
+
+/** How to clone: where the store opens (as openStore: `fs` is node's), progress and a timeout. */
+export interface CloneOptions extends TransferOptions, Omit<OpenOptions, 'dir' | 'create' | 'memory'> {}
+
+/** The remotes of a store, kept in its repository's `config` as git keeps them. */
+export interface Remotes {
+  /** Adds a remote (same name and URL again: no change; another URL: REMOTE_EXISTS). */
+  add(name: string, url: string): Promise<RemoteInfo>;
+  list(): Promise<RemoteInfo[]>;
+  /** Removes a remote and its remote-tracking refs; NOT_FOUND if there is none by that name. */
+  remove(name: string): Promise<void>;
 }

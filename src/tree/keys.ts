@@ -91,7 +91,8 @@ export function checkBranchName(name: string): string {
   return name;
 }
 
-function branchNameProblem(name: string): string | null {
+/** Why `name` is not a name git accepts below refs/heads/ (or refs/remotes/), or null when it is. */
+export function branchNameProblem(name: string): string | null {
   if (name.length > 255) return 'longer than 255 characters';
   if (name.startsWith('-')) return 'it may not start with "-"';
   if (name === 'HEAD') return '"HEAD" is reserved';
