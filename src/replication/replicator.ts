@@ -123,7 +123,8 @@ class Link {
     status.rounds++;
     try {
       const pulled = await store.pull(remote, { branch, deterministic: true, timeoutMs, message: 'replicate' });
-      status.peerHead = pulled.fetched.find((u) => u.new)?.new ?? status.peerHead;
+      const moved = pulled.fetched.find((u) => u.ref.endsWith(`/${branch}`));
+      if (moved) status.peerHead = moved.new;
       if (pulled.merge.outcome !== 'up-to-date') status.merges++;
       status.localHead = pulled.merge.commit;
       this.settle('ok');
@@ -134,20 +135,24 @@ class Link {
         this.settle('conflict', { conflicts });
         return; // replication of this branch from this peer stops: pushing would spread a half-merged state
       }
-      if (e.code === 'NOT_FOUND') {
-        // The peer (or we) do not have the branch yet: nothing to merge; pushing ours below creates it there.
-        this.settle('ok');
-      } else {
+      if (e.code !== 'NOT_FOUND') {
         this.settle('unreachable', { error: e.message });
         return;
       }
+      // The peer does not have the branch yet (or neither side has): pushing ours below creates it there.
+      status.peerHead = null;
+      this.settle('ok');
     }
+    // The peer has what we have: nothing to push (each push costs the peer a check of what it receives).
+    if (status.localHead !== null && status.localHead === status.peerHead) return;
     try {
-      await store.push(remote, { branch, timeoutMs });
+      const pushed = await store.push(remote, { branch, timeoutMs });
+      const moved = pushed.updated.find((u) => u.ref.endsWith(`/${branch}`));
+      if (moved?.new) status.peerHead = moved.new;
     } catch (e) {
       // Rejected as a non-fast-forward: the peer moved meanwhile; it pulls us (or we pull it next round).
       if (!(e instanceof StoreError)) throw e;
-      if (e.code !== 'PUSH_REJECTED') this.settle('unreachable', { error: e.message });
+      if (e.code !== 'PUSH_REJECTED' && e.code !== 'NOT_FOUND') this.settle('unreachable', { error: e.message });
     }
   }
 

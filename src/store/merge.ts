@@ -20,8 +20,15 @@ const sameBytes = (a: Uint8Array | null, b: Uint8Array | null) => compareValues(
  * What one merge reads commits through: the repository's commits, plus the virtual commits that stand for the merged
  * bases of a criss-cross (never written). Last-writer-wins walks both, through one cache for the whole merge.
  */
+/** Merges of pairs of bases one merge may make to build its virtual base (see virtualCommit). */
+const VIRTUAL_BUDGET = 5000;
+
 class MergeRun {
   private readonly virtual = new Map<string, Commit>();
+  /** Virtual bases made so far, by pair: a criss-cross history meets the same pairs again and again. */
+  readonly pairs = new Map<string, Promise<{ id: string; tree: string | null }>>();
+  /** Pairs of bases merged in all; past VIRTUAL_BUDGET, a base is used as it is. */
+  merged = 0;
   private readonly lastChanges: LastChanges;
 
   constructor(
@@ -159,15 +166,43 @@ export class StoreMerges {
    * merge against the empty tree.
    */
   private async virtualBase(a: string, b: string, run: MergeRun, depth = 0): Promise<string | null> {
+    return (await this.virtualCommit(a, b, run, depth)).tree;
+  }
+
+  /** The virtual base of `a` and `b` as a (possibly virtual) commit, made once per pair in a run. */
+  private virtualCommit(
+    a: string,
+    b: string,
+    run: MergeRun,
+    depth: number,
+  ): Promise<{ id: string; tree: string | null }> {
+    const pair = a < b ? `${a} ${b}` : `${b} ${a}`;
+    let made = run.pairs.get(pair);
+    if (!made) {
+      made = this.makeVirtual(a, b, run, depth);
+      run.pairs.set(pair, made);
+    }
+    return made;
+  }
+
+  private async makeVirtual(
+    a: string,
+    b: string,
+    run: MergeRun,
+    depth: number,
+  ): Promise<{ id: string; tree: string | null }> {
     const { db } = this.core;
     const { ctx } = run;
     const bases = (await mergeBases(run.read, a, b)).sort();
-    if (bases.length === 0) return depth === 0 ? this.forkBeforeCompaction(a, b) : null;
+    if (bases.length === 0) return { id: '', tree: depth === 0 ? await this.forkBeforeCompaction(a, b) : null };
     let id = bases[0]!;
     let tree = (await run.read(id)).tree;
     for (const other of bases.slice(1)) {
-      if (depth > 8) break; // pathological histories: merging against one base is still a sound answer
-      const under = await this.virtualBase(id, other, run, depth + 1);
+      // Replicas that merge each other all the time make criss-cross histories many levels deep (measured: more than
+      // eight levels with three replicas writing). Each pair is merged once per run; a budget bounds pathological
+      // histories, where merging against one base is still a sound (if conflict-prone) answer.
+      if (++run.merged > VIRTUAL_BUDGET) break;
+      const under = (await this.virtualCommit(id, other, run, depth + 1)).tree;
       const otherTree = (await run.read(other)).tree;
       const merged = await mergeTrees(
         db,
@@ -182,7 +217,7 @@ export class StoreMerges {
       db.remember(ctx.batch, ctx.trees, new Map());
       id = await run.addVirtual(tree, [id, other]);
     }
-    return tree;
+    return { id, tree };
   }
 
   /**
