@@ -6,6 +6,7 @@ import { cloneStore, openStore, type Progress, type StoreError } from '../src/in
 import { type GitHttpServer, gitHttpBackend } from './git-http-backend.js';
 import { codeOf, git, tempDir } from './helpers.js';
 import { bareRepository, gitAsync, lsRemote, peerStore, type RemoteFixture } from './remotes-peers.js';
+import { startServe, stopServe } from './serve.js';
 
 /**
  * Remotes through the library, against real git servers: the same suite over a local path and over `git
@@ -36,6 +37,13 @@ const transports: [string, () => Promise<RemoteFixture>][] = [
       const name = `r${++served}.git`;
       bareRepository(path.join(serverRoot, name));
       return { url: server.url(name), close: async () => {} };
+    },
+  ],
+  [
+    'store serve (its /git)',
+    async () => {
+      const served = await startServe(path.join(tempDir(), 'served.git'));
+      return { url: `${served.url}/git`, close: async () => void (await stopServe(served)) };
     },
   ],
 ];
