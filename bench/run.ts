@@ -9,6 +9,7 @@ import { benchEtcd } from './etcd.js';
 import { benchHistory, benchMerge, benchOpen } from './history.js';
 import { benchHttp } from './http.js';
 import { benchTransactions, benchWatch } from './live.js';
+import { benchClone, benchPullPush, benchReplicationLag } from './replication.js';
 import { benchRetention } from './retention.js';
 import { at, renderTable } from './table.js';
 import { libraryConcurrent, libraryOneCaller, type Workload, workloads } from './workloads.js';
@@ -126,6 +127,7 @@ process.once('SIGINT', () => {
 });
 
 const figures: Record<string, unknown> = { machine: machine(), quick };
+let cloneFigures: unknown = null;
 try {
   const [w1, w2] = workloads(quick) as [Workload, Workload];
   figures.workloads = { W1: await runWorkload(w1), W2: await runWorkload(w2) };
@@ -133,6 +135,12 @@ try {
     const k = kept as Kept | null;
     if (!k) throw new Error('the W2 50-caller run did not leave a repository');
     return benchDisk(k.repo, k.maxDuringRun);
+  });
+  // After the disk section's `store gc`: the W2 repository as a replica would be cloned.
+  cloneFigures = await section('remotes: store clone vs git clone of the W2 repository after store gc', () => {
+    const k = kept as Kept | null;
+    if (!k) throw new Error('the W2 50-caller run did not leave a repository');
+    return benchClone(k.repo);
   });
 } finally {
   removeKept();
@@ -195,6 +203,16 @@ figures.cli = await section('CLI: store get', () => benchCli(quick ? 7 : 20));
 figures.transactions = await section('HTTP transactions', () => benchTransactions(quick ? 3 : 10));
 figures.watch = await section('HTTP watch latency', () => benchWatch(quick ? 3 : 10));
 
+// ---- remotes and replication ------------------------------------------------------------------------------------
+
+figures.replication = {
+  clone: cloneFigures,
+  pullPush: await section('remotes: pull and push of 100 commits', () => benchPullPush(100)),
+  lag: await section(`replication: 3 replicas, 100 writes/s each, ${quick ? 3 : 10} s`, () =>
+    benchReplicationLag(quick ? 3 : 10),
+  ),
+};
+
 // ---- targets --------------------------------------------------------------------------------------------------------
 
 function target(figure: string, measured: unknown, goal: string, test: (x: number) => boolean) {
@@ -250,6 +268,30 @@ figures.targets = {
     at(figures, 'history.open.openToFirstAnswersMs'),
     '< 1,000 ms',
     (x) => x < 1000,
+  ),
+  replicationLagP99: target(
+    'replication lag p99 ms (3 replicas, 100 w/s each)',
+    at(figures, 'replication.lag.lagMs.p99'),
+    '< 1,000 ms',
+    (x) => x < 1000,
+  ),
+  cloneOverGitClone: target(
+    'store clone / git clone (W2 after gc)',
+    at(figures, 'replication.clone.storeOverGit'),
+    '≤ 1.5 × git clone',
+    (x) => x <= 1.5,
+  ),
+  pull100Ms: target(
+    'pull of 100 commits, ms',
+    at(figures, 'replication.pullPush.pullMs.median'),
+    '< 500 ms',
+    (x) => x < 500,
+  ),
+  push100Ms: target(
+    'push of 100 commits, ms',
+    at(figures, 'replication.pullPush.pushMs.median'),
+    '< 500 ms',
+    (x) => x < 500,
   ),
   open100kRssMB: target('open 100k keys, peak RSS MB', at(figures, 'history.open.rssMB'), '< 300 MB', (x) => x < 300),
 };
