@@ -69,6 +69,17 @@ async function errorOf(p: Promise<unknown>): Promise<StoreError> {
   throw new Error('expected an error');
 }
 
+/** A remote, a store `a` that pushed `k = base` to it as origin, and `b` cloned from it. */
+async function clonedPair(makeRemote: () => Promise<RemoteFixture>) {
+  const remote = await remoteOf(makeRemote);
+  const a = await peerStore('a.git');
+  await a.remotes.add('origin', remote.url);
+  await a.set('k', 'base');
+  await a.push();
+  const b = await cloneStore(remote.url, path.join(tempDir(), 'b.git'), { fs });
+  return { remote, a, b };
+}
+
 describe.each(transports)('remotes over %s', (_name, makeRemote) => {
   it('adds, lists and removes remotes in the config, as `git remote -v` shows them', async () => {
     const remote = await remoteOf(makeRemote);
@@ -209,12 +220,7 @@ describe.each(transports)('remotes over %s', (_name, makeRemote) => {
   });
 
   it('a pull that conflicts is CONFLICT with data.conflicts, exactly as a merge, and writes nothing', async () => {
-    const remote = await remoteOf(makeRemote);
-    const a = await peerStore('a.git');
-    await a.remotes.add('origin', remote.url);
-    await a.set('k', 'base');
-    await a.push();
-    const b = await cloneStore(remote.url, path.join(tempDir(), 'b.git'), { fs });
+    const { a, b } = await clonedPair(makeRemote);
     await a.set('k', 'theirs');
     await a.push();
     const ours = (await b.set('k', 'ours')).commit;
@@ -241,12 +247,7 @@ describe.each(transports)('remotes over %s', (_name, makeRemote) => {
   });
 
   it('refuses a push that is not a fast-forward (pull first), leaves the remote as it was, and --force replaces it', async () => {
-    const remote = await remoteOf(makeRemote);
-    const a = await peerStore('a.git');
-    await a.remotes.add('origin', remote.url);
-    await a.set('k', 'base');
-    await a.push();
-    const b = await cloneStore(remote.url, path.join(tempDir(), 'b.git'), { fs });
+    const { remote, a, b } = await clonedPair(makeRemote);
     await a.set('k', 'from a');
     await a.push();
     const before = await lsRemote(remote.url);
