@@ -31,8 +31,10 @@ export async function serve(options: ServeOptions): Promise<{ url: string; close
   const config = await replicationOf(
     (key) =>
       store.get(key).catch((e) => {
-        if (e instanceof StoreError && e.code === 'NOT_FOUND') return null;
-        throw e;
+        if (!(e instanceof StoreError) || (e.code !== 'NOT_FOUND' && e.code !== 'CORRUPT')) throw e;
+        // A damaged default branch must not keep the server from serving what it can (and saying CORRUPT).
+        if (e.code === 'CORRUPT') options.log?.(`replication: cannot read ${key}: ${e.message}`);
+        return null;
       }),
     store.defaultBranch,
     options.peers,

@@ -60,7 +60,7 @@ describe('the OpenAPI document', () => {
     ).toEqual([]);
     // operation-4xx-response: these operations take no input that could be wrong, so they have no 4xx to document.
     expect(problems.map((p) => `${p.ruleId} ${p.location[0]?.pointer}`).sort(), shown.join('\n')).toEqual(
-      ['/metrics', '/v1/health', '/v1/branches', '/v1/openapi.json', '/docs']
+      ['/metrics', '/v1/health', '/v1/branches', '/v1/openapi.json', '/docs', '/v1/replication']
         .map((p) => `operation-4xx-response #/paths/${p.replace(/\//g, '~1')}/get/responses`)
         .sort(),
     );

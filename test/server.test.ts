@@ -689,6 +689,14 @@ describe('HTTP API via inject', () => {
       'POST /v1/transactions/{id}/commit',
       'DELETE /v1/transactions/{id}',
       'GET /v1/branches/{branch}/watch',
+      // remotes and replication
+      'GET /v1/remotes',
+      'PUT /v1/remotes/{remote}',
+      'DELETE /v1/remotes/{remote}',
+      'POST /v1/remotes/{remote}/fetch',
+      'POST /v1/remotes/{remote}/pull',
+      'POST /v1/remotes/{remote}/push',
+      'GET /v1/replication',
     ].sort();
 
     const res = await app.inject({ method: 'GET', url: '/v1/openapi.json' });
