@@ -1,7 +1,7 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { freePort } from '../bench/free-port.js';
 import { openStore, type ReplicationStatus, StoreClient, StoreError } from '../src/index.js';
 import { expectFsckClean } from './git-packs.js';
 import { git, sleep, tempDir } from './helpers.js';
@@ -18,17 +18,6 @@ const COUNTERS = ['cnt/c0', 'cnt/c1', 'cnt/c2'];
 const SETS = ['tags/t0', 'tags/t1'];
 /** How long replicas may take to agree once writes stop; stated in README. */
 const CONVERGE_MS = 120_000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const tree = (repo: string) => git(['--git-dir', repo, 'rev-parse', 'main^{tree}']).toString().trim();
 const show = (repo: string, key: string) => git(['--git-dir', repo, 'show', `main:${key}`]).toString();
