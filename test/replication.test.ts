@@ -245,3 +245,30 @@ describe('replication: a conflict under the conflict strategy', () => {
     expect(show(b, 'after')).toBe('a');
   });
 });
+
+describe('replication: bad configuration', () => {
+  it('store serve refuses a bad --peer, --peer with --memory, and a malformed .store/replication.json, saying why', async () => {
+    const repo = path.join(tempDir('gitstore-repl-bad-'), 'r.git');
+    await expect(startServe(repo, ['--port', '0', '--peer', 'ftp://example.com'])).rejects.toThrow(
+      /exited \(2\).*--peer: a peer is a store server's http\(s\) URL, not ftp:/s,
+    );
+    await expect(startServe(repo, ['--port', '0', '--peer', 'http://u:p@example.com'])).rejects.toThrow(
+      /put no credentials in a peer URL/,
+    );
+    await expect(startServe(repo, ['--port', '0', '--memory', '--peer', 'http://127.0.0.1:1'])).rejects.toThrow(
+      /replication needs a repository on disk/,
+    );
+    const store = await openStore({ fs, dir: repo, create: true });
+    await store.set('.store/replication.json', '{"peers": "http://x"}');
+    await store.close();
+    await expect(startServe(repo)).rejects.toThrow(/\.store\/replication\.json: "peers" must be an array/);
+    // Without peers the status is empty, and no replication metrics are served.
+    const fixed = await openStore({ fs, dir: repo });
+    await fixed.set('.store/replication.json', '{"peers": []}');
+    await fixed.close();
+    const served = await startServe(repo);
+    running.push(served);
+    expect(await statusOf(served.url)).toEqual({ peers: [], branches: [], intervalMs: 0, links: [] });
+    expect(await (await fetch(`${served.url}/metrics`)).text()).not.toContain('gitstore_replication_');
+  });
+});

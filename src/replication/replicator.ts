@@ -111,15 +111,22 @@ class Link {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const started = Date.now();
-    this.running = this.round().finally(() => {
-      this.running = null;
-      if (this.stopped) return;
-      const gap = Math.max(0, MIN_GAP_MS - (Date.now() - started));
-      if (this.again) {
-        this.again = false;
-        this.timer = setTimeout(() => this.trigger(), gap);
-      } else this.timer = setTimeout(() => this.trigger(true), this.config.intervalMs);
-    });
+    this.running = this.round()
+      .catch((e: unknown) => {
+        // Not a StoreError: a bug or an I/O failure. The loop must go on (a rejected round would end the server),
+        // and the log needs the stack.
+        this.settle('unreachable', { error: 'an unexpected error; see the server log' });
+        this.options.log?.('warn', `replication of ${this.branch} with ${this.peer}: ${(e as Error)?.stack ?? e}`);
+      })
+      .finally(() => {
+        this.running = null;
+        if (this.stopped) return;
+        const gap = Math.max(0, MIN_GAP_MS - (Date.now() - started));
+        if (this.again) {
+          this.again = false;
+          this.timer = setTimeout(() => this.trigger(), gap);
+        } else this.timer = setTimeout(() => this.trigger(true), this.config.intervalMs);
+      });
   }
 
   async stop(): Promise<void> {
