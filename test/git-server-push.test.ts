@@ -228,7 +228,7 @@ describe('a push to store serve', () => {
     expectFsckClean(repo);
   });
 
-  it('takes a 2,000-commit history in one push', async () => {
+  it('takes a 2,000-commit history in one push', { tags: ['slow'] }, async () => {
     const { s, repo, work } = await setup();
     // fast-import: 2,000 commits on a new root, each changing one key.
     const commits = 2000;
