@@ -20,13 +20,13 @@ const sameBytes = (a: Uint8Array | null, b: Uint8Array | null) => compareValues(
  * What one merge reads commits through: the repository's commits, plus the virtual commits that stand for the merged
  * bases of a criss-cross (never written). Last-writer-wins walks both, through one cache for the whole merge.
  */
-/** Merges of pairs of bases one merge may make to build its virtual base (see virtualCommit). */
+/** Merges of pairs of bases one merge may make to build its virtual base (see makeVirtual). */
 const VIRTUAL_BUDGET = 5000;
 
 class MergeRun {
   private readonly virtual = new Map<string, Commit>();
   /** Virtual bases made so far, by pair: a criss-cross history meets the same pairs again and again. */
-  readonly pairs = new Map<string, Promise<{ id: string; tree: string | null }>>();
+  readonly pairs = new Map<string, Promise<string | null>>();
   /** Pairs of bases merged in all; past VIRTUAL_BUDGET, a base is used as it is. */
   merged = 0;
   private readonly lastChanges: LastChanges;
@@ -165,17 +165,8 @@ export class StoreMerges {
    * there. Each merged pair is a virtual commit, so that last-writer-wins can walk through it. Unrelated histories
    * merge against the empty tree.
    */
-  private async virtualBase(a: string, b: string, run: MergeRun, depth = 0): Promise<string | null> {
-    return (await this.virtualCommit(a, b, run, depth)).tree;
-  }
-
-  /** The virtual base of `a` and `b` as a (possibly virtual) commit, made once per pair in a run. */
-  private virtualCommit(
-    a: string,
-    b: string,
-    run: MergeRun,
-    depth: number,
-  ): Promise<{ id: string; tree: string | null }> {
+  private virtualBase(a: string, b: string, run: MergeRun, depth = 0): Promise<string | null> {
+    // Made once per pair in a run: a criss-cross history meets the same pairs of bases again and again.
     const pair = a < b ? `${a} ${b}` : `${b} ${a}`;
     let made = run.pairs.get(pair);
     if (!made) {
@@ -185,16 +176,11 @@ export class StoreMerges {
     return made;
   }
 
-  private async makeVirtual(
-    a: string,
-    b: string,
-    run: MergeRun,
-    depth: number,
-  ): Promise<{ id: string; tree: string | null }> {
+  private async makeVirtual(a: string, b: string, run: MergeRun, depth: number): Promise<string | null> {
     const { db } = this.core;
     const { ctx } = run;
     const bases = (await mergeBases(run.read, a, b)).sort();
-    if (bases.length === 0) return { id: '', tree: depth === 0 ? await this.forkBeforeCompaction(a, b) : null };
+    if (bases.length === 0) return depth === 0 ? this.forkBeforeCompaction(a, b) : null;
     let id = bases[0]!;
     let tree = (await run.read(id)).tree;
     for (const other of bases.slice(1)) {
@@ -202,7 +188,7 @@ export class StoreMerges {
       // eight levels with three replicas writing). Each pair is merged once per run; a budget bounds pathological
       // histories, where merging against one base is still a sound (if conflict-prone) answer.
       if (++run.merged > VIRTUAL_BUDGET) break;
-      const under = (await this.virtualCommit(id, other, run, depth + 1)).tree;
+      const under = await this.virtualBase(id, other, run, depth + 1);
       const otherTree = (await run.read(other)).tree;
       const merged = await mergeTrees(
         db,
@@ -217,7 +203,7 @@ export class StoreMerges {
       db.remember(ctx.batch, ctx.trees, new Map());
       id = await run.addVirtual(tree, [id, other]);
     }
-    return { id, tree };
+    return tree;
   }
 
   /**
