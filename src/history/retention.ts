@@ -1,5 +1,5 @@
 import { invalidArgument } from '../errors.js';
-import { fromUtf8 } from '../objects/object.js';
+import { parseJsonFile } from '../tree/json-file.js';
 
 /**
  * RRD-style retention (issue 7): a policy of tiers by age. Within the first tier every commit is kept as it is;
@@ -38,12 +38,7 @@ export function retentionFromFile(bytes: Uint8Array | null): Tier[] {
         '[{"within":"1h","keep":"all"},{"within":"1d","every":"1h"},{"within":"30d","every":"1d"}], or give one to this call',
     );
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(fromUtf8.decode(bytes));
-  } catch (e) {
-    throw invalidArgument(`${RETENTION_CONFIG_KEY} is not valid JSON (${(e as Error).message}); fix it first`);
-  }
+  const parsed = parseJsonFile(bytes, RETENTION_CONFIG_KEY, '; fix it first');
   return parseRetention(parsed);
 }
 

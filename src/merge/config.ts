@@ -1,5 +1,5 @@
 import { invalidArgument } from '../errors.js';
-import { fromUtf8 } from '../objects/object.js';
+import { parseJsonFile } from '../tree/json-file.js';
 import { STRATEGY_NAMES, type StrategyName } from './strategies.js';
 
 /** Where a repository declares its merge strategies: versioned with the data, visible to git. */
@@ -47,13 +47,7 @@ export function parsePolicy(value: unknown, where: string): MergePolicy {
 /** Reads the policy from the bytes of `.store/merge.json` (absent: everything conflicts). */
 export function policyFromFile(bytes: Uint8Array | null): MergePolicy {
   if (bytes === null) return DEFAULT_POLICY;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(fromUtf8.decode(bytes));
-  } catch (e) {
-    throw invalidArgument(`${MERGE_CONFIG_KEY} is not valid JSON (${(e as Error).message}); fix it before merging`);
-  }
-  return parsePolicy(parsed, MERGE_CONFIG_KEY);
+  return parsePolicy(parseJsonFile(bytes, MERGE_CONFIG_KEY, '; fix it before merging'), MERGE_CONFIG_KEY);
 }
 
 /** The strategy for one key under a policy. */

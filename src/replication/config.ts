@@ -1,5 +1,5 @@
 import { invalidArgument } from '../errors.js';
-import { fromUtf8 } from '../objects/object.js';
+import { parseJsonFile } from '../tree/json-file.js';
 import { checkBranchName } from '../tree/keys.js';
 
 /** Where a repository declares its replicas: versioned with the data, like `.store/merge.json`. */
@@ -65,13 +65,7 @@ export function parseReplication(value: unknown, where: string, defaultBranch: s
 /** Reads the config from the bytes of `.store/replication.json` (absent: no peers). */
 export function replicationFromFile(bytes: Uint8Array | null, defaultBranch: string): ReplicationConfig {
   if (bytes === null) return { peers: [], branches: [defaultBranch], intervalMs: 1000 };
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(fromUtf8.decode(bytes));
-  } catch (e) {
-    throw invalidArgument(`${REPLICATION_CONFIG_KEY} is not valid JSON (${(e as Error).message})`);
-  }
-  return parseReplication(parsed, REPLICATION_CONFIG_KEY, defaultBranch);
+  return parseReplication(parseJsonFile(bytes, REPLICATION_CONFIG_KEY), REPLICATION_CONFIG_KEY, defaultBranch);
 }
 
 /**

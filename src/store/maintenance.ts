@@ -1,4 +1,3 @@
-import { invalidArgument } from '../errors.js';
 import {
   firstParentHistory,
   parentsOnOtherBranches,
@@ -11,6 +10,7 @@ import { parseRetention, RETENTION_CONFIG_KEY, retentionFromFile } from '../hist
 import { ObjectBatch } from '../objects/batch.js';
 import type { Commit } from '../objects/commit.js';
 import type { PruneResult } from '../objects/maintenance.js';
+import { parseJsonFile } from '../tree/json-file.js';
 import { checkBranchName } from '../tree/keys.js';
 import type { StoreCore } from './core.js';
 import type { CompactOptions, CompactResult, GcResult } from './types.js';
@@ -56,7 +56,9 @@ export class StoreMaintenance {
     const tiers =
       options.policy === undefined
         ? retentionFromFile(await core.fileAt(start.tree, RETENTION_CONFIG_KEY))
-        : parseRetention(typeof options.policy === 'string' ? parseJson(options.policy) : options.policy);
+        : parseRetention(
+            typeof options.policy === 'string' ? parseJsonFile(options.policy, 'the retention policy') : options.policy,
+          );
     const now = Math.floor(core.clock().getTime() / 1000);
     const bytesBefore = await db.packBytes();
     const otherHeads = await core.otherHeads(branch);
@@ -154,11 +156,3 @@ export class StoreMaintenance {
     return { full, shallow: trees };
   }
 }
-
-const parseJson = (text: string): unknown => {
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw invalidArgument(`the retention policy is not valid JSON (${(e as Error).message})`);
-  }
-};
