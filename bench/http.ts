@@ -38,9 +38,11 @@ const latency = (r: autocannon.Result): Latency => ({
 export async function startServer(
   repo: string,
   args: string[] = ['--port', '0'],
-): Promise<{ url: string; stop: () => Promise<void> }> {
+): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
   const bin = path.join(import.meta.dirname, '../../bin/store.js');
-  const child = spawn(process.execPath, [bin, 'serve', '--repo', repo, ...args], {
+  // BENCH_SERVER_NODE_ARGS: node options for the servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile them.
+  const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, bin, 'serve', '--repo', repo, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {
@@ -49,6 +51,7 @@ export async function startServer(
   });
   return {
     url,
+    pid: child.pid!,
     stop: () =>
       new Promise((resolve) => {
         child.once('exit', () => resolve());

@@ -50,29 +50,7 @@ export async function benchReplicationLag(seconds: number, rate = 100, replicas 
   const pumps = watches.map(async (w, i) => {
     for await (const e of w) if (!arrival[i]!.has(e.key)) arrival[i]!.set(e.key, performance.now());
   });
-  const acked = new Map<string, { at: number; origin: number }>();
-  let failed = 0;
-  const until = performance.now() + seconds * 1000;
-  // Open loop: a write starts every 1/rate s whether or not the last one was answered, as a fleet's writes do.
-  const inFlight: Promise<void>[] = [];
-  await Promise.all(
-    clients.map(async (c, i) => {
-      const every = 1000 / rate;
-      for (let n = 0, next = performance.now(); performance.now() < until; n++) {
-        const key = `lag/r${i}/k${n}`;
-        inFlight.push(
-          c.set(key, String(n)).then(
-            () => void acked.set(key, { at: performance.now(), origin: i }),
-            () => void failed++,
-          ),
-        );
-        next += every;
-        const wait = next - performance.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      }
-    }),
-  );
-  await Promise.all(inFlight);
+  const { acked, failed } = await openLoop(clients, rate, seconds);
   const pending = () => [...acked].some(([k, a]) => arrival.some((m, i) => i !== a.origin && !m.has(k)));
   const settleStart = performance.now();
   while (pending() && performance.now() - settleStart < 60_000) await new Promise((r) => setTimeout(r, 50));
@@ -100,6 +78,91 @@ export async function benchReplicationLag(seconds: number, rate = 100, replicas 
     lagMs: { p50: percentile(lags, 50), p99: percentile(lags, 99), max: percentile(lags, 100) },
     neverArrived: missing,
     sameTreeAtEnd: trees.every((t) => t === trees[0]),
+  };
+}
+
+/**
+ * Writes at `rate` per second to each client for `seconds`, open loop: a write starts every 1/rate s whether or not
+ * the last one was answered, as a fleet's writes do. Each acknowledged key with when and where it was acknowledged.
+ */
+async function openLoop(clients: StoreClient[], rate: number, seconds: number) {
+  const acked = new Map<string, { at: number; origin: number }>();
+  let failed = 0;
+  const until = performance.now() + seconds * 1000;
+  const inFlight: Promise<void>[] = [];
+  await Promise.all(
+    clients.map(async (c, i) => {
+      const every = 1000 / rate;
+      for (let n = 0, next = performance.now(); performance.now() < until; n++) {
+        const key = `lag/r${i}/k${n}`;
+        inFlight.push(
+          c.set(key, String(n)).then(
+            () => void acked.set(key, { at: performance.now(), origin: i }),
+            () => void failed++,
+          ),
+        );
+        next += every;
+        const wait = next - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+    }),
+  );
+  await Promise.all(inFlight);
+  return { acked, failed };
+}
+
+/** CPU seconds a process has used (user + system; Linux's /proc, at 100 ticks per second). */
+function cpuSeconds(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** The machine's busy and total CPU ticks so far (/proc/stat; idle and iowait count as not busy). */
+function machineTicks(): { busy: number; total: number } {
+  const t = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
+  const total = t.reduce((a, b) => a + b, 0);
+  return { busy: total - t[3]! - t[4]!, total };
+}
+
+/**
+ * What the lag figure's writes cost without replication: the same servers and open-loop writers, unpeered. On a
+ * machine where these writes alone keep the cores busy, replication rounds queue behind them and the lag grows with
+ * the queue, whatever replication itself costs.
+ */
+export async function benchWritesAlone(seconds: number, rate = 100, replicas = 3) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gitstore-alone-'));
+  const servers = [];
+  for (let i = 0; i < replicas; i++) {
+    const repo = path.join(dir, `r${i}.git`);
+    const s = await openStore({ fs, dir: repo, create: true });
+    await s.set('seed', 'x');
+    await s.close();
+    servers.push(await startServer(repo, ['--port', '0']));
+  }
+  const clients = servers.map((s) => new StoreClient(s.url));
+  const cpu0 = servers.map((s) => cpuSeconds(s.pid));
+  const self0 = process.cpuUsage();
+  const machine0 = machineTicks();
+  const start = performance.now();
+  const { acked, failed } = await openLoop(clients, rate, seconds);
+  const elapsed = (performance.now() - start) / 1000;
+  const machine1 = machineTicks();
+  const serverCpu = servers.reduce((n, s, i) => n + cpuSeconds(s.pid) - cpu0[i]!, 0);
+  const self = process.cpuUsage(self0);
+  await Promise.all(clients.map((c) => c.close()));
+  await Promise.all(servers.map((s) => s.stop()));
+  fs.rmSync(dir, { recursive: true, force: true });
+  const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
+  return {
+    replicas,
+    writesPerSecondPerReplica: rate,
+    acknowledged: acked.size,
+    failedWrites: failed,
+    serverCpuMsPerWrite: round((serverCpu * 1000) / Math.max(1, acked.size), 1),
+    serversCores: round(serverCpu / elapsed),
+    writerProcessCores: round((self.user + self.system) / 1e6 / elapsed),
+    cores: os.availableParallelism(),
+    machineBusyFraction: round((machine1.busy - machine0.busy) / (machine1.total - machine0.total)),
   };
 }
 

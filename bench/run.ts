@@ -9,7 +9,7 @@ import { benchEtcd } from './etcd.js';
 import { benchHistory, benchMerge, benchOpen } from './history.js';
 import { benchHttp } from './http.js';
 import { benchTransactions, benchWatch } from './live.js';
-import { benchClone, benchPullPush, benchReplicationLag } from './replication.js';
+import { benchClone, benchPullPush, benchReplicationLag, benchWritesAlone } from './replication.js';
 import { benchRetention } from './retention.js';
 import { at, renderTable } from './table.js';
 import { libraryConcurrent, libraryOneCaller, type Workload, workloads } from './workloads.js';
@@ -210,6 +210,14 @@ figures.replication = {
   pullPush: await section('remotes: pull and push of 100 commits', () => benchPullPush(100)),
   lag: await section(`replication: 3 replicas, 100 writes/s each, ${quick ? 3 : 10} s`, () =>
     benchReplicationLag(quick ? 3 : 10),
+  ),
+  // The same at a fifth of the rate, and the target rate's writes without replication: what they cost by themselves
+  // on this machine (README, "Replication").
+  lagAt20: await section(`replication: 3 replicas, 20 writes/s each, ${quick ? 3 : 10} s`, () =>
+    benchReplicationLag(quick ? 3 : 10, 20),
+  ),
+  writesAlone: await section('replication: the same writes (100/s on each of 3 servers), unpeered', () =>
+    benchWritesAlone(quick ? 3 : 10),
   ),
 };
 

@@ -71,7 +71,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(historyRoutes(store));
   await app.register(transactionRoutes(store));
   await app.register(watchRoutes(store));
-  await app.register(replicationRoutes(replication));
+  await app.register(replicationRoutes(store, replication));
   await app.register(gitRoutes(store, options.git));
   await app.register(remoteRoutes(store));
   app.get(

@@ -42,6 +42,8 @@ export { isIsoTime, type ReadAt, type ResolveOptions } from './history/revision.
 export { type StoreApi, StoreClient } from './http/client.js';
 export { MERGE_CONFIG_KEY, type MergePolicy } from './merge/config.js';
 export { STRATEGY_NAMES, type StrategyName } from './merge/strategies.js';
+export type { GitObject, ObjectType } from './objects/object.js';
+export { decodeObjects, encodeObjects } from './objects/object-stream.js';
 export { checkRemoteName, checkRemoteUrl } from './remote/config.js';
 export { QuarantinedObjects } from './remote/quarantine.js';
 export {

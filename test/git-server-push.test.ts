@@ -74,6 +74,60 @@ async function expectDeclined(
   expect(remote).not.toContain(path.dirname(work));
 }
 
+/**
+ * 50 HTTP writers, `perWriter` PUTs each, racing plain git pushing to the same branch of one `store serve`: every
+ * acknowledged write and every pushed commit ends on the branch, and git fsck --strict stays clean.
+ */
+async function pushRace(perWriter: number): Promise<void> {
+  const { s, repo, work } = await setup();
+  const writers = 50;
+  const acknowledged = new Map<string, string>();
+  let writing = true;
+  const puts = (async () => {
+    await Promise.all(
+      Array.from({ length: writers }, async (_, w) => {
+        for (let i = 0; i < perWriter; i++) {
+          const key = `http/${w}/${i}`;
+          const value = `w${w}-${i}`;
+          const r = await put(s.url, key, value);
+          if (r.status === 200 || r.status === 201) acknowledged.set(key, value);
+          else expect.fail(`PUT ${key}: ${r.status} ${r.body}`);
+        }
+      }),
+    );
+    writing = false;
+  })();
+
+  // Meanwhile: commits from plain git, pushed; a push that lost the race to a writer is fetched, merged, pushed again.
+  const pushed: string[] = [];
+  let rejected = 0;
+  for (let round = 0; writing || round < 2; round++) {
+    pushed.push(await commitFiles(work, { [`git/${round}`]: `round ${round}` }, `round ${round}`));
+    for (let attempt = 0; ; attempt++) {
+      const r = await runProcess('git', ['-C', work, 'push', 'origin', 'main'], gitEnv);
+      if (r.code === 0) break;
+      rejected++;
+      expect(r.stderr, r.stderr).toMatch(/\(fetch first\)|\(failed to update ref\)|cannot lock ref/);
+      expect(attempt, 'a push that never gets through').toBeLessThan(200);
+      await gitOk(['-C', work, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main']);
+    }
+  }
+  await puts;
+  console.log(`git server race: ${pushed.length} pushes, ${rejected} rejected and retried`);
+
+  // Every acknowledged PUT is in the final tree, every pushed commit in its history.
+  const values = gitValues(repo, [...acknowledged.keys()]);
+  for (const [key, value] of acknowledged) expect(values.get(key)?.toString(), key).toBe(value);
+  expect(acknowledged.size).toBe(writers * perWriter);
+  for (const commit of pushed) git(['--git-dir', repo, 'merge-base', '--is-ancestor', commit, 'main']);
+  const rounds = gitValues(
+    repo,
+    pushed.map((_, i) => `git/${i}`),
+  );
+  expect(rounds.size).toBe(pushed.length);
+  expectFsckClean(repo);
+}
+
 describe('a push to store serve', () => {
   it('is refused, store unchanged, when a commit brings a key or a .store/*.json the store refuses', async () => {
     const { s, repo, work } = await setup();
@@ -177,56 +231,9 @@ describe('a push to store serve', () => {
     expectFsckClean(repo);
   });
 
-  it('racing 50 HTTP writers on the same branch loses nothing, and git fsck --strict stays clean', async () => {
-    const { s, repo, work } = await setup();
-    const writers = 50;
-    const perWriter = 8;
-    const acknowledged = new Map<string, string>();
-    let writing = true;
-    const puts = (async () => {
-      await Promise.all(
-        Array.from({ length: writers }, async (_, w) => {
-          for (let i = 0; i < perWriter; i++) {
-            const key = `http/${w}/${i}`;
-            const value = `w${w}-${i}`;
-            const r = await put(s.url, key, value);
-            if (r.status === 200 || r.status === 201) acknowledged.set(key, value);
-            else expect.fail(`PUT ${key}: ${r.status} ${r.body}`);
-          }
-        }),
-      );
-      writing = false;
-    })();
-
-    // Meanwhile: commits from plain git, pushed; a push that lost the race to a writer is fetched, merged, pushed again.
-    const pushed: string[] = [];
-    let rejected = 0;
-    for (let round = 0; writing || round < 2; round++) {
-      pushed.push(await commitFiles(work, { [`git/${round}`]: `round ${round}` }, `round ${round}`));
-      for (let attempt = 0; ; attempt++) {
-        const r = await runProcess('git', ['-C', work, 'push', 'origin', 'main'], gitEnv);
-        if (r.code === 0) break;
-        rejected++;
-        expect(r.stderr, r.stderr).toMatch(/\(fetch first\)|\(failed to update ref\)|cannot lock ref/);
-        expect(attempt, 'a push that never gets through').toBeLessThan(200);
-        await gitOk(['-C', work, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main']);
-      }
-    }
-    await puts;
-    console.log(`git server race: ${pushed.length} pushes, ${rejected} rejected and retried`);
-
-    // Every acknowledged PUT is in the final tree, every pushed commit in its history.
-    const values = gitValues(repo, [...acknowledged.keys()]);
-    for (const [key, value] of acknowledged) expect(values.get(key)?.toString(), key).toBe(value);
-    expect(acknowledged.size).toBe(writers * perWriter);
-    for (const commit of pushed) git(['--git-dir', repo, 'merge-base', '--is-ancestor', commit, 'main']);
-    const rounds = gitValues(
-      repo,
-      pushed.map((_, i) => `git/${i}`),
-    );
-    expect(rounds.size).toBe(pushed.length);
-    expectFsckClean(repo);
-  });
+  // 400 writes racing the pushes is a long simulation (each push runs the pre-receive check in a new process): test:slow.
+  it('racing 50 HTTP writers on the same branch loses nothing, and git fsck --strict stays clean', () => pushRace(2));
+  it('racing 50 HTTP writers, 8 writes each, loses nothing either', { tags: ['slow'] }, () => pushRace(8));
 
   it('takes a 2,000-commit history in one push', { tags: ['slow'] }, async () => {
     const { s, repo, work } = await setup();

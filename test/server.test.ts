@@ -697,6 +697,7 @@ describe('HTTP API via inject', () => {
       'POST /v1/remotes/{remote}/pull',
       'POST /v1/remotes/{remote}/push',
       'GET /v1/replication',
+      'POST /v1/replication/branches/{branch}/objects',
     ].sort();
 
     const res = await app.inject({ method: 'GET', url: '/v1/openapi.json' });

@@ -3,6 +3,8 @@ import type { BlameLine } from '../history/blame.js';
 import type { CommitInfo, Identity } from '../history/commit-info.js';
 import type { Change } from '../history/diff.js';
 import type { LogOptions, LogPage } from '../history/log.js';
+import type { GitObject } from '../objects/object.js';
+import { decodeObjects } from '../objects/object-stream.js';
 import type { Precondition } from '../store/precondition.js';
 import type {
   BatchOp,
@@ -472,6 +474,25 @@ export class StoreClient implements StoreApi {
   }
 
   /** Ends this client's open watches (the server and its store stay up). */
+  /**
+   * The commits of `branch` this caller lacks, given commits it has, with their objects (the server's
+   * Store.outgoing): what a replica pulls a peer with each round.
+   */
+  async outgoing(
+    branch: string,
+    have: readonly string[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ head: string; objects: GitObject[] }> {
+    const r = await this.request('POST', pathOf(ROUTES.replicationObjects, { branch }), {
+      body: JSON.stringify({ have }),
+      headers: { [HEADERS.contentType]: CONTENT_TYPES.json },
+      signal: options.signal,
+    });
+    const head = r.headers.get(HEADERS.commit) ?? '';
+    if (!/^[0-9a-f]{40}$/.test(head)) throw new StoreError('REMOTE', `${this.base} sent objects without a valid head`);
+    return { head, objects: decodeObjects(new Uint8Array(await r.arrayBuffer())) };
+  }
+
   async close(): Promise<void> {
     for (const watch of [...this.watches]) watch.close();
   }

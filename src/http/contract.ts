@@ -44,6 +44,7 @@ export const ROUTES = {
   txListRoot: '/v1/transactions/:id/list',
   watch: '/v1/branches/:branch/watch',
   replication: '/v1/replication',
+  replicationObjects: '/v1/replication/branches/:branch/objects',
   remotes: '/v1/remotes',
   remote: '/v1/remotes/:remote',
   fetch: '/v1/remotes/:remote/fetch',

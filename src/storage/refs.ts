@@ -31,6 +31,17 @@ export class Refs {
     private readonly options: RefOptions,
   ) {}
 
+  /**
+   * The same refs, updated without fsync: for refs that may be lost in a crash at no cost but a redo (a
+   * remote-tracking ref a replica moves every round is fetched again). Its objects must still be durable first.
+   */
+  volatile(): Refs {
+    this.volatileTwin ??= new Refs(this.files.volatile(), this.gitdir, this.options);
+    return this.volatileTwin;
+  }
+
+  private volatileTwin: Refs | undefined;
+
   private path(ref: string) {
     return `${this.gitdir}/${ref}`;
   }

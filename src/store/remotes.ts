@@ -1,6 +1,9 @@
-import { isStoreError, notFound } from '../errors.js';
+import { isStoreError, notFound, StoreError } from '../errors.js';
 import { parsePolicy } from '../merge/config.js';
 import { isAncestor } from '../merge/merge-base.js';
+import { incoming } from '../objects/incoming.js';
+import type { GitObject } from '../objects/object.js';
+import { outgoing } from '../objects/outgoing.js';
 import { addRemote, listRemotes, removeRemote, resolveRemote } from '../remote/config.js';
 import { fetchRemote } from '../remote/fetch.js';
 import { notOnDisk } from '../remote/git.js';
@@ -16,9 +19,13 @@ import type {
   PullResult,
   PushOptions,
   PushResult,
+  RefUpdate,
   RemoteInfo,
   Remotes,
 } from './types.js';
+
+/** Most objects `outgoing` sends in one answer (a few seconds of writes at most; a first sync takes git's packs). */
+const OUTGOING_LIMIT = 20_000;
 
 /** How the facet merges what it fetched: the store's merge (StoreMerges.merge), given as a function. */
 type Merge = (from: string, options: MergeOptions & { deterministic?: boolean }) => Promise<MergeResult>;
@@ -85,6 +92,64 @@ export class StoreRemotes implements Remotes {
     const theirs = await core.refs.read(tracking);
     if (!theirs) throw notFound('branch', branch, `${target.label} has no branch ${branch}`);
     const merge = await this.mergeFetched(tracking, theirs, branch, options);
+    return { remote, branch, fetched, merge };
+  }
+
+  /**
+   * The commits of `branch` that a repository holding `haves` lacks, with their trees and blobs: what a replica asks
+   * its peer for each round instead of running git (src/objects/outgoing.ts). TOO_LARGE past `limit` objects: a
+   * transfer that big (a first sync, a history compaction rewrote) is git's.
+   */
+  async outgoing(
+    branch: string,
+    haves: readonly string[],
+    limit = OUTGOING_LIMIT,
+  ): Promise<{ head: string; objects: GitObject[] }> {
+    const { core } = this;
+    const name = checkBranchName(branch);
+    const head = await core.refs.read(core.refName(name));
+    if (!head) throw notFound('branch', name);
+    const oids = await outgoing(core.db, head, haves, limit);
+    if (oids === null) {
+      throw new StoreError('TOO_LARGE', `more than ${limit} objects are new since the commits given: fetch with git`, {
+        limit,
+      });
+    }
+    const objects: GitObject[] = [];
+    for (const oid of oids) objects.push(await core.db.read(oid));
+    return { head, objects };
+  }
+
+  /**
+   * A pull from objects a peer sent (`outgoing` there) instead of from git: they are stored once they are known to be
+   * whole (src/objects/incoming.ts), the tracking ref of `remote` (a URL: refs/remotes/<its tracking name>/<branch>)
+   * moves to `head`, and `head` is merged as `pull` merges.
+   */
+  async pullObjects(
+    remote: string,
+    head: string,
+    objects: readonly GitObject[],
+    options: PullOptions = {},
+  ): Promise<PullResult> {
+    const { core } = this;
+    const branch = checkBranchName(options.branch ?? core.defaultBranch);
+    checkMessage(options.message);
+    const target = await resolveRemote(core.dir, remote);
+    const batch = await incoming(core.db, objects, head);
+    await core.db.write(batch);
+    const tracking = `refs/remotes/${target.tracking}/${branch}`;
+    const old = await core.refs.read(tracking);
+    const fetched: RefUpdate[] = [];
+    // Not fsynced: a tracking ref lost in a crash is fetched again next round (its objects are durable, above).
+    if (old !== head && (await core.refs.volatile().compareAndSwap(tracking, old, head))) {
+      fetched.push({
+        ref: tracking,
+        old,
+        new: head,
+        ...(old && !(await this.isAncestor(old, head)) ? { forced: true } : {}),
+      });
+    }
+    const merge = await this.mergeFetched(tracking, head, branch, options);
     return { remote, branch, fetched, merge };
   }
 

@@ -5,7 +5,7 @@ import type { Change } from '../history/diff.js';
 import type { LogOptions, LogPage } from '../history/log.js';
 import type { ResolveOptions } from '../history/revision.js';
 import type { ObjectDb } from '../objects/db.js';
-import { EMPTY_TREE } from '../objects/object.js';
+import { EMPTY_TREE, type GitObject } from '../objects/object.js';
 import { isTreeMode } from '../objects/tree.js';
 import { cloneRepository } from '../remote/clone.js';
 import { Files, type FsLike } from '../storage/fs.js';
@@ -405,6 +405,19 @@ export class Store {
   /** Pushes a branch to a remote; PUSH_REJECTED when the remote has commits this store lacks. */
   push(remote?: string, options: PushOptions = {}): Promise<PushResult> {
     return this.remotesFacet.push(remote, options);
+  }
+
+  /**
+   * The commits of `branch` a replica holding `haves` lacks, with their trees and blobs: what a replication round
+   * asks a peer for instead of running git; see {@link StoreRemotes.outgoing}.
+   */
+  outgoing(branch: string, haves: readonly string[], limit?: number): Promise<{ head: string; objects: GitObject[] }> {
+    return this.remotesFacet.outgoing(branch, haves, limit);
+  }
+
+  /** A pull from objects a peer's `outgoing` sent (replication); see {@link StoreRemotes.pullObjects}. */
+  pullObjects(remote: string, head: string, objects: readonly GitObject[], options: PullOptions = {}) {
+    return this.remotesFacet.pullObjects(remote, head, objects, options);
   }
 
   // ---- watches -----------------------------------------------------------------------------------------------
