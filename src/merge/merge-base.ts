@@ -1,4 +1,5 @@
 import type { Commit } from '../objects/commit.js';
+import { DateQueue } from '../objects/date-queue.js';
 
 type ReadCommit = (oid: string) => Promise<Commit>;
 
@@ -34,28 +35,18 @@ export async function isAncestor(read: ReadCommit, ancestor: string, descendant:
 
 async function paint(read: ReadCommit, a: string, bs: string[]): Promise<string[]> {
   const flags = new Map<string, number>();
-  const times = new Map<string, number>();
-  const queue: string[] = []; // kept sorted oldest → newest, so pop() takes the newest
+  const queue = new DateQueue(read);
   const results: string[] = [];
   const push = async (oid: string, flag: number) => {
     const had = flags.get(oid) ?? 0;
     if ((had & flag) === flag) return;
     flags.set(oid, had | flag);
-    if (!times.has(oid)) times.set(oid, (await read(oid)).committer.timestamp);
-    const t = times.get(oid)!;
-    let lo = 0;
-    let hi = queue.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (times.get(queue[mid]!)! <= t) lo = mid + 1;
-      else hi = mid;
-    }
-    queue.splice(lo, 0, oid);
+    await queue.push(oid);
   };
   await push(a, FROM_A);
   for (const b of bs) await push(b, FROM_B);
-  const stillInteresting = () => queue.some((o) => !((flags.get(o) ?? 0) & STALE));
-  while (queue.length > 0 && stillInteresting()) {
+  const stillInteresting = () => queue.items.some((o) => !((flags.get(o) ?? 0) & STALE));
+  while (queue.items.length > 0 && stillInteresting()) {
     const oid = queue.pop()!;
     let f = (flags.get(oid) ?? 0) & (FROM_A | FROM_B | STALE);
     if (f === (FROM_A | FROM_B)) {

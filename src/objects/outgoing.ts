@@ -1,3 +1,4 @@
+import { DateQueue } from './date-queue.js';
 import type { ObjectSource } from './reachable.js';
 import { isTreeMode } from './tree.js';
 
@@ -53,33 +54,27 @@ export async function outgoing(
 /** Commits reachable from `want` and from no have, newest first. */
 async function newCommits(db: ObjectSource, want: string, haves: string[]): Promise<string[]> {
   const flags = new Map<string, number>();
-  const times = new Map<string, number>();
-  const queue: string[] = []; // oldest → newest, so pop() takes the newest
+  const queue = new DateQueue((oid) => db.readCommit(oid));
+  const queued = new Set<string>();
   const out: string[] = [];
   let interesting = 0; // entries in the queue not reached from a have
   const push = async (oid: string, flag: number) => {
     const had = flags.get(oid) ?? 0;
     if ((had & flag) === flag) return;
-    if (!times.has(oid)) times.set(oid, (await db.readCommit(oid)).committer.timestamp);
-    const queued = had !== 0 && queue.includes(oid);
-    if (queued && !(had & HAVE) && flag & HAVE) interesting--;
     flags.set(oid, had | flag);
-    if (queued) return;
-    if (!((had | flag) & HAVE)) interesting++;
-    const t = times.get(oid)!;
-    let lo = 0;
-    let hi = queue.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (times.get(queue[mid]!)! <= t) lo = mid + 1;
-      else hi = mid;
+    if (queued.has(oid)) {
+      if (!(had & HAVE) && flag & HAVE) interesting--;
+      return;
     }
-    queue.splice(lo, 0, oid);
+    if (!((had | flag) & HAVE)) interesting++;
+    queued.add(oid);
+    await queue.push(oid);
   };
   await push(want, WANT);
   for (const h of haves) await push(h, HAVE);
   while (interesting > 0) {
     const oid = queue.pop()!;
+    queued.delete(oid);
     const f = flags.get(oid)!;
     if (!(f & HAVE)) {
       interesting--;
