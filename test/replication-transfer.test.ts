@@ -50,7 +50,9 @@ async function replicaAt(peer: Store, at: string): Promise<Store> {
 
 describe('replication transfer: Store.outgoing and Store.pullObjects', () => {
   it('sends what git would send, and the receiver is whole and fsck-clean at the peer’s head', async () => {
-    const peer = await diskStore();
+    // Several commits in each second, as a busy replica makes them: the walk must still tell what the receiver has.
+    let ticks = 0;
+    const peer = await diskStore({ clock: () => new Date(Date.UTC(2026, 0, 1) + Math.floor(ticks++ / 3) * 1000) });
     const marks = await history(peer);
     const head = await peer.resolve('main');
     for (const at of marks) {

@@ -30,4 +30,18 @@ export class DateQueue {
   pop(): string | undefined {
     return this.items.pop();
   }
+
+  /**
+   * The newest commit, preferring among those of the newest time one that `prefer` picks. Commits made in the same
+   * second are common (the times are in seconds), and a walk that must see one side's marks before the other's uses
+   * this to finish each second in that order.
+   */
+  popPreferring(prefer: (oid: string) => boolean): string | undefined {
+    const { items, times } = this;
+    const newest = times.get(items[items.length - 1]!);
+    for (let i = items.length - 1; i >= 0 && times.get(items[i]!) === newest; i--) {
+      if (prefer(items[i]!)) return items.splice(i, 1)[0];
+    }
+    return items.pop();
+  }
 }

@@ -73,7 +73,9 @@ async function newCommits(db: ObjectSource, want: string, haves: string[]): Prom
   await push(want, WANT);
   for (const h of haves) await push(h, HAVE);
   while (interesting > 0) {
-    const oid = queue.pop()!;
+    // Within one second, what the haves reach is marked before anything is taken as new: times only grow along a
+    // history (a replica's merge takes its later parent's), so that makes the walk exact unless clocks disagree.
+    const oid = queue.popPreferring((o) => (flags.get(o)! & HAVE) !== 0)!;
     queued.delete(oid);
     const f = flags.get(oid)!;
     if (!(f & HAVE)) {
