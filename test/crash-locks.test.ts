@@ -4,7 +4,7 @@
  * machine left at once — at open, on a periodic sweep, and when a writer meets the lock — while a live process's
  * locks and files, and those of unknown owners (plain git's) younger than the age rule, stay.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -106,6 +106,17 @@ describe('locks and temporary files of dead store processes', () => {
       // git's own temporary pack, two days old.
       tempFile(repo, 'objects/pack/tmp_pack_Xy12Ab', 48 * 3600_000),
     ];
+    // A writer killed between installing a pack and its idx (pack.ts writePack renames the pack first): a pack
+    // nothing refers to, whose idx is still the dead owner's temporary file. Both go.
+    const blob = execFileSync('git', ['--git-dir', repo, 'hash-object', '-w', '--stdin'], { input: 'half' });
+    const sum = execFileSync('git', ['--git-dir', repo, 'pack-objects', '-q', path.join(repo, 'objects/pack/pack')], {
+      input: blob,
+    })
+      .toString()
+      .trim();
+    const halfIdx = path.join(repo, `objects/pack/tmp_pack_${tempTag(dead)}_9f8e7d.idx`);
+    fs.renameSync(path.join(repo, `objects/pack/pack-${sum}.idx`), halfIdx);
+    removed.push(halfIdx, path.join(repo, `objects/pack/pack-${sum}.pack`));
     const kept = [
       lockFile(repo, 'refs/heads/busy', lockRecord(alive)),
       lockFile(repo, 'refs/heads/gitlocked', `${headOfMain}\n`),

@@ -96,10 +96,31 @@ export class Leftovers {
     for (const dir of ['objects/pack', REF_TEMP_DIR]) {
       for (const name of await this.files.list(`${this.gitdir}/${dir}`)) {
         if (dir === 'objects/pack' && !name.startsWith('tmp_')) continue;
-        if (await this.removeStaleTemp(`${dir}/${name}`)) removed.push(`${dir}/${name}`);
+        const half = name.endsWith('.idx') ? await this.halfInstalledPack(`${dir}/${name}`) : null;
+        if (!(await this.removeStaleTemp(`${dir}/${name}`))) continue;
+        removed.push(`${dir}/${name}`);
+        if (half) {
+          await this.files.remove(`${this.gitdir}/${half}`);
+          removed.push(half);
+        }
       }
     }
     return removed;
+  }
+
+  /**
+   * The pack a temporary idx belongs to, when that pack is in place without its idx: a writer installs the pack, then
+   * the idx (pack.ts writePack), and one killed between the two renames leaves a pack no reader can use (git counts
+   * it as garbage). The idx names its pack by the checksum in its trailer. Nothing refers to such a pack's objects
+   * (refs move only after both renames), so it goes with its idx.
+   */
+  private async halfInstalledPack(idx: string): Promise<string | null> {
+    const bytes = await this.files.read(`${this.gitdir}/${idx}`);
+    if (!bytes || bytes.length < 8 + 40) return null;
+    const sum = Buffer.from(bytes.subarray(bytes.length - 40, bytes.length - 20)).toString('hex');
+    const pack = `objects/pack/pack-${sum}`;
+    const installed = await this.files.stat(`${this.gitdir}/${pack}.pack`);
+    return installed && !(await this.files.stat(`${this.gitdir}/${pack}.idx`)) ? `${pack}.pack` : null;
   }
 
   /** Every `*.lock` below `dir` (relative to the repository). */
