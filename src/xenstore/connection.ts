@@ -56,6 +56,9 @@ export interface ConnectionHost {
   addWatch(connection: Connection, entry: WatchEntry): void;
   removeWatch(connection: Connection, entry: WatchEntry): void;
   fire(path: string): void;
+  /** Counts a commit acknowledged to a client, so that watches registered after it do not hear of it. */
+  acknowledged(commit: string): void;
+  readonly acknowledgements: number;
   introduce(domid: number): void;
   release(domid: number): boolean;
   isIntroduced(domid: number): boolean;
@@ -65,6 +68,8 @@ export interface WatchEntry {
   given: string;
   abs: string;
   token: string;
+  /** The daemon's acknowledgement count when the watch was registered (Daemon.acknowledged). */
+  since: number;
 }
 
 /** A Xenstore transaction: the store transaction and what it observed, to check at the end. */
@@ -215,6 +220,7 @@ export class Connection {
     const change = (edit: TreeEdit) => fn(nodeEdit(edit));
     if (!t) {
       const r = await this.d.store.update(message, change, { branch: this.d.branch });
+      if (r.commit && r.changed) this.d.acknowledged(r.commit);
       // Xen fires a write's watches even when the value was already there; the store made no commit for it, so the
       // branch feed has nothing to say.
       if (!r.changed && FIRES_UNCHANGED.has(what)) this.d.fire(abs);
@@ -349,7 +355,7 @@ export class Connection {
         const key = `${abs}\0${token}`;
         if (this.watches.has(key)) throw new XsError('EEXIST');
         if (this.watches.size >= this.d.quotas.maxWatches) throw new XsError('E2BIG');
-        const entry = { given: given!, abs, token: token! };
+        const entry = { given: given!, abs, token: token!, since: this.d.acknowledgements };
         this.watches.set(key, entry);
         this.d.addWatch(this, entry);
         // Registered watches fire once at once, after the reply.
@@ -389,10 +395,11 @@ export class Connection {
         this.txs.delete(msg.txId);
         if (how === 'F') await t.tx.abort();
         else {
-          const { outcome } = await t.tx.commit().catch((e: StoreError) => {
+          const { outcome, commit } = await t.tx.commit().catch((e: StoreError) => {
             if (e.code === 'CONFLICT') this.d.stats.eagain++;
             throw e;
           });
+          if (commit && outcome !== 'empty') this.d.acknowledged(commit);
           this.d.stats.committed++;
           // A transaction whose writes changed nothing made no commit: its writes still fire, as in Xen.
           if (outcome === 'empty') {

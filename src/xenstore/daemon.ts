@@ -93,8 +93,23 @@ export class Xenstored implements ConnectionHost {
         }
         paths.add(p);
       }
-      for (const path of paths) this.fire(path);
+      // A watch registered after this daemon acknowledged the commit must not hear of it (as in Xen, where the
+      // write happened before the watch existed). The branch feed can deliver it later than that under load.
+      const ack = this.acks.get(commit);
+      this.acks.delete(commit);
+      for (const path of paths) this.fire(path, ack);
     }
+  }
+
+  /** How many commits of this daemon's clients have been acknowledged: a watch records it when registered. */
+  acknowledgements = 0;
+  private readonly acks = new Map<string, number>();
+
+  /** A commit of one of this daemon's clients was acknowledged (before the feed may have delivered it). */
+  acknowledged(commit: string): void {
+    this.acks.set(commit, ++this.acknowledgements);
+    // The feed delivers every commit and takes its entry; a bound all the same, should one never come.
+    if (this.acks.size > 100_000) this.acks.delete(this.acks.keys().next().value!);
   }
 
   /** Watches by the path they watch: an event looks up its path's ancestors, not every connection. */
@@ -114,12 +129,14 @@ export class Xenstored implements ConnectionHost {
   }
 
   /** Sends `path` to every watch on it or an ancestor (or on `@introduceDomain` / `@releaseDomain`). */
-  fire(path: string): void {
+  fire(path: string, acknowledgedAs?: number): void {
     const covering = path.startsWith('@')
       ? [path]
       : ['/', ...segmentsOf(path).map((_, i, all) => `/${all.slice(0, i + 1).join('/')}`)];
     for (const p of covering)
-      for (const { connection, entry } of this.watchers.get(p) ?? []) connection.deliver(path, entry);
+      for (const { connection, entry } of this.watchers.get(p) ?? []) {
+        if (acknowledgedAs === undefined || entry.since < acknowledgedAs) connection.deliver(path, entry);
+      }
   }
 
   introduce(domid: number): void {
