@@ -48,6 +48,14 @@ async function replicaAt(peer: Store, at: string): Promise<Store> {
   return replica;
 }
 
+/** A peer with one commit (`key` = `value`), and a replica of it at that commit. */
+async function forked(key: string, value: string) {
+  const peer = await diskStore();
+  await peer.set(key, value);
+  const base = await peer.resolve('main');
+  return { peer, base, replica: await replicaAt(peer, base) };
+}
+
 describe('replication transfer: Store.outgoing and Store.pullObjects', () => {
   it('sends what git would send, and the receiver is whole and fsck-clean at the peer’s head', async () => {
     // Several commits in each second, as a busy replica makes them: the walk must still tell what the receiver has.
@@ -87,10 +95,7 @@ describe('replication transfer: Store.outgoing and Store.pullObjects', () => {
   });
 
   it('merges what it received with the branch’s own commits, as a pull does', async () => {
-    const peer = await diskStore();
-    await peer.set('shared', 'base');
-    const base = await peer.resolve('main');
-    const replica = await replicaAt(peer, base);
+    const { peer, base, replica } = await forked('shared', 'base');
     await peer.set('theirs', '1');
     await replica.set('ours', '1');
     const offer = await peer.outgoing('main', [await replica.resolve('main'), base]);
@@ -104,10 +109,7 @@ describe('replication transfer: Store.outgoing and Store.pullObjects', () => {
   });
 
   it('refuses an incomplete or damaged stream and stores nothing; a transfer past the limit is TOO_LARGE', async () => {
-    const peer = await diskStore();
-    await peer.set('k', 'v1');
-    const base = await peer.resolve('main');
-    const replica = await replicaAt(peer, base);
+    const { peer, base, replica } = await forked('k', 'v1');
     await peer.set('k', 'v2');
     await peer.set('dir/x', 'new');
     const { head, objects } = await peer.outgoing('main', [base]);
