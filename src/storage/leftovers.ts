@@ -96,9 +96,12 @@ export class Leftovers {
     for (const dir of ['objects/pack', REF_TEMP_DIR]) {
       for (const name of await this.files.list(`${this.gitdir}/${dir}`)) {
         if (dir === 'objects/pack' && !name.startsWith('tmp_')) continue;
-        const half = name.endsWith('.idx') ? await this.halfInstalledPack(`${dir}/${name}`) : null;
-        if (!(await this.removeStaleTemp(`${dir}/${name}`))) continue;
-        removed.push(`${dir}/${name}`);
+        const temp = `${dir}/${name}`;
+        if (!(await this.isStaleTemp(temp))) continue;
+        // Read before it goes: the idx names the pack it belongs to.
+        const half = name.endsWith('.idx') ? await this.halfInstalledPack(temp) : null;
+        await this.files.remove(`${this.gitdir}/${temp}`);
+        removed.push(temp);
         if (half) {
           await this.files.remove(`${this.gitdir}/${half}`);
           removed.push(half);
@@ -136,16 +139,15 @@ export class Leftovers {
     return found;
   }
 
-  private async removeStaleTemp(name: string): Promise<boolean> {
-    const path = `${this.gitdir}/${name}`;
+  /** Whether a temporary file may go: its owner is dead, or it has no known owner and is older than a day. */
+  private async isStaleTemp(name: string): Promise<boolean> {
     const owner = parseTempTag(name.slice(name.lastIndexOf('/') + 1));
     const state = owner ? await liveness(this.files, owner) : 'unknown';
     if (state === 'alive') return false;
     if (state === 'unknown') {
-      const stat = await this.files.stat(path);
+      const stat = await this.files.stat(`${this.gitdir}/${name}`);
       if (!stat || Date.now() - stat.mtimeMs <= STALE_TEMP_MS) return false;
     }
-    await this.files.remove(path);
     return true;
   }
 }
