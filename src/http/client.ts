@@ -473,7 +473,6 @@ export class StoreClient implements StoreApi {
     });
   }
 
-  /** Ends this client's open watches (the server and its store stay up). */
   /**
    * The commits of `branch` this caller lacks, given commits it has, with their objects (the server's
    * Store.outgoing): what a replica pulls a peer with each round.
@@ -493,6 +492,7 @@ export class StoreClient implements StoreApi {
     return { head, objects: decodeObjects(new Uint8Array(await r.arrayBuffer())) };
   }
 
+  /** Ends this client's open watches (the server and its store stay up). */
   async close(): Promise<void> {
     for (const watch of [...this.watches]) watch.close();
   }

@@ -3,10 +3,7 @@ import { ObjectBatch } from './batch.js';
 import { parseCommit } from './commit.js';
 import type { GitObject } from './object.js';
 import type { ObjectSource } from './reachable.js';
-import { parseTree } from './tree.js';
-
-/** A tree entry for a submodule commit: it names an object of another repository. */
-const GITLINK = '160000';
+import { MODE_GITLINK, parseTree } from './tree.js';
 
 /**
  * Objects a peer sent (src/objects/outgoing.ts, the other side), as a batch to write — once they are known to be
@@ -27,7 +24,7 @@ export async function incoming(db: ObjectSource, objects: readonly GitObject[], 
         const c = parseCommit(o.body);
         named.push(c.tree, ...c.parents);
       } else if (o.type === 'tree') {
-        for (const e of parseTree(o.body).values()) if (e.mode !== GITLINK) named.push(e.oid);
+        for (const e of parseTree(o.body).values()) if (e.mode !== MODE_GITLINK) named.push(e.oid);
       }
     } catch (e) {
       throw bad(`${o.type} ${oid} is malformed: ${(e as Error).message}`);

@@ -1,16 +1,13 @@
 import { DateQueue } from './date-queue.js';
 import type { ObjectSource } from './reachable.js';
-import { isTreeMode } from './tree.js';
-
-/** A tree entry for a submodule commit: it names an object of another repository. */
-const GITLINK = '160000';
+import { isTreeMode, MODE_GITLINK } from './tree.js';
 
 const WANT = 1;
 const HAVE = 2;
 
 /**
- * What a repository that has `haves` (and everything they reach) lacks of `want`'s history, as oids in an order a
- * receiver can check as it goes (each commit after its trees and blobs). Used by replication to send a peer the few
+ * What a repository that has `haves` (and everything they reach) lacks of `want`'s history, as oids: oldest commit
+ * first, each after the trees and blobs it brings. Used by replication to send a peer the few
  * commits it has not seen without starting git (docs/ARCHITECTURE.md, "Replication").
  *
  * The commits are those reachable from `want` and not from a have, found as git's rev-list finds them: both sides
@@ -30,9 +27,9 @@ export async function outgoing(
   haves: readonly string[],
   limit: number,
 ): Promise<string[] | null> {
-  const known: string[] = [];
-  for (const h of haves) if (h !== want && (await db.typeOf(h)) === 'commit') known.push(h);
   if (haves.includes(want)) return [];
+  const known: string[] = [];
+  for (const h of haves) if ((await db.typeOf(h)) === 'commit') known.push(h);
   const commits = await newCommits(db, want, known);
   const sent = new Set<string>();
   const order: string[] = [];
@@ -41,7 +38,6 @@ export async function outgoing(
     order.push(oid);
     return order.length <= limit;
   };
-  // Oldest first: a receiver checking connectivity as it reads meets parents before children.
   for (const oid of commits.reverse()) {
     const commit = await db.readCommit(oid);
     const parents = await Promise.all(commit.parents.map(async (p) => (await db.readCommit(p)).tree));
@@ -96,7 +92,7 @@ async function wholeTree(db: ObjectSource, root: string, sent: Set<string>, send
   if (sent.has(root)) return true;
   const tree = await db.readTree(root);
   for (const entry of tree.values()) {
-    if (entry.mode === GITLINK || sent.has(entry.oid)) continue;
+    if (entry.mode === MODE_GITLINK || sent.has(entry.oid)) continue;
     if (isTreeMode(entry.mode) ? !(await wholeTree(db, entry.oid, sent, send)) : !send(entry.oid)) return false;
   }
   return send(root);
@@ -118,7 +114,7 @@ async function treeChanges(
   const tree = await db.readTree(ours);
   const others = await Promise.all(theirs.map((t) => db.readTree(t)));
   for (const [name, entry] of tree) {
-    if (entry.mode === GITLINK || sent.has(entry.oid)) continue;
+    if (entry.mode === MODE_GITLINK || sent.has(entry.oid)) continue;
     const there = others.map((t) => t.get(name)).filter((e) => e !== undefined);
     if (there.some((e) => e.oid === entry.oid)) continue;
     const ok = isTreeMode(entry.mode)

@@ -1,7 +1,7 @@
 import type { StoreError } from '../errors.js';
 import type { Commit } from './commit.js';
 import type { GitObject, ObjectType } from './object.js';
-import { isTreeMode, type Tree } from './tree.js';
+import { isTreeMode, MODE_GITLINK, type Tree } from './tree.js';
 
 /** The reads a walk needs (the object database's, through its caches and what it holds in memory). */
 export interface ObjectSource {
@@ -10,9 +10,6 @@ export interface ObjectSource {
   readCommit(oid: string): Promise<Commit>;
   readTree(oid: string): Promise<Tree>;
 }
-
-/** A tree entry for a submodule commit: it names an object of another repository. */
-const GITLINK = '160000';
 
 const TAG_OBJECT = /^object ([0-9a-f]{40})$/m;
 
@@ -70,7 +67,7 @@ async function walkTree(db: ObjectSource, root: string, seen: Set<string>): Prom
     const tree = await db.readTree(trees.pop()!).catch(missing);
     if (!tree) continue;
     for (const entry of tree.values()) {
-      if (entry.mode === GITLINK || seen.has(entry.oid)) continue;
+      if (entry.mode === MODE_GITLINK || seen.has(entry.oid)) continue;
       seen.add(entry.oid);
       if (isTreeMode(entry.mode)) trees.push(entry.oid);
     }

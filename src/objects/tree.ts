@@ -3,6 +3,8 @@ import { copyBytes, fromUtf8 } from './object.js';
 /** Entry modes as git writes them in trees. */
 export const MODE_BLOB = '100644';
 export const MODE_TREE = '40000';
+/** A submodule commit: it names an object of another repository, which walks of this one skip. */
+export const MODE_GITLINK = '160000';
 
 /** One tree entry. */
 export interface TreeEntry {

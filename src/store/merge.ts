@@ -18,13 +18,13 @@ export const DETERMINISTIC_IDENTITY = { name: 'gitstore', email: 'replication@gi
 
 const sameBytes = (a: Uint8Array | null, b: Uint8Array | null) => compareValues(a, b) === 0;
 
+/** Merges of pairs of bases one merge may make to build its virtual base (see makeVirtual). */
+const VIRTUAL_BUDGET = 5000;
+
 /**
  * What one merge reads commits through: the repository's commits, plus the virtual commits that stand for the merged
  * bases of a criss-cross (never written). Last-writer-wins walks both, through one cache for the whole merge.
  */
-/** Merges of pairs of bases one merge may make to build its virtual base (see makeVirtual). */
-const VIRTUAL_BUDGET = 5000;
-
 class MergeRun {
   private readonly virtual = new Map<string, Commit>();
   /** Virtual bases made so far, by pair: a criss-cross history meets the same pairs again and again. */
