@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// The installed entry point. It loads the CLI bundled into one file at build time: resolving and parsing dozens of
-// modules would otherwise add ~60 ms to every `store` command, which people run in shell loops.
+// The installed entry point. It loads the CLI bundled at build time: resolving and parsing dozens of modules would
+// otherwise add ~60 ms to every `store` command, which people run in shell loops. `store serve` loads its own chunk,
+// with fastify inside it: 274 files resolved one by one had made its start cost 0.9 s of CPU (0.45 s bundled, with
+// route schemas compiled at first use).
 import module from 'node:module';
 
 // Node 22.1+ can keep V8's compiled code of the bundle on disk between runs (in the OS temporary directory, or

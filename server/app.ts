@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { ROUTES } from '../src/http/contract.js';
 import type { ReplicationStatus, Store } from '../src/index.js';
+import { lazySchemaCompilers } from './compilers.js';
 import { installErrorHandler } from './errors.js';
 import { type GitServerOptions, gitRoutes } from './git/routes.js';
 import { installMetrics } from './metrics.js';
@@ -36,6 +37,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 4096 },
     // An unknown field is refused, not silently dropped: `{"dryrun": true}` must not run a real compaction.
     ajv: { customOptions: { removeAdditional: false } },
+    schemaController: lazySchemaCompilers(),
     // While closing, a request that still arrives on an open connection is served like any other (and told to hang
     // up, see main.ts) rather than refused with fastify's own 503 body, which is not the API's error shape.
     return503OnClosing: false,
