@@ -332,7 +332,11 @@ describe('store gc', () => {
     expect(await (await openStore({ fs, dir })).getText('http/k10')).toBe('and another');
   });
 
-  it('runs while two writer processes and in-process writers write, with plain git reading all along', async () => {
+  // A long simulation (three gcs amid writer processes; over 40 s of a loaded 2-core machine): `npm run test:slow`.
+  // The gc scenarios above run in `npm test`.
+  it('runs while two writer processes and in-process writers write, with plain git reading all along', {
+    tags: ['slow'],
+  }, async () => {
     const GCS = 3;
     const PACE = 30;
     const store = await diskStore();
