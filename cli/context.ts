@@ -13,6 +13,7 @@ export interface GlobalOptions {
   author?: string;
   message?: string;
   url?: string;
+  token?: string;
 }
 
 /** What a command handler works with. */
@@ -70,7 +71,8 @@ export function makeContext(io: Io, command: Command): Context {
     repo,
     url,
     store: () => {
-      opened ??= url ? Promise.resolve(new StoreClient(url)) : openStore({ fs, dir: repo });
+      const token = options.token ?? (io.env.STORE_TOKEN || undefined);
+      opened ??= url ? Promise.resolve(new StoreClient(url, { token })) : openStore({ fs, dir: repo });
       return opened;
     },
     author,

@@ -7,6 +7,7 @@ import { registerKeys } from './commands/keys.js';
 import { registerLive } from './commands/live.js';
 import { registerRemotes } from './commands/remotes.js';
 import { makeAct } from './commands/shared.js';
+import { registerTokens } from './commands/tokens.js';
 import { registerTransfer } from './commands/transfer.js';
 import { registerXenstored } from './commands/xenstored.js';
 import { UsageError } from './exit-codes.js';
@@ -19,6 +20,7 @@ export function buildProgram(io: Io): Command {
     .version('0.1.0', '-V, --version')
     .option('--repo <dir>', 'the store (a bare git repository); default $STORE_REPO, else ./store.git')
     .option('--url <url>', 'talk to a `store serve` server instead of a repository (default $STORE_URL)')
+    .option('--token <token>', 'with --url: the token to send (default $STORE_TOKEN); see `store token create`')
     .option('-b, --branch <branch>', 'the branch to read and write (default: the default branch, main)')
     .option('--json', 'machine-readable output: one JSON document on stdout')
     .option('--author <who>', 'commit author as "Name <email>" (default: GIT_AUTHOR_*, then git config)')
@@ -45,6 +47,7 @@ Examples:
   registerTransfer(program, act);
   registerLive(program, act);
   registerRemotes(program, act);
+  registerTokens(program, act);
   registerXenstored(program, act);
   registerGitHook(program, act);
   // Our own `help`: commander's prints to stderr and exits 2 for `help help` and unknown names.

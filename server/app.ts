@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { ROUTES } from '../src/http/contract.js';
 import type { ReplicationStatus, Store } from '../src/index.js';
+import { installAuth } from './auth.js';
 import { lazySchemaCompilers } from './compilers.js';
 import { installErrorHandler } from './errors.js';
 import { type GitServerOptions, gitRoutes } from './git/routes.js';
@@ -46,6 +47,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     exposeHeadRoutes: false,
   });
   installErrorHandler(app);
+  installAuth(app, store);
   const openapi = collectRoutes(app);
   const replication = options.replication ?? (() => null);
   installMetrics(app, store, replication);
@@ -54,6 +56,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     {
       schema: operation({
         operationId: 'health',
+        open: true,
         summary: 'Liveness',
         tags: ['meta'],
         ok: {
@@ -81,6 +84,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     {
       schema: operation({
         operationId: 'openapi',
+        open: true,
         summary: 'This document (OpenAPI 3.1)',
         tags: ['meta'],
         ok: {
@@ -99,6 +103,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     {
       schema: operation({
         operationId: 'docs',
+        open: true,
         summary: 'Every route, as a web page',
         tags: ['meta'],
         ok: { 200: { description: 'The page.', content: { type: 'text/html', schema: { type: 'string' } } } },

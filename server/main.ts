@@ -1,5 +1,6 @@
 import fs from 'node:fs';
-import { openStore, Replicator, replicationOf, StoreError } from '../src/index.js';
+import type { AddressInfo } from 'node:net';
+import { openStore, Replicator, replicationOf, type Store, StoreError } from '../src/index.js';
 import { buildApp } from './app.js';
 
 export interface ServeOptions {
@@ -14,6 +15,8 @@ export interface ServeOptions {
   consistency?: 'linearizable' | 'cached';
   /** After this long, connections still open at shutdown are cut (default 10 s). */
   shutdownMs?: number;
+  /** Serve a non-loopback address without tokens (everyone who can reach it may read and write everything). */
+  insecure?: boolean;
   /** Peers to replicate with, besides those in `.store/replication.json`. */
   peers?: string[];
   log?: (line: string) => void;
@@ -28,6 +31,7 @@ export async function serve(options: ServeOptions): Promise<{ url: string; close
   const store = await openStore(
     options.memory ? { memory: true, consistency } : { fs, dir: options.repo, create: true, consistency },
   );
+  await refuseOpenNetwork(store, options);
   const config = await replicationOf(
     (key) =>
       store.get(key).catch((e) => {
@@ -90,7 +94,32 @@ export async function serve(options: ServeOptions): Promise<{ url: string; close
       });
     });
   }
-  const url = await app.listen({ host: options.host, port: options.port });
+  await app.listen({ host: options.host, port: options.port });
+  // The address really bound (fastify's answer names 127.0.0.1 when it listens on every interface).
+  const bound = app.server.address() as AddressInfo;
+  const url = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
   replicator?.start();
   return { url, close };
+}
+
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+
+/**
+ * Without tokens the API lets anyone read and write everything: that is served on loopback only, unless the operator
+ * says `--insecure` (and is warned). With tokens, any address.
+ */
+async function refuseOpenNetwork(store: Store, options: ServeOptions): Promise<void> {
+  if (isLoopback(options.host) || (await store.access.tokens.enabled())) return;
+  if (options.insecure) {
+    options.log?.(
+      `WARNING: serving ${options.host} with no token: anyone who can reach it may read and change everything`,
+    );
+    return;
+  }
+  await store.close();
+  throw new StoreError(
+    'INVALID_ARGUMENT',
+    `--host ${options.host} would let anyone on the network read and change everything: create a token first ` +
+      '(store token create NAME --role admin), or pass --insecure to serve without one',
+  );
 }

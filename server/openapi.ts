@@ -146,6 +146,7 @@ function operationObject(url: string, op: Operation): Record<string, unknown> {
           },
         }
       : {}),
+    ...(op.open ? { security: [] } : {}),
     responses,
   };
 }
@@ -187,9 +188,20 @@ export function collectRoutes(app: FastifyInstance): () => Record<string, unknow
       servers: [{ url: 'http://127.0.0.1:7070', description: '`store serve` at its default address' }],
       tags: TAGS,
       paths,
-      // No operation needs credentials (yet): said explicitly, rather than left for a reader to guess.
-      security: [],
-      components: { schemas: { Error: errorSchema }, responses: errorResponses(used) },
+      // A bearer token once the store has one (`store token create`); without tokens, none (the empty requirement).
+      security: [{ token: [] }, {}],
+      components: {
+        schemas: { Error: errorSchema },
+        responses: errorResponses(used),
+        securitySchemes: {
+          token: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              'A token of `store token create`: `Authorization: Bearer gst_…`. Needed once the store has one.',
+          },
+        },
+      },
     };
   };
 }

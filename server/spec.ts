@@ -108,8 +108,10 @@ export interface Operation {
   rawBody?: boolean;
   headers?: RequestHeader[];
   ok: Record<number, Answer>;
-  /** Error statuses it can answer besides 500, which any operation can. */
+  /** Error statuses it can answer besides 500, which any operation can (and 401 and 403, unless `open`). */
   errors: number[];
+  /** Served without a token even when the store has tokens (health, the API's description). */
+  open?: boolean;
 }
 
 /** The error body: `{"error":{"code","message","data"}}`, `code` one of the store's error codes. */
@@ -143,7 +145,9 @@ declare module 'fastify' {
 }
 
 /** The fastify schema of an operation: what it validates (params, query, body) and serialises (JSON answers). */
-export function operation(op: Operation): FastifySchema {
+export function operation(described: Operation): FastifySchema {
+  // Any guarded route can answer 401 (no valid token) and 403 (not allowed) once the store has tokens.
+  const op = described.open ? described : { ...described, errors: [...new Set([...described.errors, 401, 403])] };
   const response: Record<number, JsonSchema> = {};
   for (const [status, answer] of Object.entries(op.ok)) if (answer.json) response[Number(status)] = answer.json;
   for (const status of [...op.errors, 500]) response[status] = errorSchema;

@@ -181,7 +181,7 @@ export const invalidArgument = (message: string, data: Record<string, unknown> =
   new StoreError('INVALID_ARGUMENT', message, data);
 
 export const notFound = (
-  what: 'key' | 'directory' | 'revision' | 'branch' | 'repository' | 'object' | 'transaction',
+  what: 'key' | 'directory' | 'revision' | 'branch' | 'repository' | 'object' | 'transaction' | 'token',
   name: string,
   hint = '',
 ) => new StoreError('NOT_FOUND', `${what} ${name} not found${hint ? ` — ${hint}` : ''}`, { kind: what, name });

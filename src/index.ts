@@ -11,6 +11,8 @@
  * ```
  */
 
+export { ACCESS_KEY, AccessRules, ADMIN_ROLE, Grants, type Right } from './access/rules.js';
+export { type CreateTokenOptions, type Principal, type TokenInfo, Tokens } from './access/tokens.js';
 export {
   type Conflict,
   ERROR_CODES,
@@ -38,6 +40,7 @@ export {
 export type { Change } from './history/diff.js';
 export { type GitDate, parseGitDate } from './history/git-date.js';
 export type { LogOptions, LogPage } from './history/log.js';
+export { parseDuration } from './history/retention.js';
 export { isIsoTime, type ReadAt, type ResolveOptions } from './history/revision.js';
 export { type StoreApi, StoreClient } from './http/client.js';
 export { MERGE_CONFIG_KEY, type MergePolicy } from './merge/config.js';

@@ -130,6 +130,7 @@ export function registerAdmin(program: Command, act: Act): void {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0: any free port)', '7070')
     .option('--memory', 'serve a throw-away in-memory store instead of --repo')
+    .option('--insecure', 'allow a --host other than loopback while the store has no token (a warning is printed)')
     .option('--body-limit <bytes>', 'largest request body accepted', String(1 << 20))
     .option('--git-body-limit <bytes>', 'largest git request (a push) accepted under /git', String(1 << 30))
     .option(
@@ -157,6 +158,7 @@ export function registerAdmin(program: Command, act: Act): void {
             host: string;
             port: string;
             memory?: boolean;
+            insecure?: boolean;
             bodyLimit: string;
             gitBodyLimit: string;
             consistency: string;
@@ -182,6 +184,7 @@ export function registerAdmin(program: Command, act: Act): void {
             host: opts.host,
             port,
             memory: opts.memory,
+            insecure: opts.insecure,
             bodyLimit,
             gitBodyLimit,
             consistency: opts.consistency,

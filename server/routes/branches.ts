@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { ROUTES } from '../../src/http/contract.js';
 import { STRATEGY_NAMES, type Store, type StrategyName } from '../../src/index.js';
+import { checkBranch, checkMerge, visibleBranches } from '../auth.js';
 import { operation } from '../spec.js';
 import { authorOf, branchParams, committerOf, hex40, messageOf, nullableHex40 } from './shared.js';
 
@@ -28,7 +29,7 @@ export function branchRoutes(store: Store): FastifyPluginAsync {
           errors: [],
         }),
       },
-      () => store.branches(),
+      async (request) => visibleBranches(request, await store.branches()),
     );
 
     app.post<{ Body: { name: string; from?: string } }>(
@@ -49,6 +50,7 @@ export function branchRoutes(store: Store): FastifyPluginAsync {
         }),
       },
       async (request, reply) => {
+        checkBranch(request, request.body.name, 'write');
         const created = await store.createBranch(request.body.name, { from: request.body.from });
         return reply.status(201).send(created);
       },
@@ -112,15 +114,17 @@ export function branchRoutes(store: Store): FastifyPluginAsync {
           errors: [400, 404, 409, 410, 413, 423],
         }),
       },
-      (request) =>
-        store.merge(request.body.from, {
+      async (request) => {
+        await checkMerge(request, store, request.params.branch, request.body.from);
+        return store.merge(request.body.from, {
           into: request.params.branch,
           strategy: request.body.strategy,
           ff: request.body.ff,
           message: request.body.message ?? messageOf(request),
           author: authorOf(request),
           committer: committerOf(request),
-        }),
+        });
+      },
     );
   };
 }

@@ -1,6 +1,7 @@
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { formatEtag, HEADERS, ROUTES } from '../../src/http/contract.js';
 import { type BatchOp, type Store, StoreError } from '../../src/index.js';
+import { checkWrites, visibleListing } from '../auth.js';
 import { operation, READ_ERRORS, WRITE_ERRORS } from '../spec.js';
 import {
   acceptRawBodies,
@@ -140,19 +141,20 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
         // 409: the prefix is a value, not a directory.
         errors: [...READ_ERRORS, 409],
       });
-    const list = async (branch: string, prefix: string, q: KeyRoute['Querystring'], reply: FastifyReply) => {
-      const { at, nearest, recursive, consistency } = q;
+    const list = async (request: FastifyRequest<KeyRoute>, prefix: string, reply: FastifyReply) => {
+      const { branch } = request.params;
+      const { at, nearest, recursive, consistency } = request.query;
       const listed = await store.list(prefix, { branch, at, nearest, recursive, consistency });
       if (at !== undefined) await commitHeaders(reply, store, listed.commit);
-      return listed;
+      return visibleListing(request, branch, prefix, listed);
     };
     app.get<KeyRoute>(ROUTES.list, { schema: listOperation('listKeys', keyParams, 'a directory') }, (request, reply) =>
-      list(request.params.branch, request.params['*'], request.query, reply),
+      list(request, request.params['*'], reply),
     );
     app.get<KeyRoute>(
       ROUTES.listRoot,
       { schema: listOperation('listRoot', branchParams, 'the top directory') },
-      (request, reply) => list(request.params.branch, '', request.query, reply),
+      (request, reply) => list(request, '', reply),
     );
   };
 }
@@ -232,6 +234,7 @@ export function batchRoute(store: Store): FastifyPluginAsync {
           }
           return { op: 'set', key: op.key, value: opValue(op, i), ...pre };
         });
+        checkWrites(request, request.params.branch, ops);
         return store.batch(ops, {
           branch: request.params.branch,
           message: request.body.message ?? messageOf(request),

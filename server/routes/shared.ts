@@ -8,6 +8,7 @@ import {
   ifNoneMatchHits,
 } from '../../src/http/contract.js';
 import { type Identity, parseIdentity, type Store, StoreError } from '../../src/index.js';
+import { forbidden } from '../auth.js';
 
 /** A request header as one string (node joins repeated ones), or undefined when absent or empty. */
 export function header(request: FastifyRequest, name: string): string | undefined {
@@ -16,17 +17,29 @@ export function header(request: FastifyRequest, name: string): string | undefine
   return text === undefined || text === '' ? undefined : text;
 }
 
-/** `Name <email>` (optionally with git's raw date `<epoch> <+hhmm>`) from X-Store-Author, when given. */
+/**
+ * `Name <email>` (optionally with git's raw date `<epoch> <+hhmm>`) from X-Store-Author, when given. With auth on,
+ * the author is the token's identity: naming another needs a role with `impersonate`.
+ */
 export function authorOf(request: FastifyRequest): Identity | undefined {
   const value = header(request, HEADERS.author);
-  return value === undefined ? undefined : parseIdentity(value, 'X-Store-Author');
+  const named = value === undefined ? undefined : parseIdentity(value, 'X-Store-Author');
+  return asPrincipal(request, named, 'X-Store-Author') ?? request.access.principal?.author;
 }
 
 /** The committer, in the same form, from X-Store-Committer (default: the author, dated now). */
 export function committerOf(request: FastifyRequest): Identity | undefined {
-  const header = request.headers[HEADERS.committer];
-  if (typeof header !== 'string' || header === '') return undefined;
-  return parseIdentity(header, 'X-Store-Committer');
+  const value = header(request, HEADERS.committer);
+  const named = value === undefined ? undefined : parseIdentity(value, 'X-Store-Committer');
+  return asPrincipal(request, named, 'X-Store-Committer');
+}
+
+/** A named identity, refused when the token may not speak for others (its own name and email always pass). */
+function asPrincipal(request: FastifyRequest, named: Identity | undefined, where: string): Identity | undefined {
+  const { principal, grants } = request.access;
+  if (!named || !principal || grants.impersonate) return named;
+  if (named.name === principal.author.name && named.email === principal.author.email) return named;
+  throw forbidden(`name another person in ${where}: commits are signed with the token's identity`);
 }
 
 /** The optional commit message (X-Store-Message, percent-decoded so it may hold newlines). */

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { HEADERS, ROUTES } from '../../src/http/contract.js';
 import type { Isolation, Store } from '../../src/index.js';
+import { checkRead, checkWrites, forbidden, visibleListing } from '../auth.js';
 import { operation } from '../spec.js';
 import {
   acceptRawBodies,
@@ -28,11 +29,23 @@ interface TxKeyRoute {
   Querystring: { recursive?: boolean };
 }
 
-/** Who a transaction belongs to, for the per-client cap: X-Store-Client when given, else the address. */
-const clientOf = (request: FastifyRequest) => header(request, HEADERS.client) ?? request.ip;
+/**
+ * Who a transaction belongs to, for the per-client cap: with auth on, the token (a new X-Store-Client per request
+ * must not multiply the cap); else X-Store-Client when given, else the address.
+ */
+const clientOf = (request: FastifyRequest) => {
+  const { principal } = request.access;
+  return principal ? `token ${principal.name}` : (header(request, HEADERS.client) ?? request.ip);
+};
+
+/** The request's transaction, when it is the caller's (with auth on, another token's is NOT_FOUND). */
+function txOfStore(store: Store, request: FastifyRequest<{ Params: { id: string } }>) {
+  return store.transaction(request.params.id, request.access.enabled ? clientOf(request) : undefined);
+}
 
 /** Transactions over HTTP: begin on a branch, read and write inside, commit (409 on conflict) or abort. */
 export function transactionRoutes(store: Store): FastifyPluginAsync {
+  const txOf = (request: FastifyRequest<{ Params: { id: string } }>) => txOfStore(store, request);
   return async (app) => {
     app.post<{ Params: { branch: string }; Body: { isolation?: Isolation } | undefined }>(
       ROUTES.begin,
@@ -73,6 +86,9 @@ export function transactionRoutes(store: Store): FastifyPluginAsync {
         }),
       },
       async (request, reply) => {
+        if (request.access.enabled && !request.access.grants.readsBranch(request.params.branch)) {
+          throw forbidden(`begin a transaction on ${request.params.branch}`);
+        }
         const tx = await store.begin({
           branch: request.params.branch,
           isolation: request.body?.isolation,
@@ -107,7 +123,7 @@ export function transactionRoutes(store: Store): FastifyPluginAsync {
           errors: [404, 409, 423],
         }),
       },
-      (request) => store.transaction(request.params.id).commit(),
+      (request) => txOf(request).commit(),
     );
 
     app.delete<{ Params: { id: string } }>(
@@ -123,7 +139,7 @@ export function transactionRoutes(store: Store): FastifyPluginAsync {
         }),
       },
       async (request, reply) => {
-        await store.transaction(request.params.id).abort();
+        await txOf(request).abort();
         return reply.status(204).send();
       },
     );
@@ -151,8 +167,11 @@ export function transactionRoutes(store: Store): FastifyPluginAsync {
             errors: [400, 404],
           }),
         },
-        async (request, reply) =>
-          sendValue(request, reply, await store.transaction(request.params.id).read(request.params['*'])),
+        async (request, reply) => {
+          const tx = txOf(request);
+          checkRead(request, tx.branch, request.params['*']);
+          return sendValue(request, reply, await tx.read(request.params['*']));
+        },
       );
       raw.put<TxKeyRoute & { Body: Buffer | undefined }>(
         ROUTES.txKey,
@@ -168,10 +187,11 @@ export function transactionRoutes(store: Store): FastifyPluginAsync {
             errors: [400, 404, 409, 413],
           }),
         },
-        (request) =>
-          store
-            .transaction(request.params.id)
-            .set(request.params['*'], request.body ?? new Uint8Array(0), { author: authorOf(request) }),
+        (request) => {
+          const tx = txOf(request);
+          checkWrites(request, tx.branch, [{ key: request.params['*'] }]);
+          return tx.set(request.params['*'], request.body ?? new Uint8Array(0), { author: authorOf(request) });
+        },
       );
       raw.delete<TxKeyRoute>(
         ROUTES.txKey,
@@ -187,10 +207,12 @@ export function transactionRoutes(store: Store): FastifyPluginAsync {
             errors: [400, 404, 409],
           }),
         },
-        (request) =>
-          store
-            .transaction(request.params.id)
-            .delete(request.params['*'], { recursive: request.query.recursive, author: authorOf(request) }),
+        (request) => {
+          const tx = txOf(request);
+          const { recursive } = request.query;
+          checkWrites(request, tx.branch, [{ key: request.params['*'], recursive }]);
+          return tx.delete(request.params['*'], { recursive, author: authorOf(request) });
+        },
       );
     });
 
@@ -204,13 +226,20 @@ export function transactionRoutes(store: Store): FastifyPluginAsync {
         ok: { 200: { description: 'The entries, sorted by key.', json: listResponse } },
         errors: [400, 404, 409],
       });
+    const list = async (
+      request: FastifyRequest<{ Params: { id: string }; Querystring: { recursive?: boolean } }>,
+      prefix: string,
+    ) => {
+      const tx = txOf(request);
+      return visibleListing(request, tx.branch, prefix, await tx.list(prefix, { recursive: request.query.recursive }));
+    };
     app.get<TxKeyRoute>(ROUTES.txList, { schema: listOperation('listInTransaction', txKeyParams) }, (request) =>
-      store.transaction(request.params.id).list(request.params['*'], { recursive: request.query.recursive }),
+      list(request, request.params['*']),
     );
     app.get<{ Params: { id: string }; Querystring: { recursive?: boolean } }>(
       ROUTES.txListRoot,
       { schema: listOperation('listRootInTransaction', txParams) },
-      (request) => store.transaction(request.params.id).list('', { recursive: request.query.recursive }),
+      (request) => list(request, ''),
     );
   };
 }

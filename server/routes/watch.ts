@@ -8,7 +8,8 @@ import {
   KEEP_ALIVE,
   ROUTES,
 } from '../../src/http/contract.js';
-import type { Store } from '../../src/index.js';
+import type { CommitEvents, Store } from '../../src/index.js';
+import { forbidden } from '../auth.js';
 import { operation } from '../spec.js';
 import { branchParams, header } from './shared.js';
 
@@ -58,6 +59,14 @@ export function watchRoutes(store: Store): FastifyPluginAsync {
         }),
       },
       async (request, reply) => {
+        const { enabled, grants } = request.access;
+        const { branch } = request.params;
+        if (enabled && !grants.canSee(branch, (request.query.prefix ?? '').replace(/\/+$/, ''))) {
+          throw forbidden(`watch ${request.query.prefix || 'all'} of ${branch}`);
+        }
+        // Events of keys the caller may not read are never sent, not even their names.
+        const readable = (group: CommitEvents): CommitEvents =>
+          enabled ? { ...group, events: group.events.filter((e) => grants.can('read', branch, e.key)) } : group;
         const since = request.query.since ?? header(request, HEADERS.lastEventId);
         // Opened before the stream starts, so a bad branch, prefix or revision is an ordinary 4xx answer.
         const watch = await store.watch({ branch: request.params.branch, prefix: request.query.prefix ?? '', since });
@@ -82,7 +91,9 @@ export function watchRoutes(store: Store): FastifyPluginAsync {
         open.add(stream);
         request.raw.on('close', () => watch.close());
         try {
-          for await (const group of watch.commits()) {
+          for await (const all of watch.commits()) {
+            const group = readable(all);
+            if (group.events.length === 0) continue;
             if (!out.write(formatEvents(group))) {
               await new Promise<void>((resolve) => {
                 const done = () => {

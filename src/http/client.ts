@@ -100,6 +100,8 @@ function fromWire(c: CommitInfo & { time?: string }): CommitInfo {
 export interface ClientOptions {
   /** Author of commits whose caller names none (default: the server's). */
   author?: Identity;
+  /** A token of `store token create`, sent as `Authorization: Bearer` (needed once the server's store has tokens). */
+  token?: string;
 }
 
 type Params = Record<string, string>;
@@ -111,6 +113,7 @@ type Params = Record<string, string>;
 export class StoreClient implements StoreApi {
   private defaultBranch: string | undefined;
   private readonly author: Identity | undefined;
+  private readonly authorization: Record<string, string>;
   /** Open watches, ended by close(). */
   private readonly watches = new Set<WatchApi>();
 
@@ -120,6 +123,7 @@ export class StoreClient implements StoreApi {
   ) {
     this.base = base.replace(/\/+$/, '');
     this.author = options.author;
+    this.authorization = options.token ? { authorization: `Bearer ${options.token}` } : {};
   }
 
   private async request(
@@ -132,7 +136,7 @@ export class StoreClient implements StoreApi {
       response = await fetch(`${this.base}${path}`, {
         method,
         body: init.body,
-        headers: init.headers,
+        headers: { ...this.authorization, ...init.headers },
         signal: init.signal,
       });
     } catch (e) {

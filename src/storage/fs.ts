@@ -18,7 +18,7 @@ export interface FsPromises {
   rename(from: string, to: string): Promise<void>;
   link(existing: string, path: string): Promise<void>;
   unlink(path: string): Promise<void>;
-  mkdir(path: string, options: { recursive: boolean }): Promise<unknown>;
+  mkdir(path: string, options: { recursive: boolean; mode?: number }): Promise<unknown>;
   readdir(path: string): Promise<unknown[]>;
   stat(path: string): Promise<StatsLike>;
   rmdir(path: string): Promise<void>;
@@ -37,7 +37,7 @@ type Done<T = void> = (error: Error | null, value: T) => void;
  */
 interface FsCallbacks {
   stat(path: string, done: Done<StatsLike>): void;
-  open(path: string, flags: string, done: Done<number>): void;
+  open(path: string, flags: string, mode: number, done: Done<number>): void;
   write(fd: number, data: Uint8Array, offset: number, length: number, position: null, done: Done<number>): void;
   fsync(fd: number, done: Done): void;
   close(fd: number, done: Done): void;
@@ -148,10 +148,13 @@ export class Files {
     }
   }
 
-  /** Writes a file's whole content through a fresh handle, fsynced when durable. `exclusive` fails if it exists. */
-  async writeNew(path: string, chunks: Uint8Array[], exclusive: boolean): Promise<void> {
+  /**
+   * Writes a file's whole content through a fresh handle, fsynced when durable. `exclusive` fails if it exists; `mode`
+   * is that of a new file (before the umask).
+   */
+  async writeNew(path: string, chunks: Uint8Array[], exclusive: boolean, mode = 0o666): Promise<void> {
     const fs = this.raw as unknown as FsCallbacks;
-    const fd = await call<number>((done) => fs.open(path, exclusive ? 'wx' : 'w', done));
+    const fd = await call<number>((done) => fs.open(path, exclusive ? 'wx' : 'w', mode, done));
     try {
       // One write call: a pack is thousands of small entries, and a syscall each would dominate.
       const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
@@ -168,9 +171,9 @@ export class Files {
    * Creates `path` with O_EXCL; false when it already exists. This is git's lock-file protocol: whoever creates
    * `<file>.lock` owns `<file>` until the lock is renamed over it or removed.
    */
-  async createExclusive(path: string, chunks: Uint8Array[]): Promise<boolean> {
+  async createExclusive(path: string, chunks: Uint8Array[], mode?: number): Promise<boolean> {
     try {
-      await this.writeNew(path, chunks, true);
+      await this.writeNew(path, chunks, true, mode);
       return true;
     } catch (e) {
       if (isExisting(e)) return false;
@@ -179,7 +182,7 @@ export class Files {
       const dir = path.slice(0, path.lastIndexOf('/'));
       this.made.delete(dir);
       await this.mkdirp(dir);
-      return this.createExclusive(path, chunks);
+      return this.createExclusive(path, chunks, mode);
     }
   }
 
@@ -208,7 +211,7 @@ export class Files {
     const fs = this.raw as unknown as FsCallbacks;
     let fd: number;
     try {
-      fd = await call<number>((done) => fs.open(dir, 'r', done));
+      fd = await call<number>((done) => fs.open(dir, 'r', 0o666, done));
     } catch {
       return;
     }

@@ -13,6 +13,7 @@ import { Refs } from '../storage/refs.js';
 import { initRepository, isRepository, missingRepository } from '../storage/repository.js';
 import { type ListEntry, listTree, lookup, TreeEditor } from '../tree/editor.js';
 import { checkBranchName, checkMessage, normalizeKey, parseKey } from '../tree/keys.js';
+import { StoreAccess } from './access.js';
 import { commitMessage, StoreCore, toBytes } from './core.js';
 import { StoreHistory } from './history.js';
 import { StoreMaintenance } from './maintenance.js';
@@ -66,6 +67,7 @@ export class Store {
   private readonly transactions: StoreTransactions;
   private readonly maintenance: StoreMaintenance;
   private readonly remotesFacet: StoreRemotes;
+  private accessFacet: StoreAccess | undefined;
   private readonly watchPollMs: number;
 
   private constructor(core: StoreCore) {
@@ -126,6 +128,12 @@ export class Store {
   /** Committed objects by id: the read-only port for layers built on the store. */
   get objects(): ObjectReader {
     return this.core.db;
+  }
+
+  /** Tokens and access rules, for the adapters that enforce them (the HTTP server). */
+  get access(): StoreAccess {
+    this.accessFacet ??= new StoreAccess(this.core);
+    return this.accessFacet;
   }
 
   /** The repository's refs: for tools and tests that look below the store. */
@@ -450,9 +458,12 @@ export class Store {
     return this.transactions.begin(options);
   }
 
-  /** An open transaction by id; NOT_FOUND when it ended, expired, or belongs to another process. */
-  transaction(id: string): Transaction {
-    return this.transactions.get(id);
+  /**
+   * An open transaction by id; NOT_FOUND when it ended, expired, belongs to another process, or (with `client`) was
+   * begun by another client: the same answer, so a client cannot learn of others' transactions.
+   */
+  transaction(id: string, client?: string): Transaction {
+    return this.transactions.get(id, client);
   }
 
   /** Runs `fn` in a transaction and commits it, again on conflict, up to `retries` more times (default 5). */
@@ -486,6 +497,7 @@ export class Store {
     this.transactions.stop();
     this.core.leftovers.close();
     for (const feed of this.core.feeds.values()) feed.close();
+    await this.accessFacet?.tokens.flush();
     await this.core.idle();
     await this.core.db.idle();
   }

@@ -71,9 +71,10 @@ export class StoreTransactions {
   }
 
   /** An open transaction by id; NOT_FOUND when it ended, expired, or belongs to another process. */
-  get(id: string): Transaction {
+  get(id: string, client?: string): Transaction {
     const tx = this.open.get(id);
-    if (!tx) throw notFound('transaction', id, 'it was committed, aborted or expired; begin a new one');
+    if (!tx || (client !== undefined && tx.client !== client))
+      throw notFound('transaction', id, 'it was committed, aborted or expired; begin a new one');
     return tx;
   }
 

@@ -1,0 +1,258 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { GIT_PATH, ROUTES } from '../src/http/contract.js';
+import { Grants, type Principal, type Right, type Store, StoreError } from '../src/index.js';
+
+/**
+ * Authentication and authorisation of every request (docs/ARCHITECTURE.md, "Access").
+ *
+ * Authentication: once the store has a token (`store token create`), every request but the public ones needs
+ * `Authorization: Bearer <token>`; without a valid one it is answered 401. Without tokens the server is open, as
+ * before, and `store serve` then listens on loopback only (main.ts).
+ *
+ * Authorisation: what each route needs is in ONE table, `NEEDS`, by method and route. A route missing from it stops
+ * the server from starting, so no route can be added unguarded; test/access-matrix.test.ts walks the same routes.
+ * What a route answers is then cut to what the caller may read by the route itself (listings, watches), with the
+ * caller's `Grants` from `request.access`.
+ */
+
+/** What a request may do, once authenticated. */
+export interface RequestAccess {
+  /** Whether the store requires tokens at all. */
+  enabled: boolean;
+  /** The token's principal (null when auth is off). */
+  principal: Principal | null;
+  grants: Grants;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    access: RequestAccess;
+  }
+}
+
+/**
+ * What a route needs:
+ * - `public`: nothing (health, the API's description);
+ * - `token`: a valid token; the route itself shows only what the caller may read (branches, listings, watches);
+ * - `key`: `read` or `write` on the key in the path (`write` below `.store/` is `admin`);
+ * - `branch`: the right on ALL of the branch in the path (history, whose commits may touch any key);
+ * - `readAll`: read on every key of every branch (a commit or diff by revision, which may be of any branch);
+ * - `admin`: admin everywhere (gc, remotes, metrics, tokens);
+ * - `handler`: the route checks each key it touches itself (batch, merge, transactions, replication).
+ */
+export type Need =
+  | { kind: 'public' }
+  | { kind: 'token' }
+  | { kind: 'key'; right: 'read' | 'write' }
+  | { kind: 'branch'; right: Right }
+  | { kind: 'readAll' }
+  | { kind: 'admin' }
+  | { kind: 'handler' };
+
+const PUBLIC: Need = { kind: 'public' };
+const TOKEN: Need = { kind: 'token' };
+const ADMIN: Need = { kind: 'admin' };
+const READ_ALL: Need = { kind: 'readAll' };
+const HANDLER: Need = { kind: 'handler' };
+const keyNeed = (right: 'read' | 'write'): Need => ({ kind: 'key', right });
+const branchNeed = (right: Right): Need => ({ kind: 'branch', right });
+
+/** THE table: every route of the server, by `METHOD path`, with what it needs. */
+export const NEEDS: Record<string, Need> = {
+  [`GET ${ROUTES.health}`]: PUBLIC,
+  [`GET ${ROUTES.openapi}`]: PUBLIC,
+  [`GET ${ROUTES.docs}`]: PUBLIC,
+  [`GET ${ROUTES.metrics}`]: ADMIN,
+  [`GET ${ROUTES.branches}`]: TOKEN,
+  [`POST ${ROUTES.branches}`]: HANDLER,
+  [`DELETE ${ROUTES.branch}`]: branchNeed('admin'),
+  [`GET ${ROUTES.key}`]: keyNeed('read'),
+  [`PUT ${ROUTES.key}`]: keyNeed('write'),
+  [`DELETE ${ROUTES.key}`]: keyNeed('write'),
+  [`GET ${ROUTES.list}`]: TOKEN,
+  [`GET ${ROUTES.listRoot}`]: TOKEN,
+  [`POST ${ROUTES.batch}`]: HANDLER,
+  [`POST ${ROUTES.merge}`]: HANDLER,
+  [`GET ${ROUTES.log}`]: branchNeed('read'),
+  [`GET ${ROUTES.commit}`]: READ_ALL,
+  [`GET ${ROUTES.diff}`]: READ_ALL,
+  [`POST ${ROUTES.bisect}`]: branchNeed('read'),
+  [`GET ${ROUTES.blame}`]: branchNeed('read'),
+  [`GET ${ROUTES.blameRoot}`]: branchNeed('read'),
+  [`POST ${ROUTES.gc}`]: ADMIN,
+  [`POST ${ROUTES.compact}`]: branchNeed('admin'),
+  [`POST ${ROUTES.revert}`]: branchNeed('write'),
+  [`POST ${ROUTES.begin}`]: TOKEN,
+  [`DELETE ${ROUTES.transaction}`]: TOKEN,
+  [`POST ${ROUTES.txCommit}`]: TOKEN,
+  [`GET ${ROUTES.txKey}`]: HANDLER,
+  [`PUT ${ROUTES.txKey}`]: HANDLER,
+  [`DELETE ${ROUTES.txKey}`]: HANDLER,
+  [`GET ${ROUTES.txList}`]: HANDLER,
+  [`GET ${ROUTES.txListRoot}`]: HANDLER,
+  [`GET ${ROUTES.watch}`]: TOKEN,
+  [`GET ${ROUTES.replication}`]: ADMIN,
+  [`POST ${ROUTES.replicationObjects}`]: branchNeed('read'),
+  [`GET ${ROUTES.remotes}`]: ADMIN,
+  [`PUT ${ROUTES.remote}`]: ADMIN,
+  [`DELETE ${ROUTES.remote}`]: ADMIN,
+  [`POST ${ROUTES.fetch}`]: ADMIN,
+  [`POST ${ROUTES.pull}`]: ADMIN,
+  [`POST ${ROUTES.push}`]: ADMIN,
+  // git's protocol: a clone or fetch reads every branch whole; a push may change anything. Admin until the git
+  // server checks per branch and per pushed key.
+  [`GET ${GIT_PATH}/*`]: ADMIN,
+  [`POST ${GIT_PATH}/*`]: ADMIN,
+};
+
+const OPEN: RequestAccess = { enabled: false, principal: null, grants: Grants.ALL };
+
+/** Whether the grants are admin everywhere: what gc, remotes, metrics and tokens need. */
+export const isAdmin = (grants: Grants) => grants.canAll('admin', '*', '');
+
+export const forbidden = (what: string) =>
+  new StoreError('FORBIDDEN', `this token may not ${what}; an admin can grant it in .store/access.json`);
+
+const unauthorized = (why: string) => new StoreError('UNAUTHORIZED', why);
+
+/** The bearer token of a request, if it sent one. */
+function bearer(request: FastifyRequest): string | undefined {
+  const value = request.headers.authorization;
+  if (typeof value !== 'string') return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(value);
+  return m ? m[1] : '';
+}
+
+/** Authenticates every request and checks the route's need; must be installed before the routes. */
+export function installAuth(app: FastifyInstance, store: Store): void {
+  app.decorateRequest('access', null as unknown as RequestAccess);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      if (method === 'HEAD') continue;
+      if (!NEEDS[`${method} ${route.url}`]) {
+        throw new Error(`route ${method} ${route.url} has no entry in NEEDS (server/auth.ts): say what it needs`);
+      }
+    }
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    const need = needOf(request);
+    if (need?.kind === 'public' || !(await store.access.tokens.enabled())) {
+      request.access = OPEN;
+      return;
+    }
+    const token = bearer(request);
+    const principal = token ? await store.access.tokens.verify(token) : null;
+    if (!principal) {
+      reply.header('www-authenticate', 'Bearer realm="gitstore"');
+      throw unauthorized(
+        token === undefined
+          ? 'this store needs a token: send Authorization: Bearer <token> (store token create makes one)'
+          : 'the token is not valid: unknown, revoked or expired',
+      );
+    }
+    request.access = { enabled: true, principal, grants: (await store.access.rules()).grants(principal.roles) };
+  });
+  app.addHook('preHandler', async (request: FastifyRequest, _reply: FastifyReply) => {
+    if (!request.access.enabled) return;
+    const need = needOf(request);
+    if (!need) return; // not found: the 404 handler answers
+    const { grants } = request.access;
+    const params = request.params as { branch?: string; '*'?: string };
+    switch (need.kind) {
+      case 'key': {
+        const key = params['*'] ?? '';
+        const right = need.right === 'write' ? Grants.writeRight(key) : 'read';
+        const recursive = (request.query as { recursive?: unknown }).recursive;
+        const ok =
+          recursive === true || recursive === 'true'
+            ? grants.canAll(right, params.branch!, `${key.replace(/\/+$/, '')}/`)
+            : grants.can(right, params.branch!, key);
+        if (!ok) throw forbidden(`${right} ${key} on ${params.branch}`);
+        return;
+      }
+      case 'branch':
+        if (!grants.canAll(need.right, params.branch!, '')) {
+          throw forbidden(`${need.right} all of branch ${params.branch}`);
+        }
+        return;
+      case 'readAll':
+        if (!grants.canAll('read', '*', '')) throw forbidden('read commits by id: it needs read on every branch');
+        return;
+      case 'admin':
+        if (!isAdmin(grants)) throw forbidden('do this: it needs admin');
+        return;
+      default:
+        return;
+    }
+  });
+}
+
+function needOf(request: FastifyRequest): Need | undefined {
+  const url = request.routeOptions.url;
+  return url === undefined ? undefined : NEEDS[`${request.method} ${url}`];
+}
+
+/** FORBIDDEN unless the caller may write each key (with `recursive`, everything below it) on `branch`. */
+export function checkWrites(request: FastifyRequest, branch: string, ops: { key: string; recursive?: boolean }[]) {
+  if (!request.access.enabled) return;
+  const { grants } = request.access;
+  for (const { key, recursive } of ops) {
+    const right = Grants.writeRight(key);
+    const ok = recursive ? grants.canAll(right, branch, `${key.replace(/\/+$/, '')}/`) : grants.can(right, branch, key);
+    if (!ok) throw forbidden(`${right} ${key} on ${branch}`);
+  }
+}
+
+/** FORBIDDEN unless the caller may read the key on `branch`. */
+export function checkRead(request: FastifyRequest, branch: string, key: string) {
+  if (request.access.enabled && !request.access.grants.can('read', branch, key)) {
+    throw forbidden(`read ${key} on ${branch}`);
+  }
+}
+
+/**
+ * A listing cut to what the caller may read: a value it may read, a directory with something readable below it. A
+ * directory with nothing readable is refused, though its name (the caller's own) is all it would learn.
+ */
+export function visibleListing<E extends { key: string; type: string }, L extends { entries: E[] }>(
+  request: FastifyRequest,
+  branch: string,
+  prefix: string,
+  listed: L,
+): L {
+  if (!request.access.enabled) return listed;
+  const { grants } = request.access;
+  const dir = prefix.replace(/\/+$/, '');
+  if (!grants.canSee(branch, dir)) throw forbidden(`list ${dir || 'the top'} of ${branch}`);
+  const entries = listed.entries.filter((e) =>
+    e.type === 'dir' ? grants.canSee(branch, e.key) : grants.can('read', branch, e.key),
+  );
+  return { ...listed, entries };
+}
+
+/**
+ * A merge of `from` into `into`: write on every key it may change in `into`, and read on it in the source (the branch
+ * `from` names, else `into`). The keys are those that differ between the two heads: a superset of what the merge
+ * changes, so a caller is never shown (in a conflict) a key it may not read.
+ */
+export async function checkMerge(request: FastifyRequest, store: Store, into: string, from: string): Promise<void> {
+  if (!request.access.enabled) return;
+  const changes = await store.diff(into, from, { branch: into }).catch(() => null);
+  if (!changes) return; // a revision that does not resolve: the merge itself says so
+  const source = (await store.branches()).some((b) => b.name === from) ? from : into;
+  checkWrites(request, into, changes);
+  for (const { key } of changes) checkRead(request, source, key);
+}
+
+/** The branches the caller may read something on. */
+export function visibleBranches<B extends { name: string }>(request: FastifyRequest, branches: B[]): B[] {
+  const { enabled, grants } = request.access;
+  return enabled ? branches.filter((b) => grants.readsBranch(b.name)) : branches;
+}
+
+/** FORBIDDEN unless the caller may `right` on all of `branch` (creating a branch needs write on all of it). */
+export function checkBranch(request: FastifyRequest, branch: string, right: Right): void {
+  if (request.access.enabled && !request.access.grants.canAll(right, branch, '')) {
+    throw forbidden(`${right} all of branch ${branch}`);
+  }
+}

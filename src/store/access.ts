@@ -1,0 +1,54 @@
+import { ACCESS_KEY, AccessRules } from '../access/rules.js';
+import { Tokens } from '../access/tokens.js';
+import { isStoreError } from '../errors.js';
+import { lookup } from '../tree/editor.js';
+import type { StoreCore } from './core.js';
+
+/**
+ * Who may do what (docs/ARCHITECTURE.md, "Access"): the store's tokens, and the rules of `.store/access.json` on the
+ * default branch, parsed once per version of that file. The adapters (the HTTP server) enforce them; the library
+ * itself, like git on a repository one can open, trusts its caller.
+ */
+export class StoreAccess {
+  readonly tokens: Tokens;
+  private cached: { oid: string | null; rules: AccessRules; problem: string | null } | null = null;
+
+  constructor(private readonly core: StoreCore) {
+    this.tokens = new Tokens(core.files, core.refs, core.dir);
+  }
+
+  /**
+   * The rules in force. A `.store/access.json` that does not parse grants nothing (only the built-in admin role
+   * works) until an admin fixes it: failing closed, and `problem()` says why.
+   */
+  async rules(): Promise<AccessRules> {
+    return (await this.current()).rules;
+  }
+
+  /** Why the rules in force are none, when `.store/access.json` does not parse. */
+  async problem(): Promise<string | null> {
+    return (await this.current()).problem;
+  }
+
+  private async current() {
+    const head = await this.core.head(this.core.defaultBranch).catch((e) => {
+      if (isStoreError(e) && e.code === 'NOT_FOUND') return { tree: null };
+      throw e;
+    });
+    const entry = head.tree ? await lookup(this.core.db, head.tree, ACCESS_KEY.split('/')) : null;
+    const oid = entry?.oid ?? null;
+    if (this.cached?.oid === oid) return this.cached;
+    let rules = AccessRules.NONE;
+    let problem: string | null = null;
+    if (oid) {
+      try {
+        rules = AccessRules.parse(new TextDecoder().decode(await this.core.db.readBlob(oid)));
+      } catch (e) {
+        if (!isStoreError(e)) throw e;
+        problem = e.message;
+      }
+    }
+    this.cached = { oid, rules, problem };
+    return this.cached;
+  }
+}
