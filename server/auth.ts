@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GIT_PATH, ROUTES } from '../src/http/contract.js';
 import { Grants, type Principal, type Right, type Store, StoreError } from '../src/index.js';
 
@@ -119,8 +119,8 @@ const unauthorized = (why: string) => new StoreError('UNAUTHORIZED', why);
 function bearer(request: FastifyRequest): string | undefined {
   const value = request.headers.authorization;
   if (typeof value !== 'string') return undefined;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(value);
-  return m ? m[1] : '';
+  if (!/^Bearer\b/i.test(value)) return undefined; // another scheme (Basic): no token given
+  return /^Bearer\s+(\S+)\s*$/i.exec(value)?.[1] ?? '';
 }
 
 /** Authenticates every request and checks the route's need; must be installed before the routes. */
@@ -152,7 +152,8 @@ export function installAuth(app: FastifyInstance, store: Store): void {
     }
     request.access = { enabled: true, principal, grants: (await store.access.rules()).grants(principal.roles) };
   });
-  app.addHook('preHandler', async (request: FastifyRequest, _reply: FastifyReply) => {
+  // Before the body is parsed or validated: a caller that may not use a route learns nothing of what it takes.
+  app.addHook('onRequest', async (request: FastifyRequest) => {
     if (!request.access.enabled) return;
     const need = needOf(request);
     if (!need) return; // not found: the 404 handler answers

@@ -181,6 +181,8 @@ export class Tokens {
 
   /** Writes recorded uses back to the file (best effort: a lost last-use time is not worth failing a request). */
   async flush(): Promise<void> {
+    // One that is under way first (this call, when made by noteUse, finds none yet).
+    await this.flushing;
     if (this.uses.size === 0) return;
     const uses = this.uses;
     this.uses = new Map();

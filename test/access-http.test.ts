@@ -1,0 +1,365 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NEEDS } from '../server/auth.js';
+import { openStore, StoreClient } from '../src/index.js';
+import { cli } from './cli-process.js';
+import { git } from './helpers.js';
+import { type Served, startServe, stopServe } from './serve.js';
+
+/**
+ * Access over HTTP (issue 15) against a real `store serve`, with tokens made by the real `store token create`: who
+ * gets 401, 403 and what, what listings and watches show, authorship, transactions per token, and the permission
+ * matrix of every route the server has.
+ */
+
+const ACCESS = {
+  roles: {
+    // A service that may read app/web/ on main only.
+    web: { rules: [{ branch: 'main', prefix: 'app/web/', access: 'read' }] },
+    // A writer of app/ on main.
+    appw: { rules: [{ branch: 'main', prefix: 'app/', access: 'write' }] },
+    // A writer of all of branch dev, and of nothing on main.
+    devw: { rules: [{ branch: 'dev', prefix: '', access: 'write' }] },
+  },
+};
+
+type Who = 'none' | 'web' | 'appw' | 'devw' | 'admin';
+const WHO: Who[] = ['none', 'web', 'appw', 'devw', 'admin'];
+
+let server: Served;
+let repo: string;
+const tokens = {} as Record<Who, string>;
+
+beforeAll(async () => {
+  // Not tempDir(): that is removed after each test, and this repository serves the whole file.
+  repo = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gitstore-access-')), 'store.git');
+  const store = await openStore({ fs, dir: repo, create: true });
+  await store.batch([
+    { op: 'set', key: '.store/access.json', value: JSON.stringify(ACCESS) },
+    { op: 'set', key: 'app/web/port', value: '8080' },
+    { op: 'set', key: 'app/db/password', value: 'hunter2' },
+    { op: 'set', key: 'secret/key', value: 'top secret value' },
+  ]);
+  await store.createBranch('dev');
+  await store.close();
+  for (const who of WHO.slice(1)) {
+    const made = await cli(['--repo', repo, 'token', 'create', who, '--role', who]);
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stderr).toMatch(/cannot be shown again/);
+    tokens[who] = made.stdout.trim();
+  }
+  server = await startServe(repo);
+});
+
+afterAll(async () => {
+  if (server) await stopServe(server);
+  fs.rmSync(path.dirname(repo), { recursive: true, force: true });
+});
+
+/** A request as `who`; status and body text. */
+async function call(who: Who, method: string, url: string, body?: unknown, headers: Record<string, string> = {}) {
+  const init: RequestInit = { method, headers: { ...headers } };
+  if (who !== 'none') (init.headers as Record<string, string>).authorization = `Bearer ${tokens[who]}`;
+  if (body !== undefined) {
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    if (typeof body !== 'string') (init.headers as Record<string, string>)['content-type'] = 'application/json';
+  }
+  const res = await fetch(`${server.url}${url}`, init);
+  const text = await res.text();
+  return { status: res.status, text, headers: res.headers };
+}
+
+const head = (branch = 'main') => git(['--git-dir', repo, 'rev-parse', branch]).toString().trim();
+
+describe('authentication', () => {
+  it('answers 401 without a valid token, but health and the API description are open', async () => {
+    for (const [token, why] of [
+      [undefined, /needs a token/],
+      ['Bearer gst_000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', /not valid/],
+      ['Bearer nonsense', /not valid/],
+      ['Basic dXNlcjpwYXNz', /needs a token/],
+    ] as const) {
+      const res = await fetch(`${server.url}/v1/branches/main/keys/app/web/port`, {
+        headers: token ? { authorization: token } : {},
+      });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+      expect(JSON.parse(await res.text()).error).toMatchObject({
+        code: 'UNAUTHORIZED',
+        message: expect.stringMatching(why),
+      });
+    }
+    for (const url of ['/v1/health', '/v1/openapi.json', '/docs'])
+      expect((await call('none', 'GET', url)).status).toBe(200);
+  });
+
+  it('a revoked token is refused at the next request', async () => {
+    const made = await cli(['--repo', repo, 'token', 'create', 'short-lived', '--role', 'web']);
+    const token = made.stdout.trim();
+    const get = () =>
+      fetch(`${server.url}/v1/branches/main/keys/app/web/port`, { headers: { authorization: `Bearer ${token}` } });
+    expect((await get()).status).toBe(200);
+    const listed = await cli(['--repo', repo, 'token', 'list', '--json']);
+    const entry = (JSON.parse(listed.stdout) as { name: string; roles: string[] }[]).find(
+      (t) => t.name === 'short-lived',
+    );
+    expect(entry?.roles).toEqual(['web']);
+    expect(listed.stdout).not.toContain(token.split('_')[2]);
+    expect((await cli(['--repo', repo, 'token', 'revoke', 'short-lived'])).code).toBe(0);
+    expect((await get()).status).toBe(401);
+  });
+
+  it('the CLI sends --token or $STORE_TOKEN with --url, and exits 5 without one', async () => {
+    const args = ['--url', server.url, 'get', 'app/web/port'];
+    expect((await cli([...args, '--token', tokens.web])).stdout).toBe('8080');
+    expect((await cli(args, { env: { STORE_TOKEN: tokens.web } })).stdout).toBe('8080');
+    const without = await cli(args);
+    expect(without.code).toBe(5);
+    expect(without.stderr).toMatch(/needs a token/);
+    const denied = await cli(['--url', server.url, '--token', tokens.web, 'get', 'secret/key']);
+    expect(denied.code).toBe(5);
+    expect(denied.stderr).not.toContain('top secret');
+  });
+});
+
+describe('authorisation', () => {
+  it('a reader of app/web/ reads it, and sees nothing else: not in listings, branches, or errors', async () => {
+    expect((await call('web', 'GET', '/v1/branches/main/keys/app/web/port')).text).toBe('8080');
+    const denied = await call('web', 'GET', '/v1/branches/main/keys/secret/key');
+    expect(denied.status).toBe(403);
+    expect(denied.text).not.toContain('top secret');
+    expect((await call('web', 'GET', '/v1/branches/main/keys/app/db/password')).status).toBe(403);
+    const keys = async (url: string) =>
+      (JSON.parse((await call('web', 'GET', url)).text) as { entries: { key: string }[] }).entries.map((e) => e.key);
+    expect(await keys('/v1/branches/main/list')).toEqual(['app']);
+    expect(await keys('/v1/branches/main/list/app')).toEqual(['app/web']);
+    expect(await keys('/v1/branches/main/list?recursive=true')).toEqual(['app/web/port']);
+    expect((await call('web', 'GET', '/v1/branches/main/list/secret')).status).toBe(403);
+    const branches = JSON.parse((await call('web', 'GET', '/v1/branches')).text) as { name: string }[];
+    expect(branches.map((b) => b.name)).toEqual(['main']);
+    expect((await call('web', 'PUT', '/v1/branches/main/keys/app/web/port', '9090')).status).toBe(403);
+    expect((await call('admin', 'GET', '/v1/branches/main/keys/app/web/port')).text).toBe('8080');
+  });
+
+  it('writes are signed with the token; naming another author needs impersonate; .store/ needs admin', async () => {
+    const before = head();
+    const w = await call('appw', 'PUT', '/v1/branches/main/keys/app/web/port', '9090');
+    expect(w.status).toBe(200);
+    expect(git(['--git-dir', repo, 'log', '-1', '--format=%an|%cn', 'main']).toString().trim()).toBe('appw|appw');
+    const other = await call('appw', 'PUT', '/v1/branches/main/keys/app/web/port', '1', {
+      'x-store-author': 'Someone Else <else@example.com>',
+    });
+    expect(other.status).toBe(403);
+    expect(other.text).toMatch(/X-Store-Author/);
+    for (const key of ['.store/merge.json', '.store/access.json']) {
+      expect((await call('appw', 'PUT', `/v1/branches/main/keys/${key}`, '{}')).status).toBe(403);
+    }
+    // A batch with one key outside the token's rights writes nothing.
+    const batch = await call('appw', 'POST', '/v1/branches/main/batch', {
+      ops: [
+        { op: 'set', key: 'app/a', value: '1' },
+        { op: 'set', key: 'secret/b', value: '2' },
+      ],
+    });
+    expect(batch.status).toBe(403);
+    expect(
+      git(['--git-dir', repo, 'rev-list', '--count', `${before}..main`])
+        .toString()
+        .trim(),
+    ).toBe('1');
+    // A recursive delete needs write on everything below.
+    expect((await call('appw', 'DELETE', '/v1/branches/main/keys/app?recursive=true')).status).toBe(200);
+    expect((await call('devw', 'DELETE', '/v1/branches/main/keys/secret?recursive=true')).status).toBe(403);
+    expect((await call('admin', 'PUT', '/v1/branches/main/keys/app/web/port', '8080')).status).toBe(201);
+  });
+
+  it('transactions belong to the token that began them; another token is told they do not exist', async () => {
+    const begun = await call('devw', 'POST', '/v1/branches/dev/transactions');
+    expect(begun.status).toBe(201);
+    const { id } = JSON.parse(begun.text) as { id: string };
+    expect((await call('devw', 'PUT', `/v1/transactions/${id}/keys/x`, '1')).status).toBe(200);
+    for (const who of ['web', 'appw', 'admin'] as const) {
+      expect((await call(who, 'GET', `/v1/transactions/${id}/keys/x`)).status, who).toBe(404);
+      expect((await call(who, 'POST', `/v1/transactions/${id}/commit`)).status, who).toBe(404);
+    }
+    // X-Store-Client does not make another client of the same token.
+    expect(
+      (await call('devw', 'GET', `/v1/transactions/${id}/keys/x`, undefined, { 'x-store-client': 'z' })).status,
+    ).toBe(200);
+    expect((await call('devw', 'POST', `/v1/transactions/${id}/commit`)).status).toBe(200);
+    expect(git(['--git-dir', repo, 'show', 'dev:x']).toString()).toBe('1');
+  });
+
+  it('a watch never sends an event, key name or value the token may not read', async () => {
+    const reader = new StoreClient(server.url, { token: tokens.web });
+    const watch = await reader.watch({ prefix: '' });
+    const seen: string[] = [];
+    const reading = (async () => {
+      for await (const group of watch.commits()) {
+        for (const e of group.events) seen.push(e.key);
+        if (seen.includes('app/web/last')) return;
+      }
+    })();
+    const admin = new StoreClient(server.url, { token: tokens.admin });
+    await admin.set('secret/new', 'classified');
+    await admin.batch([
+      { op: 'set', key: 'secret/other', value: 'x' },
+      { op: 'set', key: 'app/web/mid', value: 'y' },
+    ]);
+    await admin.set('app/web/last', 'z');
+    await reading;
+    await watch.close();
+    expect(seen).toEqual(['app/web/mid', 'app/web/last']);
+    // A watch of a prefix it cannot read is refused.
+    await expect(reader.watch({ prefix: 'secret' })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await reader.close();
+    await admin.close();
+  });
+});
+
+/** One request per route, with what it needs in its path; the body is enough to pass validation. */
+const SAMPLE: Record<string, { method: string; url: string; body?: unknown }> = {};
+const row = (route: string, url: string, body?: unknown) => {
+  const method = route.split(' ')[0]!;
+  SAMPLE[route] = { method, url, body };
+};
+row('GET /v1/health', '/v1/health');
+row('GET /v1/openapi.json', '/v1/openapi.json');
+row('GET /docs', '/docs');
+row('GET /metrics', '/metrics');
+row('GET /v1/branches', '/v1/branches');
+row('POST /v1/branches', '/v1/branches', { name: 'dev/m' });
+row('DELETE /v1/branches/:branch', '/v1/branches/nosuch');
+row('GET /v1/branches/:branch/keys/*', '/v1/branches/main/keys/app/web/port');
+row('PUT /v1/branches/:branch/keys/*', '/v1/branches/main/keys/app/m', 'v');
+row('DELETE /v1/branches/:branch/keys/*', '/v1/branches/main/keys/app/m');
+row('GET /v1/branches/:branch/list/*', '/v1/branches/main/list/app');
+row('GET /v1/branches/:branch/list', '/v1/branches/main/list');
+row('POST /v1/branches/:branch/batch', '/v1/branches/main/batch', { ops: [{ op: 'set', key: 'app/b', value: '1' }] });
+row('POST /v1/branches/:branch/merge', '/v1/branches/main/merge', { from: 'main' });
+row('GET /v1/branches/:branch/log', '/v1/branches/main/log');
+row('GET /v1/commits/:rev', '/v1/commits/main');
+row('GET /v1/diff', '/v1/diff?from=main~1&to=main');
+row('POST /v1/branches/:branch/bisect', '/v1/branches/main/bisect', {
+  good: 'main~1',
+  key: 'app/web/port',
+  equals: 'x',
+});
+row('GET /v1/branches/:branch/blame/*', '/v1/branches/main/blame/app');
+row('GET /v1/branches/:branch/blame', '/v1/branches/main/blame');
+row('POST /v1/gc', '/v1/gc');
+row('POST /v1/branches/:branch/compact', '/v1/branches/main/compact', { dryRun: true });
+row('POST /v1/branches/:branch/revert', '/v1/branches/main/revert', { commit: '0'.repeat(40) });
+row('POST /v1/branches/:branch/transactions', '/v1/branches/main/transactions');
+row('DELETE /v1/transactions/:id', '/v1/transactions/nosuch');
+row('POST /v1/transactions/:id/commit', '/v1/transactions/nosuch/commit');
+row('GET /v1/transactions/:id/keys/*', '/v1/transactions/nosuch/keys/app/x');
+row('PUT /v1/transactions/:id/keys/*', '/v1/transactions/nosuch/keys/app/x', 'v');
+row('DELETE /v1/transactions/:id/keys/*', '/v1/transactions/nosuch/keys/app/x');
+row('GET /v1/transactions/:id/list/*', '/v1/transactions/nosuch/list/app');
+row('GET /v1/transactions/:id/list', '/v1/transactions/nosuch/list');
+row('GET /v1/branches/:branch/watch', '/v1/branches/main/watch');
+row('GET /v1/replication', '/v1/replication');
+row('POST /v1/replication/branches/:branch/objects', '/v1/replication/branches/main/objects', { have: [] });
+row('GET /v1/remotes', '/v1/remotes');
+row('PUT /v1/remotes/:remote', '/v1/remotes/origin', { url: 'http://127.0.0.1:1/git' });
+row('DELETE /v1/remotes/:remote', '/v1/remotes/nosuch');
+row('POST /v1/remotes/:remote/fetch', '/v1/remotes/nosuch/fetch');
+row('POST /v1/remotes/:remote/pull', '/v1/remotes/nosuch/pull');
+row('POST /v1/remotes/:remote/push', '/v1/remotes/nosuch/push');
+row('GET /git/*', '/git/info/refs?service=git-upload-pack');
+row('POST /git/*', '/git/git-upload-pack', '0000');
+
+/**
+ * Whether each kind of token may use each route (the sample request above): true when it gets past access control
+ * (whatever the route then answers), false when it is refused 403. Without a token every guarded route is 401.
+ */
+const PUBLIC = { web: true, appw: true, devw: true, admin: true };
+const ADMIN_ONLY = { web: false, appw: false, devw: false, admin: true };
+const ANY_TOKEN = { web: true, appw: true, devw: true, admin: true };
+const MAIN_READERS = { web: true, appw: true, devw: false, admin: true };
+const ALLOWED: Record<string, Record<Exclude<Who, 'none'>, boolean>> = {
+  'GET /v1/health': PUBLIC,
+  'GET /v1/openapi.json': PUBLIC,
+  'GET /docs': PUBLIC,
+  'GET /metrics': ADMIN_ONLY,
+  'GET /v1/branches': ANY_TOKEN,
+  'POST /v1/branches': { web: false, appw: false, devw: false, admin: true },
+  'DELETE /v1/branches/:branch': ADMIN_ONLY,
+  'GET /v1/branches/:branch/keys/*': MAIN_READERS,
+  'PUT /v1/branches/:branch/keys/*': { web: false, appw: true, devw: false, admin: true },
+  'DELETE /v1/branches/:branch/keys/*': { web: false, appw: true, devw: false, admin: true },
+  'GET /v1/branches/:branch/list/*': MAIN_READERS,
+  'GET /v1/branches/:branch/list': MAIN_READERS,
+  'POST /v1/branches/:branch/batch': { web: false, appw: true, devw: false, admin: true },
+  'POST /v1/branches/:branch/merge': ANY_TOKEN, // main into main changes nothing: no key to check
+  // History of a whole branch needs read on all of it.
+  'GET /v1/branches/:branch/log': ADMIN_ONLY,
+  'GET /v1/commits/:rev': ADMIN_ONLY,
+  'GET /v1/diff': ADMIN_ONLY,
+  'POST /v1/branches/:branch/bisect': ADMIN_ONLY,
+  'GET /v1/branches/:branch/blame/*': ADMIN_ONLY,
+  'GET /v1/branches/:branch/blame': ADMIN_ONLY,
+  'POST /v1/gc': ADMIN_ONLY,
+  'POST /v1/branches/:branch/compact': ADMIN_ONLY,
+  'POST /v1/branches/:branch/revert': ADMIN_ONLY,
+  'POST /v1/branches/:branch/transactions': MAIN_READERS,
+  // An unknown transaction is 404 for every token: access is checked on the transaction's own branch.
+  'DELETE /v1/transactions/:id': ANY_TOKEN,
+  'POST /v1/transactions/:id/commit': ANY_TOKEN,
+  'GET /v1/transactions/:id/keys/*': ANY_TOKEN,
+  'PUT /v1/transactions/:id/keys/*': ANY_TOKEN,
+  'DELETE /v1/transactions/:id/keys/*': ANY_TOKEN,
+  'GET /v1/transactions/:id/list/*': ANY_TOKEN,
+  'GET /v1/transactions/:id/list': ANY_TOKEN,
+  'GET /v1/branches/:branch/watch': MAIN_READERS,
+  'GET /v1/replication': ADMIN_ONLY,
+  'POST /v1/replication/branches/:branch/objects': ADMIN_ONLY,
+  'GET /v1/remotes': ADMIN_ONLY,
+  'PUT /v1/remotes/:remote': ADMIN_ONLY,
+  'DELETE /v1/remotes/:remote': ADMIN_ONLY,
+  'POST /v1/remotes/:remote/fetch': ADMIN_ONLY,
+  'POST /v1/remotes/:remote/pull': ADMIN_ONLY,
+  'POST /v1/remotes/:remote/push': ADMIN_ONLY,
+  'GET /git/*': ADMIN_ONLY,
+  'POST /git/*': ADMIN_ONLY,
+};
+
+describe('the permission matrix', () => {
+  it('has a row for every route the server has, and no other', () => {
+    expect(Object.keys(SAMPLE).sort()).toEqual(Object.keys(NEEDS).sort());
+    expect(Object.keys(ALLOWED).sort()).toEqual(Object.keys(NEEDS).sort());
+  });
+
+  it('every route × {no token, reader of a prefix, writer of a prefix, writer of another branch, admin}', async () => {
+    const wrong: string[] = [];
+    for (const [route, sample] of Object.entries(SAMPLE)) {
+      for (const who of WHO) {
+        const { method, url, body } = sample;
+        const controller = new AbortController();
+        const headers: Record<string, string> = who === 'none' ? {} : { authorization: `Bearer ${tokens[who]}` };
+        let bodyText: string | undefined;
+        if (body !== undefined) {
+          bodyText = typeof body === 'string' ? body : JSON.stringify(body);
+          headers['content-type'] = route.startsWith('POST /git')
+            ? 'application/x-git-upload-pack-request'
+            : typeof body === 'string'
+              ? 'application/octet-stream'
+              : 'application/json';
+        }
+        const res = await fetch(`${server.url}${url}`, { method, headers, body: bodyText, signal: controller.signal });
+        // A watch's stream never ends: its status is the answer.
+        controller.abort();
+        const status = res.status;
+        const open = NEEDS[route]!.kind === 'public';
+        const expected = who === 'none' ? (open ? 'passes' : 401) : ALLOWED[route]![who] ? 'passes' : 403;
+        const got = status === 401 || status === 403 ? status : 'passes';
+        if (got !== expected) wrong.push(`${route} as ${who}: ${status}, expected ${expected}`);
+        if (status >= 500) wrong.push(`${route} as ${who}: ${status}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+});
