@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import net from 'node:net';
-import { openStore } from '../src/index.js';
+import { openStore, StoreError } from '../src/index.js';
 import { type Quotas, Xenstored } from '../src/xenstore/daemon.js';
 import { Framer } from '../src/xenstore/wire.js';
 
@@ -19,9 +19,10 @@ export interface XenstoredOptions {
  */
 export async function serveXenstore(options: XenstoredOptions): Promise<{ close: () => Promise<void> }> {
   // A Xenstore transaction lives as long as its connection (at most 10 per connection): no idle expiry to speak of.
+  // First: a --socket that cannot be used must be refused before anything is opened.
+  await removeStaleSocket(options.socket);
   const store = await openStore({ fs, dir: options.repo, create: true, transactionIdleMs: 24 * 3600_000 });
   const daemon = await Xenstored.start(store, { branch: options.branch, quotas: options.quotas, log: options.log });
-  await removeStaleSocket(options.socket);
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     sockets.add(socket);
@@ -61,15 +62,28 @@ export async function serveXenstore(options: XenstoredOptions): Promise<{ close:
   }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.socket, resolve);
+    // The socket is dom0's: created 0600 with no moment at a wider mode (a chmod after listen left one, 0777 under
+    // umask 000). A Unix socket is bound synchronously inside listen(), so the umask is narrowed just around it.
+    const umask = process.umask(0o177);
+    try {
+      server.listen(options.socket, resolve);
+    } finally {
+      process.umask(umask);
+    }
   });
-  fs.chmodSync(options.socket, 0o600);
   return { close };
 }
 
 /** A socket file left by a daemon that died is removed; one a live daemon answers on is not (EADDRINUSE). */
 async function removeStaleSocket(path: string): Promise<void> {
-  if (!fs.existsSync(path)) return;
+  const stat = fs.lstatSync(path, { throwIfNoEntry: false });
+  if (!stat) return;
+  if (!stat.isSocket()) {
+    throw new StoreError(
+      'INVALID_ARGUMENT',
+      `--socket ${path} is a file that is not a socket: it is left alone; name another path`,
+    );
+  }
   const live = await new Promise<boolean>((resolve) => {
     const probe = net.connect(path);
     probe.once('connect', () => {
