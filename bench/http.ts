@@ -42,7 +42,9 @@ export async function startServer(
   const bin = path.join(import.meta.dirname, '../../bin/store.js');
   // BENCH_SERVER_NODE_ARGS: node options for the servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile them.
   const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...nodeArgs, bin, 'serve', '--repo', repo, ...args], {
+  // The bench measures capacity: one address drives every connection, so the per-caller limits are lifted.
+  const unlimited = ['--rate-limit', '0', '--max-watches', '1000000'];
+  const child = spawn(process.execPath, [...nodeArgs, bin, 'serve', '--repo', repo, ...unlimited, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {

@@ -1,3 +1,4 @@
+import helmet from '@fastify/helmet';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { ROUTES } from '../src/http/contract.js';
 import type { ReplicationStatus, Store } from '../src/index.js';
@@ -5,6 +6,7 @@ import { installAuth } from './auth.js';
 import { lazySchemaCompilers } from './compilers.js';
 import { installErrorHandler } from './errors.js';
 import { type GitServerOptions, gitRoutes } from './git/routes.js';
+import { DEFAULT_LIMITS, installRateLimit, type Limits } from './limits.js';
 import { installMetrics } from './metrics.js';
 import { collectRoutes, docsPage } from './openapi.js';
 import { branchRoutes } from './routes/branches.js';
@@ -26,6 +28,10 @@ export interface AppOptions {
   replication?: () => ReplicationStatus | null;
   /** The git server under /git (server/git/): its options. */
   git?: GitServerOptions;
+  /** Per-caller limits (default DEFAULT_LIMITS). */
+  limits?: Partial<Limits>;
+  /** Makes the HTTP(S) server (main.ts: TLS and timeouts for slow clients); default fastify's own. */
+  serverFactory?: FastifyServerOptions['serverFactory'];
 }
 
 /** Builds the HTTP API over a store; `main.ts` only listens. Tests use `app.inject()` on this. */
@@ -45,9 +51,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Only the documented routes: fastify would otherwise answer HEAD on every GET route, which no one uses and the
     // OpenAPI document does not describe.
     exposeHeadRoutes: false,
+    ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
   });
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
   installErrorHandler(app);
   installAuth(app, store);
+  await installRateLimit(app, limits);
+  // Security headers on every answer (the HTML of /docs above all): a strict policy, no sniffing, no framing.
+  await app.register(helmet, { global: true });
   const openapi = collectRoutes(app);
   const replication = options.replication ?? (() => null);
   installMetrics(app, store, replication);
@@ -75,7 +86,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(batchRoute(store));
   await app.register(historyRoutes(store));
   await app.register(transactionRoutes(store));
-  await app.register(watchRoutes(store));
+  await app.register(watchRoutes(store, limits.watches));
   await app.register(replicationRoutes(store, replication));
   await app.register(gitRoutes(store, options.git));
   await app.register(remoteRoutes(store));

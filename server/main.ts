@@ -2,8 +2,10 @@ import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { openStore, Replicator, replicationOf, type Store, StoreError } from '../src/index.js';
 import { buildApp } from './app.js';
+import type { Limits } from './limits.js';
+import { serverFactory, type TransportOptions } from './transport.js';
 
-export interface ServeOptions {
+export interface ServeOptions extends TransportOptions {
   repo: string;
   host: string;
   port: number;
@@ -17,6 +19,8 @@ export interface ServeOptions {
   shutdownMs?: number;
   /** Serve a non-loopback address without tokens (everyone who can reach it may read and write everything). */
   insecure?: boolean;
+  /** Per-caller limits (server/limits.ts). */
+  limits?: Partial<Limits>;
   /** Peers to replicate with, besides those in `.store/replication.json`. */
   peers?: string[];
   log?: (line: string) => void;
@@ -27,6 +31,8 @@ export interface ServeOptions {
  * — an acknowledged write is already durable — then close the store.
  */
 export async function serve(options: ServeOptions): Promise<{ url: string; close: () => Promise<void> }> {
+  // Checked before the store opens: a bad TLS file must not leave a store open behind the error.
+  const factory = serverFactory(options);
   const consistency = options.consistency;
   const store = await openStore(
     options.memory ? { memory: true, consistency } : { fs, dir: options.repo, create: true, consistency },
@@ -58,6 +64,8 @@ export async function serve(options: ServeOptions): Promise<{ url: string; close
   // server log has the details", so the error and its stack must be there.
   const app = await buildApp({
     store,
+    serverFactory: factory,
+    limits: options.limits,
     bodyLimit: options.bodyLimit,
     git: { maxBodyBytes: options.gitBodyLimit },
     logger: { level: 'error', stream: process.stderr },
@@ -97,7 +105,8 @@ export async function serve(options: ServeOptions): Promise<{ url: string; close
   await app.listen({ host: options.host, port: options.port });
   // The address really bound (fastify's answer names 127.0.0.1 when it listens on every interface).
   const bound = app.server.address() as AddressInfo;
-  const url = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
+  const scheme = options.tlsCert ? 'https' : 'http';
+  const url = `${scheme}://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
   replicator?.start();
   return { url, close };
 }

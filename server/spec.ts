@@ -146,8 +146,9 @@ declare module 'fastify' {
 
 /** The fastify schema of an operation: what it validates (params, query, body) and serialises (JSON answers). */
 export function operation(described: Operation): FastifySchema {
-  // Any guarded route can answer 401 (no valid token) and 403 (not allowed) once the store has tokens.
-  const op = described.open ? described : { ...described, errors: [...new Set([...described.errors, 401, 403])] };
+  // Any guarded route can answer 401 (no valid token) and 403 (not allowed) once the store has tokens,
+  // and 429 past the caller's rate limit (server/limits.ts).
+  const op = described.open ? described : { ...described, errors: [...new Set([...described.errors, 401, 403, 429])] };
   const response: Record<number, JsonSchema> = {};
   for (const [status, answer] of Object.entries(op.ok)) if (answer.json) response[Number(status)] = answer.json;
   for (const status of [...op.errors, 500]) response[status] = errorSchema;

@@ -82,7 +82,7 @@ describe('the OpenAPI document', () => {
     expect(read.responses['304']).toBeDefined();
     expect(read.responses['304']!.content).toBeUndefined();
     expect(read.parameters?.find((p) => p.name === 'key')?.description).toMatch(/%2F/);
-    expect(Object.keys(read.responses).sort()).toEqual(['200', '304', '400', '401', '403', '404', '410', '500']);
+    expect(Object.keys(read.responses).sort()).toEqual(['200', '304', '400', '401', '403', '404', '410', '429', '500']);
   });
 
   it('gives every operation a unique operationId, and every error status the shared error body', async () => {

@@ -131,6 +131,11 @@ export function registerAdmin(program: Command, act: Act): void {
     .option('--port <port>', 'port to listen on (0: any free port)', '7070')
     .option('--memory', 'serve a throw-away in-memory store instead of --repo')
     .option('--insecure', 'allow a --host other than loopback while the store has no token (a warning is printed)')
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; with --tls-key)')
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .option('--rate-limit <n>', 'requests per second per token (or address without auth); 0: no limit', '1000')
+    .option('--max-watches <n>', 'open watches per token (or address)', '1000')
+    .option('--request-timeout <seconds>', 'a request must arrive whole within this (slow clients are cut)', '60')
     .option('--body-limit <bytes>', 'largest request body accepted', String(1 << 20))
     .option('--git-body-limit <bytes>', 'largest git request (a push) accepted under /git', String(1 << 30))
     .option(
@@ -159,6 +164,11 @@ export function registerAdmin(program: Command, act: Act): void {
             port: string;
             memory?: boolean;
             insecure?: boolean;
+            tlsCert?: string;
+            tlsKey?: string;
+            rateLimit: string;
+            maxWatches: string;
+            requestTimeout: string;
             bodyLimit: string;
             gitBodyLimit: string;
             consistency: string;
@@ -175,6 +185,16 @@ export function registerAdmin(program: Command, act: Act): void {
           const gitBodyLimit = Number(opts.gitBodyLimit);
           if (!Number.isInteger(gitBodyLimit) || gitBodyLimit < 1)
             throw new UsageError('--git-body-limit takes a number of bytes');
+          const count = (text: string, option: string, min: number) => {
+            const n = Number(text);
+            if (!Number.isInteger(n) || n < min) throw new UsageError(`${option} takes a whole number from ${min}`);
+            return n;
+          };
+          const limits = {
+            requestsPerSecond: count(opts.rateLimit, '--rate-limit', 0),
+            watches: count(opts.maxWatches, '--max-watches', 1),
+          };
+          const requestTimeoutMs = count(opts.requestTimeout, '--request-timeout', 1) * 1000;
           if (opts.consistency !== 'linearizable' && opts.consistency !== 'cached')
             throw new UsageError('--consistency is linearizable or cached');
           // The server (and fastify) is loaded only for this command: other commands start faster without it.
@@ -185,6 +205,10 @@ export function registerAdmin(program: Command, act: Act): void {
             port,
             memory: opts.memory,
             insecure: opts.insecure,
+            tlsCert: opts.tlsCert,
+            tlsKey: opts.tlsKey,
+            limits,
+            requestTimeoutMs,
             bodyLimit,
             gitBodyLimit,
             consistency: opts.consistency,

@@ -10,6 +10,7 @@ import {
 } from '../../src/http/contract.js';
 import type { CommitEvents, Store } from '../../src/index.js';
 import { forbidden } from '../auth.js';
+import { WatchCounter } from '../limits.js';
 import { operation } from '../spec.js';
 import { branchParams, header } from './shared.js';
 
@@ -21,7 +22,8 @@ const KEEP_ALIVE_MS = 15_000;
  * commit — is sent with the last event of each commit, so a client resuming with Last-Event-ID gets every commit
  * after the last one it received whole (at least once, never a gap).
  */
-export function watchRoutes(store: Store): FastifyPluginAsync {
+export function watchRoutes(store: Store, maxWatches: number): FastifyPluginAsync {
+  const counter = new WatchCounter(maxWatches);
   return async (app) => {
     // Streams never finish by themselves: end them when the server shuts down, so it can.
     const open = new Set<{ close(): void }>();
@@ -55,7 +57,8 @@ export function watchRoutes(store: Store): FastifyPluginAsync {
               content: { type: CONTENT_TYPES.events, schema: { type: 'string' } },
             },
           },
-          errors: [400, 404, 410],
+          // 429: the caller has as many open watches as it may.
+          errors: [400, 404, 410, 429],
         }),
       },
       async (request, reply) => {
@@ -69,7 +72,14 @@ export function watchRoutes(store: Store): FastifyPluginAsync {
           enabled ? { ...group, events: group.events.filter((e) => grants.can('read', branch, e.key)) } : group;
         const since = request.query.since ?? header(request, HEADERS.lastEventId);
         // Opened before the stream starts, so a bad branch, prefix or revision is an ordinary 4xx answer.
-        const watch = await store.watch({ branch: request.params.branch, prefix: request.query.prefix ?? '', since });
+        const leave = counter.enter(request);
+        let watch: Awaited<ReturnType<Store['watch']>>;
+        try {
+          watch = await store.watch({ branch: request.params.branch, prefix: request.query.prefix ?? '', since });
+        } catch (e) {
+          leave();
+          throw e;
+        }
         reply.hijack();
         const out = reply.raw;
         out.writeHead(200, {
@@ -109,6 +119,7 @@ export function watchRoutes(store: Store): FastifyPluginAsync {
         } catch (e) {
           out.write(formatStreamError((e as Error).message));
         } finally {
+          leave();
           clearInterval(keepAlive);
           open.delete(stream);
           out.end();

@@ -1,0 +1,148 @@
+import fs from 'node:fs';
+import https from 'node:https';
+import net from 'node:net';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { StoreClient } from '../src/index.js';
+import { sleep, tempDir } from './helpers.js';
+import { type Served, startServe, stopServe } from './serve.js';
+
+/**
+ * `store serve`'s limits and transport (issue 15, "Safe defaults"), against a real server: the per-caller rate limit,
+ * the cap on open watches, time limits for slow clients, TLS, and security headers.
+ */
+
+const TLS = path.join(import.meta.dirname, 'fixtures/tls');
+
+const running: Served[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((s) => stopServe(s)));
+});
+
+async function serve(args: string[]): Promise<Served> {
+  const s = await startServe(path.join(tempDir('gitstore-limits-'), 'store.git'), ['--port', '0', ...args]);
+  running.push(s);
+  return s;
+}
+
+describe('limits', () => {
+  it('a caller over --rate-limit gets 429 QUOTA naming the limit, with Retry-After; health is never limited', async () => {
+    const s = await serve(['--rate-limit', '5']);
+    const statuses = await Promise.all(
+      Array.from({ length: 20 }, () => fetch(`${s.url}/v1/branches`).then(async (r) => ({ r, body: await r.text() }))),
+    );
+    const limited = statuses.filter(({ r }) => r.status === 429);
+    expect(limited.length).toBeGreaterThanOrEqual(10);
+    expect(statuses.filter(({ r }) => r.status === 200).length).toBeLessThanOrEqual(5);
+    const { r, body } = limited[0]!;
+    expect(r.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(JSON.parse(body).error).toMatchObject({
+      code: 'QUOTA',
+      message: expect.stringMatching(/over the rate limit of 5 requests per second \(--rate-limit\); retry in/),
+      data: { limit: 'rate', max: 5 },
+    });
+    const health = await Promise.all(Array.from({ length: 20 }, () => fetch(`${s.url}/v1/health`)));
+    expect(health.every((h) => h.status === 200)).toBe(true);
+    // The window passes: served again.
+    await sleep(1100);
+    expect((await fetch(`${s.url}/v1/branches`)).status).toBe(200);
+  });
+
+  it('open watches are capped per caller (--max-watches); closing one makes room', async () => {
+    const s = await serve(['--max-watches', '2']);
+    const client = new StoreClient(s.url);
+    const a = await client.watch({ prefix: 'a' });
+    const b = await client.watch({ prefix: 'b' });
+    await expect(client.watch({ prefix: 'c' })).rejects.toMatchObject({
+      code: 'QUOTA',
+      message: expect.stringMatching(/has 2 open watches, the limit \(--max-watches\)/),
+    });
+    await a.close();
+    // The server sees the stream end when the connection goes: give it a moment.
+    let c: Awaited<ReturnType<StoreClient['watch']>> | undefined;
+    for (let i = 0; i < 100 && !c; i++) {
+      c = await client.watch({ prefix: 'c' }).catch(() => undefined);
+      if (!c) await sleep(50);
+    }
+    expect(c).toBeDefined();
+    await b.close();
+    await c!.close();
+    await client.close();
+  });
+
+  it('cuts connections that never finish their headers or their body (--request-timeout)', async () => {
+    const s = await serve(['--request-timeout', '2']);
+    const { port } = new URL(s.url);
+    const open = (request: string) =>
+      new Promise<{ closedAfterMs: number }>((resolve, reject) => {
+        const started = Date.now();
+        const socket = net.connect(Number(port), '127.0.0.1', () => socket.write(request));
+        socket.on('error', () => {});
+        socket.on('close', () => resolve({ closedAfterMs: Date.now() - started }));
+        setTimeout(() => reject(new Error('still open after 20 s')), 20_000).unref();
+      });
+    const headers = 'PUT /v1/branches/main/keys/k HTTP/1.1\r\nHost: x\r\n';
+    const body = 'PUT /v1/branches/main/keys/k HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten b';
+    const closed = await Promise.all([
+      ...Array.from({ length: 20 }, () => open(headers)),
+      ...Array.from({ length: 20 }, () => open(body)),
+    ]);
+    for (const c of closed) expect(c.closedAfterMs).toBeLessThan(8000);
+    // Nothing was written, and the server still serves.
+    expect((await fetch(`${s.url}/v1/branches/main/keys/k`)).status).toBe(404);
+    // A request that is slow but whole in time (its body in two parts, 500 ms apart) is served.
+    const answer = await new Promise<string>((resolve) => {
+      let text = '';
+      const socket = net.connect(Number(port), '127.0.0.1', () => {
+        socket.write(
+          'PUT /v1/branches/main/keys/slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 8\r\n\r\nfour',
+        );
+        setTimeout(() => socket.write('more'), 500);
+      });
+      socket.setEncoding('utf8').on('data', (d: string) => {
+        text += d;
+      });
+      socket.on('close', () => resolve(text));
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 201/);
+    expect(await (await fetch(`${s.url}/v1/branches/main/keys/slow`)).text()).toBe('fourmore');
+  });
+});
+
+describe('transport', () => {
+  it('serves HTTPS with --tls-cert and --tls-key, and says so in the address it prints', async () => {
+    const s = await serve(['--tls-cert', path.join(TLS, 'cert.pem'), '--tls-key', path.join(TLS, 'key.pem')]);
+    expect(s.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const ca = fs.readFileSync(path.join(TLS, 'cert.pem'));
+    const body = await new Promise<string>((resolve, reject) => {
+      https
+        .get(`${s.url}/v1/health`, { ca }, (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (d: string) => {
+            text += d;
+          });
+          res.on('end', () => resolve(text));
+        })
+        .on('error', reject);
+    });
+    expect(JSON.parse(body)).toEqual({ status: 'ok' });
+  });
+
+  it('refuses half a TLS configuration or an unreadable file, saying which', async () => {
+    const repo = path.join(tempDir('gitstore-limits-'), 'store.git');
+    await expect(startServe(repo, ['--port', '0', '--tls-cert', path.join(TLS, 'cert.pem')])).rejects.toThrow(
+      /exited \(2\).*TLS needs both --tls-cert and --tls-key/s,
+    );
+    await expect(
+      startServe(repo, ['--port', '0', '--tls-cert', '/nonexistent.pem', '--tls-key', path.join(TLS, 'key.pem')]),
+    ).rejects.toThrow(/--tls-cert \/nonexistent.pem: cannot read it \(ENOENT\)/);
+  });
+
+  it('sends security headers: a content security policy on the HTML page, no sniffing, no framing', async () => {
+    const s = await serve([]);
+    const page = await fetch(`${s.url}/docs`);
+    expect(page.headers.get('content-security-policy')).toMatch(/default-src 'self'/);
+    expect(page.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(page.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+  });
+});
