@@ -4,7 +4,7 @@ import { ROUTES } from '../src/http/contract.js';
 import type { ReplicationStatus, Store } from '../src/index.js';
 import { installAuth } from './auth.js';
 import { lazySchemaCompilers } from './compilers.js';
-import { installErrorHandler } from './errors.js';
+import { frameworkErrors, installErrorHandler } from './errors.js';
 import { type GitServerOptions, gitRoutes } from './git/routes.js';
 import { DEFAULT_LIMITS, installRateLimit, type Limits } from './limits.js';
 import { installMetrics } from './metrics.js';
@@ -48,6 +48,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // While closing, a request that still arrives on an open connection is served like any other (and told to hang
     // up, see main.ts) rather than refused with fastify's own 503 body, which is not the API's error shape.
     return503OnClosing: false,
+    frameworkErrors,
     // Only the documented routes: fastify would otherwise answer HEAD on every GET route, which no one uses and the
     // OpenAPI document does not describe.
     exposeHeadRoutes: false,

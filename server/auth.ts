@@ -136,7 +136,8 @@ export function installAuth(app: FastifyInstance, store: Store): void {
   });
   app.addHook('onRequest', async (request, reply) => {
     const need = needOf(request);
-    if (need?.kind === 'public' || !(await store.access.tokens.enabled())) {
+    // No such route (404, which says nothing of the store), or one anyone may use.
+    if (!need || need.kind === 'public' || !(await store.access.tokens.enabled())) {
       request.access = OPEN;
       return;
     }

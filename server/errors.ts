@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify';
 import { ERROR_CODES, type ErrorCode, errorBody, errorBodyOf, isStoreError, statusOf } from '../src/index.js';
 
 // Statuses come from the one table in src/errors.ts (`statusOf`): there is no second table here.
@@ -47,3 +47,12 @@ export const STATUS = Object.fromEntries(ERROR_CODES.map((code) => [code, status
   ErrorCode,
   number
 >;
+
+/**
+ * Errors fastify raises before routing (a URL with malformed percent-encoding), in the API's error shape: without
+ * this they answered fastify's own body, which the OpenAPI document does not describe.
+ */
+export const frameworkErrors: NonNullable<FastifyServerOptions['frameworkErrors']> = (error, _request, reply) => {
+  const raw = reply as unknown as { status(code: number): { send(body: unknown): void } };
+  raw.status(statusOf('INVALID_ARGUMENT')).send(errorBody('INVALID_ARGUMENT', `malformed request: ${error.message}`));
+};

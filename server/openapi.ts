@@ -182,7 +182,8 @@ export function collectRoutes(app: FastifyInstance): () => Record<string, unknow
         summary: 'A configuration store where every write is a git commit.',
         description:
           'Every error answer has the body `{"error":{"code","message","data"}}`. A request to a path that is no ' +
-          'route answers 404 NOT_FOUND in the same shape.',
+          'route answers 404 NOT_FOUND in the same shape, and a URL whose percent-encoding is malformed 400 ' +
+          'INVALID_ARGUMENT.',
         license: { name: 'MIT', identifier: 'MIT' },
       },
       servers: [{ url: 'http://127.0.0.1:7070', description: '`store serve` at its default address' }],

@@ -39,18 +39,23 @@ export function serverFactory(options: TransportOptions): NonNullable<FastifySer
     : null;
   return (handler) => {
     const server = tls ? https.createServer({ ...tls, ...timeouts }, handler) : http.createServer(timeouts, handler);
-    bound(server, tls ? 'secureConnection' : 'connection', headersTimeout, requestTimeout);
+    bound(server, tls ? 'secureConnection' : 'connection', headersTimeout, requestTimeout, timeouts.keepAliveTimeout);
     return server;
   };
 }
 
 /**
  * Closes a connection whose request does not arrive in time: its headers within `headersMs` and all of it within
- * `requestMs`, counted from the connection, or on a kept-alive connection from the first byte after the previous
- * answer (as hyper's header read timeout). An idle kept-alive connection is node's `keepAliveTimeout`'s to close;
- * the time a handler takes to answer is not limited here.
+ * `requestMs`, counted from the connection (on a kept-alive connection, see below). The time a handler takes to
+ * answer is not limited here.
  */
-function bound(server: http.Server, connectionEvent: string, headersMs: number, requestMs: number): void {
+function bound(
+  server: http.Server,
+  connectionEvent: string,
+  headersMs: number,
+  requestMs: number,
+  keepAliveMs: number,
+): void {
   const timers = new WeakMap<Socket, NodeJS.Timeout>();
   /** When the request now arriving on a connection began (the connection, or its first byte). */
   const began = new WeakMap<Socket, number>();
@@ -79,9 +84,13 @@ function bound(server: http.Server, connectionEvent: string, headersMs: number, 
     // Headers are in; the body has the rest of the request's time (the parser marks the request complete).
     const elapsed = Date.now() - (began.get(socket) ?? Date.now());
     arm(socket, Math.max(0, requestMs - elapsed), () => !request.complete);
+    // Kept alive, the connection may carry the next request: node closes it idle after keepAliveMs, and one whose
+    // next request starts but never finishes its headers goes at most headersMs later. (Not counted from that
+    // request's first byte: a 'data' listener on the socket takes it off node's native parser, and measured, a
+    // connection whose previous body was left unread then stalled.)
     response.once('finish', () => {
-      disarm(socket);
-      socket.once('data', () => start(socket));
+      began.delete(socket);
+      arm(socket, keepAliveMs + headersMs, () => true);
     });
   });
 }
