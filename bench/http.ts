@@ -68,7 +68,16 @@ function run(options: autocannon.Options): Promise<autocannon.Result> {
   });
 }
 
-export async function benchHttp(seconds: number, keys = 1000, connections = 50): Promise<HttpFigures> {
+/**
+ * With `auth`, the store has tokens and `.store/access.json`, and every request carries the token of a role that may
+ * write `local/` on main (a rule to evaluate, not the built-in admin): what authentication and authorisation cost.
+ */
+export async function benchHttp(
+  seconds: number,
+  keys = 1000,
+  connections = 50,
+  options: { auth?: boolean } = {},
+): Promise<HttpFigures> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gitstore-http-'));
   const repo = path.join(dir, 'store.git');
   const store = await openStore({ fs, dir: repo, create: true });
@@ -79,12 +88,22 @@ export async function benchHttp(seconds: number, keys = 1000, connections = 50):
       value: `v${i}`,
     })),
   );
+  const headers: Record<string, string> = {};
+  if (options.auth) {
+    await store.set(
+      '.store/access.json',
+      JSON.stringify({ roles: { svc: { rules: [{ branch: 'main', prefix: 'local/', access: 'write' }] } } }),
+    );
+    await store.access.tokens.create('ops', { roles: ['admin'] });
+    headers.authorization = `Bearer ${(await store.access.tokens.create('svc', { roles: ['svc'] })).token}`;
+  }
   await store.close();
   const server = await startServer(repo);
   try {
     let n = 0;
     const writes = await run({
       url: server.url,
+      headers,
       connections,
       duration: seconds,
       requests: [
@@ -101,6 +120,7 @@ export async function benchHttp(seconds: number, keys = 1000, connections = 50):
     const readRun = (query: string) =>
       run({
         url: server.url,
+        headers,
         connections,
         duration: seconds,
         requests: [
@@ -116,7 +136,7 @@ export async function benchHttp(seconds: number, keys = 1000, connections = 50):
     const reads = await readRun('');
     const cachedReads = await readRun('?consistency=cached');
     const after = await openStore({ fs, dir: repo });
-    let commits = -1; // the seeding batch is not a benchmark write
+    let commits = options.auth ? -2 : -1; // the seeding batch (and access.json) are not benchmark writes
     for (
       let page = await after.log({ limit: 10_000 });
       ;

@@ -174,6 +174,21 @@ figures.http = {
   ...(etcdHttp === null ? { note: 'etcd is not on PATH: no etcd figures' } : {}),
 };
 
+// ---- auth -----------------------------------------------------------------------------------------------------------
+
+// The same HTTP run with tokens and access rules on, beside one without, in this run (issue 15: at most 10 % slower).
+const authHttp = await section(`HTTP with auth on (a token, a rule), ${seconds} s writes + ${seconds} s reads`, () =>
+  benchHttp(seconds, httpKeys, connections, { auth: true }),
+);
+figures.auth = {
+  on: authHttp,
+  off: oursHttp,
+  ratios: {
+    writesOnOverOff: ratio(at(authHttp, 'writes.requestsPerSecond'), at(oursHttp, 'writes.requestsPerSecond')),
+    readsOnOverOff: ratio(at(authHttp, 'reads.requestsPerSecond'), at(oursHttp, 'reads.requestsPerSecond')),
+  },
+};
+
 // ---- history --------------------------------------------------------------------------------------------------------
 
 const historyCommits = quick ? 10_000 : 100_000;

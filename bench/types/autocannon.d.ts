@@ -10,6 +10,8 @@ declare module 'autocannon' {
     }
     interface Options {
       url: string;
+      /** Sent with every request. */
+      headers?: Record<string, string>;
       connections?: number;
       duration?: number;
       amount?: number;

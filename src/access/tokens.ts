@@ -10,8 +10,8 @@ import type { Refs } from '../storage/refs.js';
  *
  * A token is `gst_<id>_<secret>`: the id finds its entry, the 256-bit random secret is what is checked. A secret that
  * random needs no slow hash (etcd's bcrypt made every request pay ~tens of ms, its #3223): one HMAC, compared in
- * constant time, and a verified token is remembered until the file changes (a revocation, in any process, is seen
- * at the next request: one `stat`).
+ * constant time, and a verified token is remembered until the file changes (a revocation, in any process, applies
+ * within 100 ms).
  *
  * Once a first token is created, auth stays on (`enabled`), even after the last one is revoked: revoking every token
  * must lock the store, not open it to everyone.
@@ -60,6 +60,8 @@ export interface CreateTokenOptions {
 const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const ROLE_NAME = TOKEN_NAME;
 const TOKEN_FORM = /^gst_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+/** How long a look at the token file's version holds. */
+const CHECK_MS = 100;
 /** Last use is written back at most this often per token and process: a request must not cost a file write. */
 const LAST_USE_MS = 60_000;
 
@@ -68,6 +70,7 @@ const decoder = new TextDecoder();
 
 export class Tokens {
   private cache: { version: string | null; file: TokenFile | null } | null = null;
+  private checkedAt = 0;
   /** Secrets verified against the current file, with their entry. */
   private verified = new Map<string, Entry>();
   /** Uses not yet written back: token name → ISO time. */
@@ -84,9 +87,14 @@ export class Tokens {
     return `${this.dir}/${TOKENS_FILE}`;
   }
 
-  /** The file as it is now (cached while its version, one stat, is unchanged). */
+  /**
+   * The file as it is now: cached while its version (one stat) is unchanged, and that is looked at most every
+   * CHECK_MS, so a request does not pay a stat for it (a revocation by another process applies within CHECK_MS).
+   */
   private async load(): Promise<TokenFile | null> {
+    if (this.cache && Date.now() - this.checkedAt < CHECK_MS) return this.cache.file;
     const version = await this.files.version(this.path);
+    this.checkedAt = Date.now();
     if (this.cache && this.cache.version === version) return this.cache.file;
     const text = version === null ? null : await this.files.readText(this.path);
     const file = text === null ? null : parseFile(text);

@@ -4,6 +4,9 @@ import { isStoreError } from '../errors.js';
 import { lookup } from '../tree/editor.js';
 import type { StoreCore } from './core.js';
 
+/** How long the rules read from `.store/access.json` hold before its blob is looked up again. */
+const RULES_CHECK_MS = 100;
+
 /**
  * Who may do what (docs/ARCHITECTURE.md, "Access"): the store's tokens, and the rules of `.store/access.json` on the
  * default branch, parsed once per version of that file. The adapters (the HTTP server) enforce them; the library
@@ -12,6 +15,7 @@ import type { StoreCore } from './core.js';
 export class StoreAccess {
   readonly tokens: Tokens;
   private cached: { oid: string | null; rules: AccessRules; problem: string | null } | null = null;
+  private checkedAt = 0;
 
   constructor(private readonly core: StoreCore) {
     this.tokens = new Tokens(core.files, core.refs, core.dir);
@@ -31,7 +35,11 @@ export class StoreAccess {
   }
 
   private async current() {
-    const head = await this.core.head(this.core.defaultBranch).catch((e) => {
+    // Looked at most every RULES_CHECK_MS: a request must not pay a ref check and a tree lookup for the rules on top
+    // of its own work (measured: reads with auth on at 0.62 of reads without, before).
+    if (this.cached && Date.now() - this.checkedAt < RULES_CHECK_MS) return this.cached;
+    this.checkedAt = Date.now();
+    const head = await this.core.head(this.core.defaultBranch, 'cached').catch((e) => {
       if (isStoreError(e) && e.code === 'NOT_FOUND') return { tree: null };
       throw e;
     });
