@@ -163,14 +163,10 @@ export function installAuth(app: FastifyInstance, store: Store): void {
     switch (need.kind) {
       case 'key': {
         const key = params['*'] ?? '';
-        const right = need.right === 'write' ? Grants.writeRight(key) : 'read';
-        const recursive = (request.query as { recursive?: unknown }).recursive;
-        const ok =
-          recursive === true || recursive === 'true'
-            ? grants.canAll(right, params.branch!, `${key.replace(/\/+$/, '')}/`)
-            : grants.can(right, params.branch!, key);
-        if (!ok) throw forbidden(`${right} ${key} on ${params.branch}`);
-        return;
+        if (need.right === 'read') return checkRead(request, params.branch!, key);
+        // The query is not validated yet (this runs before): a recursive delete says `recursive=true`.
+        const recursive = (request.query as { recursive?: unknown }).recursive === 'true';
+        return checkWrites(request, params.branch!, [{ key, recursive }]);
       }
       case 'branch':
         if (!grants.canAll(need.right, params.branch!, '')) {
