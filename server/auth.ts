@@ -169,10 +169,7 @@ export function installAuth(app: FastifyInstance, store: Store): void {
         return checkWrites(request, params.branch!, [{ key, recursive }]);
       }
       case 'branch':
-        if (!grants.canAll(need.right, params.branch!, '')) {
-          throw forbidden(`${need.right} all of branch ${params.branch}`);
-        }
-        return;
+        return checkBranch(request, params.branch!, need.right);
       case 'readAll':
         if (!grants.canAll('read', '*', '')) throw forbidden('read commits by id: it needs read on every branch');
         return;
@@ -185,7 +182,8 @@ export function installAuth(app: FastifyInstance, store: Store): void {
   });
 }
 
-function needOf(request: FastifyRequest): Need | undefined {
+/** What the request's route needs (undefined: no such route). */
+export function needOf(request: FastifyRequest): Need | undefined {
   const url = request.routeOptions.url;
   return url === undefined ? undefined : NEEDS[`${request.method} ${url}`];
 }

@@ -1,7 +1,7 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { StoreError } from '../src/index.js';
-import { NEEDS } from './auth.js';
+import { needOf } from './auth.js';
 
 /**
  * Per-caller limits of `store serve` (README, "Security"). A caller is its token once the store has tokens, else
@@ -31,7 +31,7 @@ export async function installRateLimit(app: FastifyInstance, limits: Limits): Pr
     // After authentication (server/auth.ts, an earlier onRequest hook), so a token is counted as itself.
     hook: 'onRequest',
     keyGenerator: callerOf,
-    allowList: (request) => NEEDS[`${request.method} ${request.routeOptions.url}`]?.kind === 'public',
+    allowList: (request) => needOf(request)?.kind === 'public',
     errorResponseBuilder: (request, context) =>
       new StoreError(
         'QUOTA',

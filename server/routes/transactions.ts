@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { HEADERS, ROUTES } from '../../src/http/contract.js';
 import type { Isolation, Store } from '../../src/index.js';
 import { checkRead, checkWrites, forbidden, visibleListing } from '../auth.js';
+import { callerOf } from '../limits.js';
 import { operation } from '../spec.js';
 import {
   acceptRawBodies,
@@ -33,10 +34,8 @@ interface TxKeyRoute {
  * Who a transaction belongs to, for the per-client cap: with auth on, the token (a new X-Store-Client per request
  * must not multiply the cap); else X-Store-Client when given, else the address.
  */
-const clientOf = (request: FastifyRequest) => {
-  const { principal } = request.access;
-  return principal ? `token ${principal.name}` : (header(request, HEADERS.client) ?? request.ip);
-};
+const clientOf = (request: FastifyRequest) =>
+  request.access.principal ? callerOf(request) : (header(request, HEADERS.client) ?? request.ip);
 
 /** The request's transaction, when it is the caller's (with auth on, another token's is NOT_FOUND). */
 function txOfStore(store: Store, request: FastifyRequest<{ Params: { id: string } }>) {

@@ -210,7 +210,7 @@ export class Tokens {
       (current) => {
         const file = current === null ? newFile() : parseFile(decoder.decode(current));
         change(file);
-        return { content: encoder.encode(`${JSON.stringify(file, null, 2)}\n`), result: undefined };
+        return encoder.encode(`${JSON.stringify(file, null, 2)}\n`);
       },
       0o600,
     );

@@ -319,34 +319,22 @@ export class Refs {
   /**
    * Rewrites a small file of the repository that is not a ref (`auth/tokens.json`) under the same protocol as a ref:
    * its `.lock` (a dead owner's removed at once), the new content written and fsynced beside, renamed over. `change`
-   * gets the current content (null: none) and returns the new one, or null to leave the file as it is; what it
-   * returns is returned. Concurrent updaters, in this process or others, are serialised by the lock. `mode` is the
-   * new file's (0600 for secrets).
+   * gets the current content (null: none) and returns the new one. Concurrent updaters, in this process or others,
+   * are serialised by the lock. `mode` is the new file's (0600 for secrets).
    */
-  async updateFile<T>(
-    name: string,
-    change: (current: Uint8Array | null) => { content: Uint8Array | null; result: T },
-    mode?: number,
-  ): Promise<T> {
+  async updateFile(name: string, change: (current: Uint8Array | null) => Uint8Array, mode?: number): Promise<void> {
     const file = this.path(name);
     const dir = file.slice(0, file.lastIndexOf('/'));
     await this.files.mkdirp(dir);
     const lock = await this.lock(file);
-    let outcome: { content: Uint8Array | null; result: T };
     let staged: string;
     try {
-      outcome = change(await this.files.read(file));
-      if (outcome.content === null) {
-        await this.files.remove(lock);
-        return outcome.result;
-      }
-      staged = await this.stage(outcome.content, mode);
+      staged = await this.stage(change(await this.files.read(file)), mode);
     } catch (e) {
       await this.files.remove(lock);
       throw e;
     }
     await this.install(staged, lock, file, dir);
-    return outcome.result;
   }
 
   /** Drops `ref` from packed-refs, under packed-refs.lock, as `git branch -d` does. */
