@@ -99,29 +99,39 @@ export const NEEDS: Record<string, Need> = {
   [`POST ${ROUTES.fetch}`]: ADMIN,
   [`POST ${ROUTES.pull}`]: ADMIN,
   [`POST ${ROUTES.push}`]: ADMIN,
-  // git's protocol: a clone or fetch reads every branch whole; a push may change anything. Admin until the git
-  // server checks per branch and per pushed key.
-  [`GET ${GIT_PATH}/*`]: ADMIN,
-  [`POST ${GIT_PATH}/*`]: ADMIN,
+  // git's protocol: a clone or fetch gets the branches the caller may read whole, a push is checked key by key in
+  // the push hook (server/git/access.ts).
+  [`GET ${GIT_PATH}/*`]: TOKEN,
+  [`POST ${GIT_PATH}/*`]: TOKEN,
 };
 
 const OPEN: RequestAccess = { enabled: false, principal: null, grants: Grants.ALL };
-
-/** Whether the grants are admin everywhere: what gc, remotes, metrics and tokens need. */
-export const isAdmin = (grants: Grants) => grants.canAll('admin', '*', '');
 
 export const forbidden = (what: string) =>
   new StoreError('FORBIDDEN', `this token may not ${what}; an admin can grant it in .store/access.json`);
 
 const unauthorized = (why: string) => new StoreError('UNAUTHORIZED', why);
 
-/** The bearer token of a request, if it sent one. */
-function bearer(request: FastifyRequest): string | undefined {
+/**
+ * The token a request sent (undefined: none; '' for a malformed one). `Bearer <token>` is the API's way; git (and
+ * its credential helpers) can only send a user name and password, so `Basic` with the token as the password is
+ * taken too, as git hosts take theirs.
+ */
+function tokenOf(request: FastifyRequest): string | undefined {
   const value = request.headers.authorization;
   if (typeof value !== 'string') return undefined;
-  if (!/^Bearer\b/i.test(value)) return undefined; // another scheme (Basic): no token given
-  return /^Bearer\s+(\S+)\s*$/i.exec(value)?.[1] ?? '';
+  const [, scheme, credentials = ''] = /^(\S+)(?:\s+(\S*))?\s*$/.exec(value) ?? [];
+  if (/^bearer$/i.test(scheme ?? '')) return credentials;
+  if (!/^basic$/i.test(scheme ?? '')) return undefined; // a scheme the store does not take: no token given
+  const decoded = Buffer.from(credentials, 'base64').toString('utf8');
+  return decoded.includes(':') ? decoded.slice(decoded.indexOf(':') + 1) : '';
 }
+
+/** git asks its credential helper (or the person) for a password only when offered Basic. */
+const challengesOf = (request: FastifyRequest) =>
+  request.url.startsWith(`${GIT_PATH}/`)
+    ? ['Bearer realm="gitstore"', 'Basic realm="gitstore"']
+    : 'Bearer realm="gitstore"';
 
 /** Authenticates every request and checks the route's need; must be installed before the routes. */
 export function installAuth(app: FastifyInstance, store: Store): void {
@@ -141,10 +151,10 @@ export function installAuth(app: FastifyInstance, store: Store): void {
       request.access = OPEN;
       return;
     }
-    const token = bearer(request);
+    const token = tokenOf(request);
     const principal = token ? await store.access.tokens.verify(token) : null;
     if (!principal) {
-      reply.header('www-authenticate', 'Bearer realm="gitstore"');
+      reply.header('www-authenticate', challengesOf(request));
       throw unauthorized(
         token === undefined
           ? 'this store needs a token: send Authorization: Bearer <token> (store token create makes one)'
@@ -174,7 +184,7 @@ export function installAuth(app: FastifyInstance, store: Store): void {
         if (!grants.canAll('read', '*', '')) throw forbidden('read commits by id: it needs read on every branch');
         return;
       case 'admin':
-        if (!isAdmin(grants)) throw forbidden('do this: it needs admin');
+        if (!grants.isAdmin()) throw forbidden('do this: it needs admin');
         return;
       default:
         return;

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { checkPush, parseRefUpdates, QuarantinedObjects, StoreError } from '../../src/index.js';
+import { checkPush, Grants, parseRefUpdates, QuarantinedObjects, StoreError } from '../../src/index.js';
 import type { Context } from '../context.js';
 import { UsageError } from '../exit-codes.js';
 import type { Act } from './shared.js';
@@ -35,9 +35,12 @@ export function registerGitHook(program: Command, act: Act): void {
       act(async (ctx: Context, hook: string) => {
         if (hook !== 'pre-receive') throw new UsageError(`unknown git hook ${JSON.stringify(hook)}; only pre-receive`);
         const updates = parseRefUpdates((await ctx.io.readStdin()).toString('utf8'));
+        // A caller with a limited token: the server names what it may do (server/git/access.ts).
+        const granted = ctx.io.env.GITSTORE_PUSH_GRANTS;
+        const grants = granted === undefined ? undefined : Grants.fromJSON(granted);
         let refusals: Awaited<ReturnType<typeof checkPush>>;
         try {
-          refusals = await checkPush(updates, new QuarantinedObjects());
+          refusals = await checkPush(updates, new QuarantinedObjects(), grants);
         } catch (e) {
           logOnServer(ctx, `pre-receive check of ${JSON.stringify(updates)} failed: ${(e as Error).stack ?? e}`);
           throw new StoreError('INTERNAL', 'the store could not check this push; the server log has the details');

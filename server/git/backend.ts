@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { IncomingHttpHeaders } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
+import type { GitRestriction } from './access.js';
 
 /**
  * One request of git's smart HTTP protocol, answered the way git hosts do: `git http-backend` run as a CGI program
@@ -27,6 +28,8 @@ export interface BackendRequest {
   remoteAddr: string;
   /** The raw request body (undefined for GET). */
   body: Readable | undefined;
+  /** What a caller with a limited token may see and push (access.ts); undefined: everything. */
+  restriction?: GitRestriction;
 }
 
 export interface BackendAnswer {
@@ -84,6 +87,8 @@ const INHERITED_NOT = new Set([
   'PATH_TRANSLATED',
   'REMOTE_USER',
   'AUTH_TYPE',
+  // Set per request for a limited caller; one inherited from the server's own environment would apply to all.
+  'GITSTORE_PUSH_GRANTS',
 ]);
 
 function inheritedEnv(): NodeJS.ProcessEnv {
@@ -114,7 +119,8 @@ function gitConfig(options: BackendOptions): [string, string][] {
   return [
     // Every push goes through the store's check before any ref moves.
     ['core.hooksPath', options.hooksDir],
-    // http-backend serves pushes only to authenticated users unless told to; access control is not the store's yet.
+    // http-backend serves pushes only to users the web server authenticated unless told to: the store's own auth
+    // (server/auth.ts) has let this request in, and the push hook checks what it may change.
     ['http.receivepack', 'true'],
     ['http.uploadpack', 'true'],
     // Pushed objects are checked as `git fsck` does: a push cannot make the repository fail `git fsck --strict`.
@@ -135,7 +141,8 @@ const header = (headers: IncomingHttpHeaders, name: string): string | undefined 
 
 /** The CGI environment of one request (RFC 3875, and what http-backend reads besides). */
 function cgiEnv(options: BackendOptions, request: BackendRequest): NodeJS.ProcessEnv {
-  const config = gitConfig(options);
+  const { restriction } = request;
+  const config = [...gitConfig(options), ...(restriction?.config ?? [])];
   const env: NodeJS.ProcessEnv = {
     ...inheritedEnv(),
     GATEWAY_INTERFACE: 'CGI/1.1',
@@ -163,9 +170,12 @@ function cgiEnv(options: BackendOptions, request: BackendRequest): NodeJS.Proces
   // http-backend inflates a gzip body itself.
   const encoding = header(request.headers, 'content-encoding');
   if (encoding) env.HTTP_CONTENT_ENCODING = encoding;
-  // Protocol v2 (and v1) is asked for in this header; git reads it from GIT_PROTOCOL.
+  // The push hook checks each key against the caller's grants (src/remote/push-access.ts).
+  if (restriction) env.GITSTORE_PUSH_GRANTS = restriction.grants;
+  // Protocol v2 (and v1) is asked for in this header; git reads it from GIT_PROTOCOL. Not for a caller with hidden
+  // branches: see GitRestriction.v0.
   const protocol = header(request.headers, 'git-protocol');
-  if (protocol && protocol.length <= 1024) env.GIT_PROTOCOL = protocol;
+  if (protocol && protocol.length <= 1024 && !restriction?.v0) env.GIT_PROTOCOL = protocol;
   return env;
 }
 

@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { GIT_PATH } from '../../src/http/contract.js';
 import { type Store, StoreError } from '../../src/index.js';
+import { gitRestriction } from './access.js';
 import { BackendError, runBackend } from './backend.js';
 import { findHooksDir, isExecutable } from './hooks.js';
 
@@ -125,6 +126,7 @@ export function gitRoutes(store: Store, options: GitServerOptions = {}): Fastify
               headers: request.headers,
               remoteAddr: request.ip,
               body: request.method === 'POST' ? (request.body as Readable) : undefined,
+              restriction: (await gitRestriction(request, store)) ?? undefined,
             },
           );
         } catch (e) {

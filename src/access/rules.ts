@@ -161,6 +161,33 @@ export class Grants {
     return this.rules.some((r) => branchMatches(r.branch, branch) && this.can('read', branch, r.prefix));
   }
 
+  /** Whether these grants are admin everywhere: what gc, remotes, metrics, tokens and tags need. */
+  isAdmin(): boolean {
+    return this.canAll('admin', '*', '');
+  }
+
+  /** The grants as JSON, to hand to another process (the git server's push hook). */
+  toJSON(): { rules: readonly Rule[]; impersonate: boolean } {
+    return { rules: this.rules, impersonate: this.impersonate };
+  }
+
+  /** Grants from `toJSON`'s output; INVALID_ARGUMENT when it is not that. */
+  static fromJSON(text: string): Grants {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      value = null;
+    }
+    const rules = isObject(value) && Array.isArray(value.rules) ? value.rules : null;
+    const valid = rules?.every(
+      (r: unknown) =>
+        isObject(r) && typeof r.branch === 'string' && typeof r.prefix === 'string' && RIGHTS.has(r.access as string),
+    );
+    if (!valid) throw invalidArgument('not a set of access grants (Grants.toJSON)');
+    return new Grants(rules as Rule[], (value as { impersonate?: unknown }).impersonate === true);
+  }
+
   /** The right a write of `key` needs: `admin` below `.store/` (merge strategies, access rules), else `write`. */
   static writeRight(key: string): Right {
     return key === '.store' || key.startsWith('.store/') ? 'admin' : 'write';

@@ -51,6 +51,14 @@ function nulFields(onField: (field: Buffer) => void): { push(chunk: Buffer): voi
   };
 }
 
+/**
+ * `diff-tree --stdin`'s input: one line per commit, `<commit> <first parent>` (or the commit alone: --root diffs it
+ * against nothing). With a parent named, diff-tree compares against it: a merge counts for what it brings to its
+ * first parent.
+ */
+const firstParentLines = (commits: NewCommit[]) =>
+  commits.map((c) => (c.parent ? `${c.commit} ${c.parent}\n` : `${c.commit}\n`)).join('');
+
 export class QuarantinedObjects implements PushedObjects {
   async defaultBranch(): Promise<string | null> {
     const ref = await runGit(['symbolic-ref', '-q', 'HEAD']).catch(() => null);
@@ -67,7 +75,12 @@ export class QuarantinedObjects implements PushedObjects {
 
   async newCommits(tips: string[]): Promise<NewCommit[]> {
     // `--all` is every ref as it is before this push: the commits it reaches were checked when they came in.
-    const out = await runGit(['rev-list', '--parents', ...tips, '--not', '--all']);
+    return this.commitsOf([...tips, '--not', '--all']);
+  }
+
+  /** The commits `rev-list` lists for `revs`, each with its first parent. */
+  private async commitsOf(revs: string[]): Promise<NewCommit[]> {
+    const out = await runGit(['rev-list', '--parents', ...revs]);
     return out
       .toString('utf8')
       .split('\n')
@@ -80,9 +93,7 @@ export class QuarantinedObjects implements PushedObjects {
 
   async changes(commits: NewCommit[], onChange: (change: PathChange) => void): Promise<void> {
     if (commits.length === 0) return;
-    // One line per commit, `<commit> <first parent>` (or the commit alone: --root diffs it against nothing). With a
-    // parent named, diff-tree compares against it: a merge is checked for what it brings to its first parent.
-    const input = commits.map((c) => (c.parent ? `${c.commit} ${c.parent}\n` : `${c.commit}\n`)).join('');
+    const input = firstParentLines(commits);
     let commit = '';
     let header: string | null = null;
     const fields = nulFields((field) => {
@@ -101,6 +112,25 @@ export class QuarantinedObjects implements PushedObjects {
       fields.push(chunk),
     );
     fields.end();
+  }
+
+  async changedKeys(old: string, next: string): Promise<string[]> {
+    const keys = new Set<string>();
+    const collect = nulFields((field) => {
+      if (field.length > 0) keys.add(field.toString('utf8'));
+    });
+    await runGit(['diff-tree', '-r', '-z', '--name-only', '--no-renames', old, next], undefined, (c) =>
+      collect.push(c),
+    );
+    const commits = await this.commitsOf([next, '--not', old]);
+    // --no-commit-id: only paths come out (a path may look like a commit id).
+    await runGit(
+      ['diff-tree', '--stdin', '-r', '-z', '--name-only', '--no-commit-id', '--root', '--no-renames'],
+      firstParentLines(commits),
+      (c) => collect.push(c),
+    );
+    collect.end();
+    return [...keys];
   }
 
   async blobs(oids: string[]): Promise<Map<string, Uint8Array>> {

@@ -1,8 +1,10 @@
+import type { Grants } from '../access/rules.js';
 import { type ErrorCode, isStoreError, StoreError } from '../errors.js';
 import { retentionFromFile } from '../history/retention.js';
 import { policyFromFile } from '../merge/config.js';
 import { fromUtf8 } from '../objects/object.js';
 import { checkBranchName, parseKey } from '../tree/keys.js';
+import { accessRefusals } from './push-access.js';
 
 /**
  * What a push to `store serve`'s git server may put in the repository, checked before git moves any ref (git runs
@@ -53,6 +55,11 @@ export interface PushedObjects {
   changes(commits: NewCommit[], onChange: (change: PathChange) => void): Promise<void>;
   /** The contents of blobs, by oid. */
   blobs(oids: string[]): Promise<Map<string, Uint8Array>>;
+  /**
+   * Every key (path) that moving a branch from `old` to `next` changes: the two trees against each other, and each
+   * commit of `next` that `old` lacks against its first parent (push-access.ts).
+   */
+  changedKeys(old: string, next: string): Promise<string[]>;
 }
 
 /** A reason the push is refused: which ref or commit, and what to do about it. */
@@ -177,10 +184,11 @@ function refusalOfConfig(path: string, commit: string, bytes: Uint8Array): Refus
 }
 
 /**
- * Checks a push: every ref update, then every commit it brings. Returns the refusals (empty: accept), the first
- * MAX_LISTED of them, with a last line counting the rest.
+ * Checks a push: every ref update, then, with `grants` (a caller with a limited token), what the caller may change,
+ * then every commit it brings. Returns the refusals (empty: accept), the first MAX_LISTED of them, with a last line
+ * counting the rest.
  */
-export async function checkPush(updates: PushedRef[], objects: PushedObjects): Promise<Refusal[]> {
+export async function checkPush(updates: PushedRef[], objects: PushedObjects, grants?: Grants): Promise<Refusal[]> {
   const refusals: Refusal[] = [];
   let more = 0;
   const refuse = (r: Refusal | null) => {
@@ -190,16 +198,19 @@ export async function checkPush(updates: PushedRef[], objects: PushedObjects): P
   };
   const defaultBranch = await objects.defaultBranch();
   const tips: string[] = [];
+  const valid: PushedRef[] = [];
   for (const update of updates) {
     const refused = refusalOfRef(update, defaultBranch);
     refuse(refused);
-    if (refused || update.next === ZERO_OID) continue;
-    if (!(await objects.leadsToCommit(update.next))) {
+    if (refused) continue;
+    if (update.next !== ZERO_OID && !(await objects.leadsToCommit(update.next))) {
       refuse({ code: 'INVALID_ARGUMENT', message: `${update.ref}: ${short(update.next)} is not a commit` });
       continue;
     }
-    tips.push(update.next);
+    valid.push(update);
+    if (update.next !== ZERO_OID) tips.push(update.next);
   }
+  if (grants) for (const r of await accessRefusals(valid, objects, grants, (oid) => oid === ZERO_OID)) refuse(r);
   // Refused refs alone already decide; their commits would only add noise.
   if (refusals.length > 0 || tips.length === 0) return refusals;
 
