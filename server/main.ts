@@ -23,6 +23,8 @@ export interface ServeOptions extends TransportOptions {
   limits?: Partial<Limits>;
   /** Peers to replicate with, besides those in `.store/replication.json`. */
   peers?: string[];
+  /** The token sent to peers with auth on (ReplicatorOptions.token). */
+  peerToken?: string;
   log?: (line: string) => void;
 }
 
@@ -58,7 +60,10 @@ export async function serve(options: ServeOptions): Promise<{ url: string; close
   }
   const replicator =
     config.peers.length > 0
-      ? new Replicator(store, config, { log: (level, message) => options.log?.(`replication ${level}: ${message}`) })
+      ? new Replicator(store, config, {
+          log: (level, message) => options.log?.(`replication ${level}: ${message}`),
+          token: options.peerToken,
+        })
       : null;
   // Errors only, on stderr (stdout carries the URL, for supervisors and scripts): an INTERNAL answer says "the
   // server log has the details", so the error and its stack must be there.

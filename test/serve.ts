@@ -54,18 +54,22 @@ export async function stopServe(s: Served, ms = 15_000): Promise<{ code: number 
   return status;
 }
 
-/** A PUT of `value` at `key` on `branch`; the status and body (status 0: no answer, body the connection error). */
+/**
+ * A PUT of `value` at `key` on `branch` (with `headers`: a token, say); the status and body (status 0: no answer,
+ * body the connection error).
+ */
 export async function put(
   url: string,
   key: string,
   value: string,
   branch = 'main',
+  headers: Record<string, string> = {},
 ): Promise<{ status: number; body: string }> {
   try {
     const res = await fetch(`${url}/v1/branches/${branch}/keys/${key.split('/').map(encodeURIComponent).join('/')}`, {
       method: 'PUT',
       body: value,
-      headers: { 'content-type': 'application/octet-stream' },
+      headers: { 'content-type': 'application/octet-stream', ...headers },
     });
     return { status: res.status, body: await res.text() };
   } catch (e) {

@@ -145,7 +145,8 @@ export function registerAdmin(program: Command, act: Act): void {
     )
     .option(
       '--peer <url>',
-      'replicate with another store server (repeatable); adds to .store/replication.json',
+      'replicate with another store server (repeatable); adds to .store/replication.json. Peers with auth on get ' +
+        'the token in $STORE_PEER_TOKEN',
       (url: string, all: string[]) => [...all, url],
       [] as string[],
     )
@@ -213,6 +214,8 @@ export function registerAdmin(program: Command, act: Act): void {
             gitBodyLimit,
             consistency: opts.consistency,
             peers: opts.peer,
+            // From the environment, never an option: a command line is visible to every user in `ps`.
+            peerToken: ctx.io.env.STORE_PEER_TOKEN || undefined,
             log: (line) => ctx.io.err(`${line}\n`),
           });
           ctx.io.err(`gitstore serving ${opts.memory ? 'an in-memory store' : ctx.repo} at ${url}\n`);

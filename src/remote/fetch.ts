@@ -48,7 +48,7 @@ export async function fetchRemote(
       target.arg,
       refspec,
     ],
-    { gitDir, what, onProgress: options.onProgress, timeoutMs: options.timeoutMs },
+    { gitDir, what, onProgress: options.onProgress, timeoutMs: options.timeoutMs, token: options.token },
   );
   if (run.code !== 0) {
     if (branch !== undefined && run.stderr.some((l) => /couldn't find remote ref/.test(l))) {

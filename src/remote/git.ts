@@ -54,7 +54,11 @@ export function runGit(args: string[], call: GitCall): Promise<GitRun> {
   return new Promise((resolve, reject) => {
     // Its own process group, so that a timeout stops git and every helper it started (git-remote-http, ssh), which
     // hold its pipes open; and no terminal, so nothing it starts can wait on a prompt there.
-    const child = spawn('git', argv, { stdio: ['ignore', 'pipe', 'pipe'], env: gitEnvironment(), detached: true });
+    const child = spawn('git', argv, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: gitEnvironment(call.token),
+      detached: true,
+    });
     const signal = (name: NodeJS.Signals) => {
       try {
         if (child.pid !== undefined) process.kill(-child.pid, name);
@@ -113,9 +117,19 @@ export function runGit(args: string[], call: GitCall): Promise<GitRun> {
 /**
  * git's environment: the caller's (credentials, ssh agent, proxies, PATH), with messages in English because they are
  * parsed here, and no prompt for a password on a terminal: a server must never wait on one (use a credential helper).
+ * A token goes in as one more entry of git's environment configuration (GIT_CONFIG_COUNT, git 2.31 and later).
  */
-function gitEnvironment(): NodeJS.ProcessEnv {
-  return { ...process.env, LC_ALL: 'C', GIT_TERMINAL_PROMPT: '0' };
+function gitEnvironment(token: string | undefined): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C', GIT_TERMINAL_PROMPT: '0' };
+  if (token !== undefined) {
+    if (!/^[\x21-\x7e]+$/.test(token))
+      throw new StoreError('INVALID_ARGUMENT', 'a token is printable ASCII without spaces');
+    const n = Number(env.GIT_CONFIG_COUNT) || 0;
+    env.GIT_CONFIG_COUNT = String(n + 1);
+    env[`GIT_CONFIG_KEY_${n}`] = 'http.extraHeader';
+    env[`GIT_CONFIG_VALUE_${n}`] = `Authorization: Bearer ${token}`;
+  }
+  return env;
 }
 
 /** git's own words on why it failed: its `fatal:`/`error:` lines (and a remote's), without the hints. */

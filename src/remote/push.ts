@@ -39,6 +39,7 @@ export async function pushRemote(gitDir: string, target: RemoteTarget, request: 
     what,
     onProgress: request.onProgress,
     timeoutMs: request.timeoutMs,
+    token: request.token,
   });
   const updated: RefUpdate[] = [];
   const rejected: Rejection[] = [];

@@ -20,6 +20,12 @@ export interface Progress {
 export interface TransferOptions {
   onProgress?: (progress: Progress) => void;
   timeoutMs?: number;
+  /**
+   * A token for a `store serve` with auth on (`store token create` there), sent as `Authorization: Bearer`. git gets
+   * it in its environment, never on its command line, where `ps` would show it. Plain git remotes take credentials
+   * from git's own credential helpers instead.
+   */
+  token?: string;
 }
 
 /**

@@ -53,6 +53,11 @@ export interface ReplicatorOptions {
   log?: (level: 'info' | 'warn', message: string) => void;
   /** Limit for one git fetch or push (default 30 s). */
   timeoutMs?: number;
+  /**
+   * The token sent to every peer (`store serve` reads it from $STORE_PEER_TOKEN), once peers have auth on. It needs
+   * write on the replicated branches there, and admin on them when `.store/` files replicate too.
+   */
+  token?: string;
 }
 
 /** The git server of a peer (`store serve` serves git under /git). */
@@ -185,7 +190,7 @@ class Link {
     if (ours === null || ours === status.peerHead) return;
     if (offered !== null && status.peerHead !== null && (await this.has(status.peerHead, offered))) return;
     try {
-      const pushed = await store.push(remote, { branch, timeoutMs });
+      const pushed = await store.push(remote, { branch, timeoutMs, token: this.options.token });
       const moved = pushed.updated.find((u) => u.ref.endsWith(`/${branch}`));
       if (moved?.new) status.peerHead = moved.new;
     } catch (e) {
@@ -204,11 +209,11 @@ class Link {
    */
   private async pull(remote: string, timeoutMs: number): Promise<PullResult> {
     const { store, branch, status } = this;
-    const pull = { branch, deterministic: true, timeoutMs, message: 'replicate' };
+    const pull = { branch, deterministic: true, timeoutMs, message: 'replicate', token: this.options.token };
     const have = [await this.localHead(), status.peerHead].filter((h): h is string => h !== null);
     let offer: { head: string; objects: GitObject[] };
     try {
-      this.client ??= new StoreClient(this.peer);
+      this.client ??= new StoreClient(this.peer, { token: this.options.token });
       offer = await this.client.outgoing(branch, have, { signal: AbortSignal.timeout(timeoutMs) });
     } catch (e) {
       if (e instanceof StoreError && e.code === 'TOO_LARGE') return store.pull(remote, pull);
@@ -255,7 +260,7 @@ class Link {
   private async watchPeer(): Promise<void> {
     while (!this.stopped) {
       try {
-        this.watchClient = new StoreClient(this.peer);
+        this.watchClient = new StoreClient(this.peer, { token: this.options.token });
         const watch = await this.watchClient.watch({ branch: this.branch, prefix: '' });
         for await (const { commit } of watch.commits()) {
           if (this.stopped) break;

@@ -87,6 +87,7 @@ export class StoreRemotes implements Remotes {
       branch,
       onProgress: options.onProgress,
       timeoutMs: options.timeoutMs,
+      token: options.token,
     });
     const tracking = `refs/remotes/${target.tracking}/${branch}`;
     const theirs = await core.refs.read(tracking);
@@ -196,6 +197,7 @@ export class StoreRemotes implements Remotes {
       pullCommand,
       onProgress: options.onProgress,
       timeoutMs: options.timeoutMs,
+      token: options.token,
     });
     return { remote, updated };
   }
