@@ -35,8 +35,9 @@ declare module 'fastify' {
  * - `public`: nothing (health, the API's description);
  * - `token`: a valid token; the route itself shows only what the caller may read (branches, listings, watches);
  * - `key`: `read` or `write` on the key in the path (`write` below `.store/` is `admin`);
- * - `branch`: the right on ALL of the branch in the path (history, whose commits may touch any key);
- * - `readAll`: read on every key of every branch (a commit or diff by revision, which may be of any branch);
+ * - `branch`: the right on ALL of the branch in the path (compaction, revert, deletion);
+ * - `history`: read on something of the branch in the path; the route shows only what the caller may read of its
+ *   history (server/history-access.ts);
  * - `admin`: admin everywhere (gc, remotes, metrics, tokens);
  * - `handler`: the route checks each key it touches itself (batch, merge, transactions, replication).
  */
@@ -45,14 +46,14 @@ export type Need =
   | { kind: 'token' }
   | { kind: 'key'; right: 'read' | 'write' }
   | { kind: 'branch'; right: Right }
-  | { kind: 'readAll' }
+  | { kind: 'history' }
   | { kind: 'admin' }
   | { kind: 'handler' };
 
 const PUBLIC: Need = { kind: 'public' };
 const TOKEN: Need = { kind: 'token' };
 const ADMIN: Need = { kind: 'admin' };
-const READ_ALL: Need = { kind: 'readAll' };
+const HISTORY: Need = { kind: 'history' };
 const HANDLER: Need = { kind: 'handler' };
 const keyNeed = (right: 'read' | 'write'): Need => ({ kind: 'key', right });
 const branchNeed = (right: Right): Need => ({ kind: 'branch', right });
@@ -73,12 +74,13 @@ export const NEEDS: Record<string, Need> = {
   [`GET ${ROUTES.listRoot}`]: TOKEN,
   [`POST ${ROUTES.batch}`]: HANDLER,
   [`POST ${ROUTES.merge}`]: HANDLER,
-  [`GET ${ROUTES.log}`]: branchNeed('read'),
-  [`GET ${ROUTES.commit}`]: READ_ALL,
-  [`GET ${ROUTES.diff}`]: READ_ALL,
-  [`POST ${ROUTES.bisect}`]: branchNeed('read'),
-  [`GET ${ROUTES.blame}`]: branchNeed('read'),
-  [`GET ${ROUTES.blameRoot}`]: branchNeed('read'),
+  [`GET ${ROUTES.log}`]: HISTORY,
+  // By revision: the branch (in the query) whose history the revision must be in is checked by the route.
+  [`GET ${ROUTES.commit}`]: TOKEN,
+  [`GET ${ROUTES.diff}`]: TOKEN,
+  [`POST ${ROUTES.bisect}`]: HISTORY,
+  [`GET ${ROUTES.blame}`]: HISTORY,
+  [`GET ${ROUTES.blameRoot}`]: HISTORY,
   [`POST ${ROUTES.gc}`]: ADMIN,
   [`POST ${ROUTES.compact}`]: branchNeed('admin'),
   [`POST ${ROUTES.revert}`]: branchNeed('write'),
@@ -180,9 +182,8 @@ export function installAuth(app: FastifyInstance, store: Store): void {
       }
       case 'branch':
         return checkBranch(request, params.branch!, need.right);
-      case 'readAll':
-        if (!grants.canAll('read', '*', '')) throw forbidden('read commits by id: it needs read on every branch');
-        return;
+      case 'history':
+        return checkHistory(request, params.branch!);
       case 'admin':
         if (!grants.isAdmin()) throw forbidden('do this: it needs admin');
         return;
@@ -254,6 +255,13 @@ export async function checkMerge(request: FastifyRequest, store: Store, into: st
 export function visibleBranches<B extends { name: string }>(request: FastifyRequest, branches: B[]): B[] {
   const { enabled, grants } = request.access;
   return enabled ? branches.filter((b) => grants.readsBranch(b.name)) : branches;
+}
+
+/** FORBIDDEN unless the caller may read something on `branch`: it is then shown that part of its history. */
+export function checkHistory(request: FastifyRequest, branch: string): void {
+  if (request.access.enabled && !request.access.grants.readsBranch(branch)) {
+    throw forbidden(`read the history of ${branch}`);
+  }
 }
 
 /** FORBIDDEN unless the caller may `right` on all of `branch` (creating a branch needs write on all of it). */

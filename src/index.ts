@@ -44,6 +44,7 @@ export { parseDuration } from './history/retention.js';
 export { isIsoTime, type ReadAt, type ResolveOptions } from './history/revision.js';
 export { type StoreApi, StoreClient } from './http/client.js';
 export { MERGE_CONFIG_KEY, type MergePolicy } from './merge/config.js';
+export { isAncestor } from './merge/merge-base.js';
 export { STRATEGY_NAMES, type StrategyName } from './merge/strategies.js';
 export type { GitObject, ObjectType } from './objects/object.js';
 export { decodeObjects, encodeObjects } from './objects/object-stream.js';

@@ -30,6 +30,8 @@ const WHO: Who[] = ['none', 'web', 'appw', 'devw', 'admin'];
 
 let server: Served;
 let repo: string;
+/** The commit that set the keys. */
+let seed: string;
 const tokens = {} as Record<Who, string>;
 
 beforeAll(async () => {
@@ -42,6 +44,7 @@ beforeAll(async () => {
     { op: 'set', key: 'app/db/password', value: 'hunter2' },
     { op: 'set', key: 'secret/key', value: 'top secret value' },
   ]);
+  seed = (await store.tip()).commit!;
   await store.createBranch('dev');
   await store.close();
   for (const who of WHO.slice(1)) {
@@ -177,6 +180,73 @@ describe('authorisation', () => {
     expect((await call('admin', 'PUT', '/v1/branches/main/keys/app/web/port', '8080')).status).toBe(201);
   });
 
+  it('history for a reader of app/web/: only commits and keys it may read, and only of its branch', async () => {
+    const admin = async (method: string, url: string, body?: unknown) => {
+      const r = await call('admin', method, url, body);
+      expect(r.status, r.text).toBeLessThan(300);
+      return r;
+    };
+    await admin('PUT', '/v1/branches/main/keys/secret/only', 'hidden value');
+    const secretOnly = head();
+    await admin('POST', '/v1/branches/main/batch', {
+      ops: [
+        { op: 'set', key: 'app/web/mode', value: 'blue' },
+        { op: 'set', key: 'secret/mixed', value: 'hidden too' },
+      ],
+    });
+    const mixed = head();
+    await admin('PUT', '/v1/branches/dev/keys/app/web/dev-only', 'on dev');
+    const devHead = git(['--git-dir', repo, 'rev-parse', 'dev']).toString().trim();
+    const json = async (url: string) => {
+      const r = await call('web', 'GET', url);
+      expect(r.status, `${url}: ${r.text}`).toBe(200);
+      expect(r.text).not.toMatch(/secret|hidden/);
+      return JSON.parse(r.text);
+    };
+    // The log lists the commit that changed app/web/, not the one that changed only a secret (its message,
+    // `set secret/only`, would name the key).
+    const log = (await json('/v1/branches/main/log?limit=1000')) as { commits: { id: string }[] };
+    const ids = log.commits.map((c) => c.id);
+    expect(ids).toContain(mixed);
+    expect(ids).not.toContain(secretOnly);
+    const adminLog = JSON.parse((await call('admin', 'GET', '/v1/branches/main/log?limit=1000')).text);
+    expect(adminLog.commits.map((c: { id: string }) => c.id)).toContain(secretOnly);
+    // One commit: only its readable changes; one that changed nothing readable is refused.
+    const commit = (await json(`/v1/commits/${mixed}`)) as { changes: { key: string }[] };
+    expect(commit.changes.map((c) => c.key)).toEqual(['app/web/mode']);
+    const hidden = await call('web', 'GET', `/v1/commits/${secretOnly}`);
+    expect(hidden.status).toBe(403);
+    expect(hidden.text).not.toMatch(/secret/);
+    // A diff, a blame and a bisection show only readable keys.
+    const diff = (await json(`/v1/diff?from=${secretOnly}~1&to=${mixed}`)) as { changes: { key: string }[] };
+    expect(diff.changes.map((c) => c.key)).toEqual(['app/web/mode']);
+    const blame = (await json('/v1/branches/main/blame')) as { keys: { key: string }[] };
+    expect(blame.keys.map((k) => k.key)).toEqual(['app/web/mode', 'app/web/port']);
+    const bisect = await call('web', 'POST', '/v1/branches/main/bisect', {
+      good: `${secretOnly}~1`,
+      key: 'app/web/mode',
+      equals: 'blue',
+    });
+    expect(bisect.status, bisect.text).toBe(200);
+    expect(JSON.parse(bisect.text)).toMatchObject({ firstBad: { id: mixed }, changes: [{ key: 'app/web/mode' }] });
+    expect(bisect.text).not.toMatch(/secret/);
+    // What it may not read is refused, not cut: a secret's log or blame, a key's bisection, another branch's commit.
+    expect((await call('web', 'GET', '/v1/branches/main/log?key=secret')).status).toBe(403);
+    expect((await call('web', 'GET', '/v1/branches/main/blame/secret')).status).toBe(403);
+    expect(
+      (await call('web', 'POST', '/v1/branches/main/bisect', { good: 'main~1', key: 'secret/only', missing: true }))
+        .status,
+    ).toBe(403);
+    expect((await call('web', 'GET', `/v1/commits/${devHead}`)).status).toBe(403);
+    expect((await call('web', 'GET', `/v1/diff?from=${devHead}&to=main`)).status).toBe(403);
+    expect((await call('web', 'GET', '/v1/branches/dev/log')).status).toBe(403);
+    // A reader of all of the branch sees it all.
+    expect((await call('admin', 'GET', `/v1/commits/${secretOnly}`)).status).toBe(200);
+    await admin('DELETE', '/v1/branches/main/keys/secret/only');
+    await admin('DELETE', '/v1/branches/main/keys/secret/mixed');
+    await admin('DELETE', '/v1/branches/main/keys/app/web/mode');
+  });
+
   it('transactions belong to the token that began them; another token is told they do not exist', async () => {
     const begun = await call('devw', 'POST', '/v1/branches/dev/transactions');
     expect(begun.status).toBe(201);
@@ -257,7 +327,7 @@ row('GET /v1/branches/:branch/list', '/v1/branches/main/list');
 row('POST /v1/branches/:branch/batch', '/v1/branches/main/batch', { ops: [{ op: 'set', key: 'app/b', value: '1' }] });
 row('POST /v1/branches/:branch/merge', '/v1/branches/main/merge', { from: 'main' });
 row('GET /v1/branches/:branch/log', '/v1/branches/main/log');
-row('GET /v1/commits/:rev', '/v1/commits/main');
+row('GET /v1/commits/:rev', '/v1/commits/SEED'); // a commit that changed app/web/port: set in beforeAll
 row('GET /v1/diff', '/v1/diff?from=main~1&to=main');
 row('POST /v1/branches/:branch/bisect', '/v1/branches/main/bisect', {
   good: 'main~1',
@@ -312,13 +382,13 @@ const ALLOWED: Record<string, Record<Exclude<Who, 'none'>, boolean>> = {
   'GET /v1/branches/:branch/list': MAIN_READERS,
   'POST /v1/branches/:branch/batch': { web: false, appw: true, devw: false, admin: true },
   'POST /v1/branches/:branch/merge': ANY_TOKEN, // main into main changes nothing: no key to check
-  // History of a whole branch needs read on all of it.
-  'GET /v1/branches/:branch/log': ADMIN_ONLY,
-  'GET /v1/commits/:rev': ADMIN_ONLY,
-  'GET /v1/diff': ADMIN_ONLY,
-  'POST /v1/branches/:branch/bisect': ADMIN_ONLY,
-  'GET /v1/branches/:branch/blame/*': ADMIN_ONLY,
-  'GET /v1/branches/:branch/blame': ADMIN_ONLY,
+  // History shows each reader of a branch what it may read of it.
+  'GET /v1/branches/:branch/log': MAIN_READERS,
+  'GET /v1/commits/:rev': MAIN_READERS,
+  'GET /v1/diff': MAIN_READERS,
+  'POST /v1/branches/:branch/bisect': MAIN_READERS,
+  'GET /v1/branches/:branch/blame/*': MAIN_READERS,
+  'GET /v1/branches/:branch/blame': MAIN_READERS,
   'POST /v1/gc': ADMIN_ONLY,
   'POST /v1/branches/:branch/compact': ADMIN_ONLY,
   'POST /v1/branches/:branch/revert': ADMIN_ONLY,
@@ -355,7 +425,8 @@ describe('the permission matrix', () => {
     const wrong: string[] = [];
     for (const [route, sample] of Object.entries(SAMPLE)) {
       for (const who of WHO) {
-        const { method, url, body } = sample;
+        const { method, body } = sample;
+        const url = sample.url.replace('SEED', seed);
         const controller = new AbortController();
         const headers: Record<string, string> = who === 'none' ? {} : { authorization: `Bearer ${tokens[who]}` };
         let bodyText: string | undefined;

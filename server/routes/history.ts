@@ -1,6 +1,8 @@
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ROUTES } from '../../src/http/contract.js';
 import type { CommitInfo, Store } from '../../src/index.js';
+import { checkHistory, checkRead, forbidden } from '../auth.js';
+import { changesReadable, checkInHistory, partialReader, readable } from '../history-access.js';
 import { operation, READ_ERRORS } from '../spec.js';
 import {
   authorOf,
@@ -72,8 +74,22 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
       },
       async (request) => {
         const { key, limit, cursor } = request.query;
-        const page = await store.log({ branch: request.params.branch, path: key, limit: limit ?? 100, cursor });
-        return { commits: page.commits.map(present), next: page.next };
+        const { branch } = request.params;
+        const grants = partialReader(request, branch);
+        if (grants) {
+          if (key !== undefined && !grants.canSee(branch, key.replace(/\/+$/, ''))) {
+            throw forbidden(`read the history of ${key} on ${branch}`);
+          }
+          if (cursor !== undefined) await checkInHistory(store, branch, [await store.resolve(cursor, branch)]);
+        }
+        const page = await store.log({ branch, path: key, limit: limit ?? 100, cursor });
+        // A partial reader's page holds the commits that changed something it may read: maybe fewer than `limit`,
+        // with `next` where the page's walk stopped.
+        const commits = [];
+        for (const c of page.commits) {
+          if (!grants || (await changesReadable(store, grants, branch, c.id))) commits.push(present(c));
+        }
+        return { commits, next: page.next };
       },
     );
 
@@ -104,8 +120,17 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
         }),
       },
       async (request) => {
-        const commit = await store.commit(request.params.rev, { branch: request.query.branch });
-        return { ...present(commit), changes: await store.changesOf(commit.id) };
+        const branch = request.query.branch ?? store.defaultBranch;
+        const grants = partialReader(request, branch);
+        if (grants) checkHistory(request, branch);
+        const commit = await store.commit(request.params.rev, { branch });
+        let changes = await store.changesOf(commit.id);
+        if (grants) {
+          await checkInHistory(store, branch, [commit.id]);
+          changes = readable(grants, branch, changes);
+          if (changes.length === 0) throw forbidden(`read a commit that changed nothing it may read on ${branch}`);
+        }
+        return { ...present(commit), changes };
       },
     );
 
@@ -138,7 +163,15 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
       },
       async (request) => {
         const { from, to, branch, prefix } = request.query;
-        return { changes: await store.diff(from, to, { branch, prefix }) };
+        const on = branch ?? store.defaultBranch;
+        const grants = partialReader(request, on);
+        if (grants) {
+          checkHistory(request, on);
+          const revs = to === undefined ? [from] : [from, to];
+          await checkInHistory(store, on, await Promise.all(revs.map((r) => store.resolve(r, on))));
+        }
+        const changes = await store.diff(from, to, { branch, prefix });
+        return { changes: grants ? readable(grants, on, changes) : changes };
       },
     );
 
@@ -200,18 +233,38 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
             : matches !== undefined
               ? { key, matches }
               : { key, missing: true as const };
-        const r = await store.bisect({ good, bad, branch: request.params.branch, predicate });
-        return { ...r, firstBad: present(r.firstBad) };
+        const { branch } = request.params;
+        const grants = partialReader(request, branch);
+        if (grants) {
+          checkRead(request, branch, key);
+          const revs = bad === undefined ? [good] : [good, bad];
+          await checkInHistory(store, branch, await Promise.all(revs.map((r) => store.resolve(r, branch))));
+        }
+        const r = await store.bisect({ good, bad, branch, predicate });
+        return {
+          ...r,
+          firstBad: present(r.firstBad),
+          changes: grants ? readable(grants, branch, r.changes) : r.changes,
+        };
       },
     );
 
     type BlameQuery = { at?: string; nearest?: 'before' };
-    const blame = async (branch: string, prefix: string, q: BlameQuery, reply: FastifyReply) => {
+    const blame = async (request: FastifyRequest, prefix: string, q: BlameQuery, reply: FastifyReply) => {
+      const { branch } = request.params as { branch: string };
+      const grants = partialReader(request, branch);
+      if (grants && !grants.canSee(branch, prefix.replace(/\/+$/, ''))) throw forbidden(`blame ${prefix} on ${branch}`);
       // Resolved here, once, so the answer can name the commit it read (with `nearest`, maybe not the one asked for).
       const at = q.at === undefined ? undefined : await store.resolve(q.at, branch, { nearest: q.nearest });
+      if (grants && at !== undefined) await checkInHistory(store, branch, [at]);
       if (at !== undefined) await commitHeaders(reply, store, at);
       const lines = await store.blame(prefix, { branch, at });
-      return { keys: lines.map((l) => ({ key: l.key, commit: present(l.commit) })) };
+      return {
+        keys: (grants ? readable(grants, branch, lines) : lines).map((l) => ({
+          key: l.key,
+          commit: present(l.commit),
+        })),
+      };
     };
     const blameOperation = (operationId: string, params: Record<string, unknown>) =>
       operation({
@@ -245,12 +298,12 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
     app.get<{ Params: { branch: string; '*': string }; Querystring: BlameQuery }>(
       ROUTES.blame,
       { schema: blameOperation('blame', keyParams) },
-      (request, reply) => blame(request.params.branch, request.params['*'], request.query, reply),
+      (request, reply) => blame(request, request.params['*'], request.query, reply),
     );
     app.get<{ Params: { branch: string }; Querystring: BlameQuery }>(
       ROUTES.blameRoot,
       { schema: blameOperation('blameRoot', branchParams) },
-      (request, reply) => blame(request.params.branch, '', request.query, reply),
+      (request, reply) => blame(request, '', request.query, reply),
     );
 
     app.post(

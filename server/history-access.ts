@@ -1,0 +1,38 @@
+import type { FastifyRequest } from 'fastify';
+import { type Grants, isAncestor, type Store } from '../src/index.js';
+import { forbidden } from './auth.js';
+
+/**
+ * History for a caller who may read only part of a branch (docs/ARCHITECTURE.md, "Access"). Every commit's tree
+ * holds the whole branch, so what such a caller is shown is cut down to what it may read:
+ * - the log lists only commits that changed a key it may read (a commit that changed only others is not listed, so
+ *   neither is its message, which names the key it set);
+ * - a commit, a diff, a bisection and a blame show only readable keys;
+ * - a revision must be in the branch's own history: a commit id of a branch it may not read shows nothing.
+ * A caller who may read all of the branch sees history as it is, at no extra cost.
+ */
+
+/** The caller's grants when it may read only part of `branch`; null when it may read all of it (or auth is off). */
+export function partialReader(request: FastifyRequest, branch: string): Grants | null {
+  const { enabled, grants } = request.access;
+  return enabled && !grants.canAll('read', branch, '') ? grants : null;
+}
+
+/** The changes among `changes` to keys the caller may read on `branch`. */
+export const readable = <C extends { key: string }>(grants: Grants, branch: string, changes: C[]): C[] =>
+  changes.filter((c) => grants.can('read', branch, c.key));
+
+/** FORBIDDEN unless each commit is in the history of `branch` (for a partial reader: see above). */
+export async function checkInHistory(store: Store, branch: string, commits: string[]): Promise<void> {
+  const head = await store.resolve(branch, branch);
+  for (const commit of commits) {
+    if (!(await isAncestor((oid) => store.db.readCommit(oid), commit, head))) {
+      throw forbidden(`read commits outside the history of ${branch}`);
+    }
+  }
+}
+
+/** Whether a commit changed a key the caller may read on `branch` (what the log shows it). */
+export async function changesReadable(store: Store, grants: Grants, branch: string, commit: string): Promise<boolean> {
+  return readable(grants, branch, await store.changesOf(commit)).length > 0;
+}
