@@ -1,5 +1,5 @@
 import { Grants } from '../access/rules.js';
-import type { PushedObjects, PushedRef, Refusal } from './receive-check.js';
+import type { ErrorCode } from '../errors.js';
 
 /**
  * What a push by a limited token may change (docs/ARCHITECTURE.md, "Access"), checked in the pre-receive hook
@@ -14,12 +14,12 @@ import type { PushedObjects, PushedRef, Refusal } from './receive-check.js';
  * cannot read.
  */
 export async function accessRefusals(
-  updates: PushedRef[],
-  objects: Pick<PushedObjects, 'changedKeys'>,
+  updates: readonly { ref: string; old: string; next: string }[],
+  objects: { changedKeys(old: string, next: string): Promise<string[]> },
   grants: Grants,
   isZero: (oid: string) => boolean,
-): Promise<Refusal[]> {
-  const refusals: Refusal[] = [];
+): Promise<{ code: ErrorCode; message: string }[]> {
+  const refusals: { code: ErrorCode; message: string }[] = [];
   const refuse = (message: string) =>
     refusals.push({ code: 'FORBIDDEN', message: `${message}; an admin can grant it in .store/access.json` });
   for (const { ref, old, next } of updates) {
