@@ -75,14 +75,17 @@ export const perSecond = (n: number, ms: number): number => Math.round((n / ms) 
  * A fresh durable disk store under os.tmpdir(), prefilled with the workload's keys in one batch commit, closed (so
  * any maintenance is over) and opened again: the timed writes start on an existing repository, as a server would.
  */
-export async function prefilledStore(vms: number): Promise<{ root: string; repo: string; store: Store; ms: number }> {
+export async function prefilledStore(
+  vms: number,
+  durability: Durability = 'journal',
+): Promise<{ root: string; repo: string; store: Store; ms: number }> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'gitstore-bench-'));
   const repo = path.join(root, 'store.git');
   try {
     const first = await openStore({ fs, dir: repo, create: true });
     const { ms } = await timed(() => first.batch(prefillOps(vms)));
     await first.close();
-    const store = await openStore({ fs, dir: repo });
+    const store = await openStore({ fs, dir: repo, durability });
     return { root, repo, store, ms: Math.round(ms) };
   } catch (e) {
     fs.rmSync(root, { recursive: true, force: true });
@@ -90,9 +93,12 @@ export async function prefilledStore(vms: number): Promise<{ root: string; repo:
   }
 }
 
+/** How writes are made durable (OpenOptions.durability): the journal (the default), or fsyncs per batch. */
+export type Durability = 'journal' | 'sync';
+
 /** N timed commits, one caller awaiting each. */
-export async function libraryOneCaller(w: Workload) {
-  const { root, store, ms: prefillMs } = await prefilledStore(w.vms);
+export async function libraryOneCaller(w: Workload, durability: Durability = 'journal') {
+  const { root, store, ms: prefillMs } = await prefilledStore(w.vms, durability);
   try {
     const { ms } = await timed(async () => {
       for (let n = 0; n < w.nOne; n++) await store.set(keyOf(n, w.vms), valueAt(n));
@@ -131,8 +137,9 @@ export async function libraryConcurrent(
   w: Workload,
   callers: number,
   keep: boolean,
+  durability: Durability = 'journal',
 ): Promise<{ figures: FiftyCallers; root: string; repo: string }> {
-  const { root, repo, store, ms: prefillMs } = await prefilledStore(w.vms);
+  const { root, repo, store, ms: prefillMs } = await prefilledStore(w.vms, durability);
   try {
     const objects = path.join(repo, 'objects');
     const objectBytesAfterPrefill = await dirBytes(objects);

@@ -72,7 +72,10 @@ export function makeContext(io: Io, command: Command): Context {
     url,
     store: () => {
       const token = options.token ?? (io.env.STORE_TOKEN || undefined);
-      opened ??= url ? Promise.resolve(new StoreClient(url, { token })) : openStore({ fs, dir: repo });
+      // One write and exit: a journal's segments would cost more than they save (OpenOptions.durability).
+      opened ??= url
+        ? Promise.resolve(new StoreClient(url, { token }))
+        : openStore({ fs, dir: repo, durability: 'sync' });
       return opened;
     },
     author,

@@ -73,6 +73,8 @@ export {
   type ReplicatorOptions,
 } from './replication/replicator.js';
 export type { FsLike } from './storage/fs.js';
+export type { FsckProblem, FsckReport } from './store/fsck.js';
+export type { RecoveryReport } from './store/recovery.js';
 export type { TransactionResult } from './store/store.js';
 export {
   type BatchOp,

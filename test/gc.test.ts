@@ -114,7 +114,7 @@ function expectGcResult(r: unknown): asserts r is GcResult {
 
 /** A test/fixtures/gc-writer.mjs process (it stops when its stdin ends), ended after each test. */
 function startGcWriter(dir: string, id: string): Writer {
-  const writer = startWriter(GC_WRITER, [dir, id], 'pipe');
+  const writer = startWriter(GC_WRITER, [dir, id], {}, 'pipe');
   children.push(writer.child);
   return writer;
 }

@@ -12,8 +12,16 @@ export interface Writer {
 }
 
 /** Starts `node script ...args`; `stdin: 'pipe'` for fixtures that stop when their stdin ends. */
-export function startWriter(script: string, args: string[], stdin: 'ignore' | 'pipe' = 'ignore'): Writer {
-  const child = spawn(process.execPath, [script, ...args], { stdio: [stdin, 'pipe', 'pipe'] });
+export function startWriter(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  stdin: 'ignore' | 'pipe' = 'ignore',
+): Writer {
+  const child = spawn(process.execPath, [script, ...args], {
+    stdio: [stdin, 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   const acks = new Map<string, string>();
   let err = '';
   let partial = '';

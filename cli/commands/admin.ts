@@ -76,6 +76,50 @@ export function registerAdmin(program: Command, act: Act): void {
     );
 
   program
+    .command('fsck')
+    .description(
+      'check the repository: refs, the objects they reach, packs and journals (opening it already replays the ' +
+        'journals of processes that are gone); exit 1 (CORRUPT) if a problem is left',
+    )
+    .option('--repair', 'also remove packs a power cut left torn')
+    .addHelpText('after', '\nExamples:\n  $ store fsck\n  $ store fsck --repair --json')
+    .action(
+      act(async (ctx: Context, opts: { repair?: boolean }) => {
+        ctx.localOnly('fsck checks a repository on this machine');
+        const store = await openStore({ fs, dir: ctx.repo, durability: 'sync' });
+        try {
+          const r = await store.fsck({ repair: opts.repair });
+          if (ctx.options.json) ctx.io.out(`${JSON.stringify(r)}\n`);
+          else {
+            const { recovered } = r;
+            if (recovered.journals > 0) {
+              ctx.io.out(
+                `recovered ${recovered.records} journaled write batches of ${recovered.journals} process(es) that ` +
+                  `had stopped: ${recovered.packs} packs restored, ${recovered.refs.length} refs moved, ` +
+                  `${recovered.torn} torn packs removed\n`,
+              );
+            }
+            for (const p of r.repaired) ctx.io.out(`repaired: ${p.message}\n`);
+            for (const p of r.problems) ctx.io.out(`problem: ${p.message}\n`);
+            for (const j of r.journals) {
+              ctx.io.out(`journal ${j.name}: ${j.live ? 'open in this process' : 'kept'}, ${j.records} records\n`);
+            }
+            ctx.io.out(
+              `${r.refs} refs, ${r.objects} objects reached: ${r.ok ? 'ok' : `${r.problems.length} problems`}\n`,
+            );
+          }
+          if (!r.ok) {
+            throw new StoreError('CORRUPT', `the repository has ${r.problems.length} problems (listed above)`, {
+              problems: r.problems,
+            });
+          }
+        } finally {
+          await store.close();
+        }
+      }),
+    );
+
+  program
     .command('compact')
     .description("rewrite the branch's old history to its retention policy (.store/retention.json), then prune")
     .option('--dry-run', 'only show what would be kept and the space it would free')

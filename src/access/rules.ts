@@ -96,12 +96,21 @@ export class AccessRules {
   /** What a set of roles may do. */
   grants(roles: readonly string[]): Grants {
     if (roles.includes(ADMIN_ROLE)) return Grants.ALL;
-    const rules = roles.flatMap((r) => this.roles.get(r)?.rules ?? []);
-    return new Grants(
-      rules,
-      roles.some((r) => this.roles.get(r)?.impersonate),
-    );
+    // Per set of roles, once per version of the rules: every request asks.
+    const key = roles.join('\n');
+    let grants = this.granted.get(key);
+    if (!grants) {
+      const rules = roles.flatMap((r) => this.roles.get(r)?.rules ?? []);
+      grants = new Grants(
+        rules,
+        roles.some((r) => this.roles.get(r)?.impersonate),
+      );
+      this.granted.set(key, grants);
+    }
+    return grants;
   }
+
+  private readonly granted = new Map<string, Grants>();
 }
 
 /** What one principal may do: the rules of its roles together. */

@@ -91,8 +91,18 @@ export class Tokens {
    * The file as it is now: cached while its version (one stat) is unchanged, and that is looked at most every
    * CHECK_MS, so a request does not pay a stat for it (a revocation by another process applies within CHECK_MS).
    */
-  private async load(): Promise<TokenFile | null> {
+  private load(): Promise<TokenFile | null> | TokenFile | null {
     if (this.cache && Date.now() - this.checkedAt < CHECK_MS) return this.cache.file;
+    // One look for all the requests that find the last one too old (profiled: 50 concurrent requests made 50 stats).
+    this.loading ??= this.reload().finally(() => {
+      this.loading = null;
+    });
+    return this.loading;
+  }
+
+  private loading: Promise<TokenFile | null> | null = null;
+
+  private async reload(): Promise<TokenFile | null> {
     const version = await this.files.version(this.path);
     this.checkedAt = Date.now();
     if (this.cache && this.cache.version === version) return this.cache.file;

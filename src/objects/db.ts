@@ -10,6 +10,13 @@ import { ObjectReader } from './reader.js';
 import { parseTree, type Tree } from './tree.js';
 import { treeWeight } from './tree-overlay.js';
 
+/** A pack as written: its name (`pack-<sum>`) and its two files' bytes (what the journal records). */
+export interface WrittenPack {
+  name: string;
+  pack: Uint8Array;
+  idx: Uint8Array;
+}
+
 /**
  * The object database: reads through caches (parsed trees, commits, blob bytes) and the object reader, which knows
  * loose objects and packs, delta'd ones included, written by git; writes batches as packs of our own.
@@ -136,13 +143,19 @@ export class ObjectDb {
    * (a transaction's own commits: lost in a crash along with the transaction, and re-written durably when it commits).
    * `compress` deflates the entries (for a few large objects written once, such as a compaction map).
    */
-  async write(batch: ObjectBatch, durable = true, compress = false): Promise<void> {
-    if (batch.size === 0) return;
+  async write(batch: ObjectBatch, durable = true, compress = false): Promise<WrittenPack | null> {
+    if (batch.size === 0) return null;
     await this.files.mkdirp(this.packDir);
     const files = durable ? this.files : this.files.volatile();
     const written = await writePack(files, this.packDir, batchInputs(batch), { compress });
     this.reader.added(written.name, written.idx, written.pack);
     this.maintenance.packWritten();
+    return written;
+  }
+
+  /** Looks at the pack directory again: packs another process (or recovery) put there are read from now on. */
+  refreshPacks(): void {
+    this.reader.refresh();
   }
 
   /** Waits for background maintenance (tests and close). */

@@ -5,6 +5,7 @@ import { applyDelta } from './delta.js';
 import { Lru } from './lru.js';
 import { asBuffer, type GitObject, type ObjectType } from './object.js';
 import { OFS_DELTA, REF_DELTA, TYPE_CODES } from './pack.js';
+import { wholeIndex } from './pack-check.js';
 
 /**
  * Reads objects the way git stores them: loose (`objects/xx/…`, zlib) and in packs (idx v2 lookup, whole entries,
@@ -111,6 +112,8 @@ class PackGone extends Error {}
 
 export class ObjectReader {
   private packs: PackIndex[] | null = null;
+  /** Packs found torn (a power cut's leftovers), left out of every listing. */
+  private readonly torn = new Set<string>();
   /** Parsed indexes by pack name, kept across refreshes: an idx never changes once written. */
   private readonly known = new Map<string, PackIndex>();
   private readonly deltaBases = new Lru<string, GitObject>(32 << 20, (o) => o.body.length + 64);
@@ -140,9 +143,15 @@ export class ObjectReader {
         packs.push(known);
         continue;
       }
+      if (this.torn.has(name)) continue;
       const data = await this.files.read(`${this.packDir}/${file}`);
       if (!data) {
         this.vanished = true;
+        continue;
+      }
+      // A power cut's leftover (pack-check.ts): not a pack; recovery at the next open removes it.
+      if (!wholeIndex(data)) {
+        this.torn.add(name);
         continue;
       }
       packs.push(this.index(name, asBuffer(data), null));
@@ -206,7 +215,18 @@ export class ObjectReader {
     if (!p.pack) {
       const data = await this.files.read(`${this.packDir}/${p.name}.pack`);
       if (!data) throw new PackGone(p.name);
-      p.pack = asBuffer(data);
+      const pack = asBuffer(data);
+      if (
+        pack.length < 32 ||
+        pack.toString('latin1', 0, 4) !== 'PACK' ||
+        !pack.subarray(-20).equals(p.idx.subarray(-40, -20))
+      ) {
+        // Cut short by a power cut (pack-check.ts): read as if it were not there.
+        this.torn.add(p.name);
+        this.known.delete(p.name);
+        throw new PackGone(p.name);
+      }
+      p.pack = pack;
     }
     return p.pack;
   }

@@ -38,8 +38,17 @@ type Done<T = void> = (error: Error | null, value: T) => void;
 interface FsCallbacks {
   stat(path: string, done: Done<StatsLike>): void;
   open(path: string, flags: string, mode: number, done: Done<number>): void;
-  write(fd: number, data: Uint8Array, offset: number, length: number, position: null, done: Done<number>): void;
+  write(
+    fd: number,
+    data: Uint8Array,
+    offset: number,
+    length: number,
+    position: number | null,
+    done: Done<number>,
+  ): void;
   fsync(fd: number, done: Done): void;
+  fdatasync(fd: number, done: Done): void;
+  read(fd: number, data: Uint8Array, offset: number, length: number, position: number, done: Done<number>): void;
   close(fd: number, done: Done): void;
 }
 
@@ -203,6 +212,71 @@ export class Files {
       await this.mkdirp(dir);
       return this.linkExclusive(existing, path, false);
     }
+  }
+
+  /**
+   * Makes a file's data durable (fsync), for files written without it (the journal's checkpoint, journal.ts). A file
+   * that is gone needs nothing: what replaced it (a consolidated pack, a newer ref) was made durable by its writer.
+   */
+  async syncFile(path: string): Promise<void> {
+    const fs = this.raw as unknown as FsCallbacks;
+    let fd: number;
+    try {
+      fd = await call<number>((done) => fs.open(path, 'r', 0o666, done));
+    } catch (e) {
+      if (isMissing(e)) return;
+      throw e;
+    }
+    try {
+      await call((done) => fs.fsync(fd, done));
+    } finally {
+      await call((done) => fs.close(fd, done));
+    }
+  }
+
+  /** `length` bytes of a file from `position` (fewer at its end); null when the file is missing. */
+  async readRange(path: string, position: number, length: number): Promise<Uint8Array | null> {
+    const fs = this.raw as unknown as FsCallbacks;
+    let fd: number;
+    try {
+      fd = await call<number>((done) => fs.open(path, 'r', 0o666, done));
+    } catch (e) {
+      if (isMissing(e)) return null;
+      throw e;
+    }
+    try {
+      const data = new Uint8Array(length);
+      let got = 0;
+      while (got < length) {
+        const n = await call<number>((done) => fs.read(fd, data, got, length - got, position + got, done));
+        if (n === 0) break;
+        got += n;
+      }
+      return data.subarray(0, got);
+    } finally {
+      await call((done) => fs.close(fd, done));
+    }
+  }
+
+  /** An open file for positional writes and data syncs (the journal's segments): `r+`, the file must exist. */
+  async openForUpdate(path: string): Promise<{
+    writeAt(data: Uint8Array, position: number): Promise<void>;
+    datasync(): Promise<void>;
+    sync(): Promise<void>;
+    close(): Promise<void>;
+  }> {
+    const fs = this.raw as unknown as FsCallbacks;
+    const fd = await call<number>((done) => fs.open(path, 'r+', 0o666, done));
+    return {
+      writeAt: async (data, position) => {
+        for (let at = 0; at < data.length; ) {
+          at += await call<number>((done) => fs.write(fd, data, at, data.length - at, position + at, done));
+        }
+      },
+      datasync: () => call((done) => fs.fdatasync(fd, done)),
+      sync: () => call((done) => fs.fsync(fd, done)),
+      close: () => call((done) => fs.close(fd, done)),
+    };
   }
 
   /** Makes a rename inside `dir` durable. memfs has no directory handles, and needs none. */

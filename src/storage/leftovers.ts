@@ -34,9 +34,20 @@ export async function inspectLock(files: Files, path: string): Promise<LockState
   return { owner, liveness: owner ? await liveness(files, owner) : 'unknown', mtimeMs: stat.mtimeMs, content };
 }
 
-/** Whether a lock may be removed: its owner died, or it is of unknown owner and older than `staleMs`. */
+/**
+ * How long an empty lock may be someone's: git and the store write a lock's content in the call that creates it, so
+ * an empty one is what a power cut leaves of a lock whose data was never flushed (the journal does not flush locks).
+ */
+const EMPTY_LOCK_MS = 2_000;
+
+/**
+ * Whether a lock may be removed: its owner died, or it is of unknown owner and older than `staleMs` (an empty one:
+ * than EMPTY_LOCK_MS, or `staleMs` if smaller).
+ */
 export const isStale = (lock: LockState, staleMs: number): boolean =>
-  lock.liveness === 'dead' || (lock.liveness === 'unknown' && Date.now() - lock.mtimeMs > staleMs);
+  lock.liveness === 'dead' ||
+  (lock.liveness === 'unknown' &&
+    Date.now() - lock.mtimeMs > (lock.content === '' ? Math.min(staleMs, EMPTY_LOCK_MS) : staleMs));
 
 /**
  * Removes a lock judged stale, unless it changed since it was judged (someone else removed it and a live process took

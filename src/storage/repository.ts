@@ -25,6 +25,11 @@ export async function initRepository(files: Files, dir: string, branch: string):
   await files.writeNew(`${dir}/description`, [utf8.encode('A gitstore configuration store.\n')], false);
   // HEAD last: until it exists the directory is not a repository, so a crash here leaves nothing half-made.
   await files.writeNew(`${dir}/HEAD`, [utf8.encode(`ref: refs/heads/${branch}\n`)], false);
+  // The new directories' entries, up to the repository's own in its parent: a write acknowledged later would be
+  // lost with them in a power cut (test/crash.test.ts finds it so).
+  for (const d of [`${dir}/objects`, `${dir}/refs`, dir, dir.slice(0, dir.lastIndexOf('/')) || '/']) {
+    await files.syncDir(d);
+  }
 }
 
 /** NOT_FOUND for a missing repository, with the commands that fix it. */

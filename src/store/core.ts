@@ -8,6 +8,7 @@ import { ObjectDb } from '../objects/db.js';
 import { EMPTY_TREE, utf8 } from '../objects/object.js';
 import { isTreeMode } from '../objects/tree.js';
 import type { Files } from '../storage/fs.js';
+import { Journal } from '../storage/journal.js';
 import { Leftovers } from '../storage/leftovers.js';
 import { Refs } from '../storage/refs.js';
 import { lookup } from '../tree/editor.js';
@@ -45,6 +46,10 @@ interface VersionCheck {
 export class StoreCore {
   readonly db: ObjectDb;
   readonly refs: Refs;
+  /** This process's write-ahead journal (null: durability `sync`, or a store that is not durable). */
+  readonly journal: Journal | null;
+  /** The refs the branch writers move: without fsync when the journal makes their moves durable. */
+  private readonly writeRefs: Refs;
   readonly maps: CompactionMaps;
   /** Locks and temporary files that dead store processes left: removed at open and by a periodic sweep. */
   readonly leftovers: Leftovers;
@@ -74,6 +79,8 @@ export class StoreCore {
       lockTimeoutMs: options.lockTimeoutMs ?? 10_000,
       staleLockMs: options.staleLockMs ?? 30_000,
     });
+    this.journal = files.durable && options.durability !== 'sync' ? new Journal(files, dir, options.journal) : null;
+    this.writeRefs = this.journal ? this.refs.volatile() : this.refs;
     this.clock = options.clock ?? (() => new Date());
     this.author = options.author ?? DEFAULT_AUTHOR;
     this.refreshMs = options.refreshMs ?? 10;
@@ -179,9 +186,9 @@ export class StoreCore {
     const ref = this.refName(branch);
     return {
       readHead: async () => this.existing(branch, await this.loadHead(branch)),
-      prepareSwap: (expected, next) => this.refs.prepareSwap(ref, expected, next),
+      prepareSwap: (expected, next) => this.writeRefs.prepareSwap(ref, expected, next),
       holdRef: async () => {
-        const held = await this.refs.hold(ref);
+        const held = await this.writeRefs.hold(ref);
         try {
           const tree = held.current ? (await this.db.readCommit(held.current)).tree : null;
           const head = { commit: held.current, tree, checkedAt: Date.now() };
@@ -192,6 +199,11 @@ export class StoreCore {
           throw e;
         }
       },
+      writeObjects: (objects) => this.db.write(objects, !this.journal),
+      durably: (written, old, next, move) =>
+        this.journal
+          ? this.journal.append({ refs: [{ ref, old, next }], packs: written ? [written] : [] }, move)
+          : move(),
       published: (head) => {
         this.heads.set(branch, { ...head, checkedAt: Date.now() });
         void this.feeds

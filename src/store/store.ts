@@ -15,11 +15,13 @@ import { type ListEntry, listTree, lookup, TreeEditor } from '../tree/editor.js'
 import { checkBranchName, checkMessage, normalizeKey, parseKey } from '../tree/keys.js';
 import { StoreAccess } from './access.js';
 import { commitMessage, StoreCore, toBytes } from './core.js';
+import { type FsckReport, fsck } from './fsck.js';
 import { StoreHistory } from './history.js';
 import { StoreMaintenance } from './maintenance.js';
 import { StoreMerges } from './merge.js';
 import { type ObjectReader, type TreeEdit, treeEdit } from './ports.js';
 import { checkPrecondition } from './precondition.js';
+import { type RecoveryReport, recover } from './recovery.js';
 import { StoreRemotes } from './remotes.js';
 import type { Transaction, TransactionOptions } from './transaction.js';
 import { StoreTransactions } from './transactions.js';
@@ -100,6 +102,8 @@ export class Store {
     const refs = new Refs(files, dir, { lockTimeoutMs: 0, staleLockMs: 0 });
     const defaultBranch = (await refs.headBranch()) ?? 'main';
     const store = new Store(new StoreCore(files, dir, defaultBranch, options));
+    // Before anything is read: what a power cut took of other processes' acknowledged writes comes back first.
+    store.recovered = await recover(store.core);
     await store.core.leftovers.open();
     await store.transactions.removeAbandoned();
     return store;
@@ -493,6 +497,25 @@ export class Store {
   }
 
   /** Waits until every queued write has been answered and background maintenance is done. */
+  /** What recovery did when this store was opened (docs/ARCHITECTURE.md, "The journal"). */
+  recovered: RecoveryReport = { journals: 0, records: 0, packs: 0, refs: [], torn: 0 };
+
+  /**
+   * Checks the repository: refs, the objects they reach, packs, journals (`store fsck`); `repair` removes torn packs.
+   */
+  fsck(options: { repair?: boolean } = {}): Promise<FsckReport> {
+    return fsck(this.core, this.recovered, options.repair);
+  }
+
+  /**
+   * A checkpoint of the write-ahead journal (docs/ARCHITECTURE.md, "The journal"): what it holds is made durable
+   * where it belongs (packs, refs) and its segments are retired. The journal does this by itself, by size and time
+   * and at close; nothing to do without one (durability `sync`).
+   */
+  async checkpoint(): Promise<void> {
+    await this.core.journal?.checkpoint();
+  }
+
   async close(): Promise<void> {
     this.transactions.stop();
     this.core.leftovers.close();
@@ -500,6 +523,7 @@ export class Store {
     await this.accessFacet?.tokens.flush();
     await this.core.idle();
     await this.core.db.idle();
+    await this.core.journal?.close();
   }
 }
 

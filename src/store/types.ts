@@ -7,6 +7,7 @@ import type { StrategyName } from '../merge/strategies.js';
 import type { GcResult as PackGcResult, PruneResult } from '../objects/maintenance.js';
 import type { RefUpdate, RemoteInfo, TransferOptions } from '../remote/types.js';
 import type { FsLike } from '../storage/fs.js';
+import type { JournalOptions } from '../storage/journal.js';
 import type { ListEntry } from '../tree/editor.js';
 import type { Precondition } from './precondition.js';
 
@@ -33,6 +34,17 @@ export interface OpenOptions {
   clock?: () => Date;
   /** fsync before acknowledging (default true). Turn off only for stores you can lose. */
   durable?: boolean;
+  /**
+   * How a durable write is made durable (docs/ARCHITECTURE.md, "The journal"):
+   * - `journal` (the default): one fdatasync of this process's write-ahead journal per batch; packs and refs are
+   *   made durable at checkpoints, and replayed from the journal by the next process to open the repository if a
+   *   power cut took them;
+   * - `sync`: the pack, its directory and the ref are fsynced per batch, and no journal is kept: for a process that
+   *   makes one write and exits (the CLI), where a journal's segments would cost more than they save.
+   */
+  durability?: 'journal' | 'sync';
+  /** The journal's segment size and checkpoint interval (journal.ts). */
+  journal?: JournalOptions;
   /**
    * How current reads are (default `linearizable`: every write acknowledged before a read began, by any process, is
    * in it, for one `stat` of the ref). `cached` reads may miss the last `refreshMs` of other processes' writes.

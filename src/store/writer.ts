@@ -1,6 +1,6 @@
 import { ObjectBatch } from '../objects/batch.js';
 import { type Commit, type Signature, serializeCommit } from '../objects/commit.js';
-import type { ObjectDb } from '../objects/db.js';
+import type { ObjectDb, WrittenPack } from '../objects/db.js';
 import type { Tree } from '../objects/tree.js';
 
 /** A branch head: the commit and its tree (both null on an unborn branch). */
@@ -58,6 +58,13 @@ export interface BranchIo {
   /** Takes the ref's lock and reads the head it guards (see Refs.hold). */
   holdRef(): Promise<{ head: Head; commit(next: string): Promise<void>; abort(): Promise<void> }>;
   published(head: Head): void;
+  /** Writes a batch's objects as a pack: fsynced, or (with a journal) not. */
+  writeObjects(objects: ObjectBatch): Promise<WrittenPack | null>;
+  /**
+   * Makes a batch durable, then runs `move` (the ref's move): with a journal, once its record (the pack and the
+   * move) is appended and flushed; without, at once (the pack was fsynced, and `move` fsyncs the ref).
+   */
+  durably(written: WrittenPack | null, old: string | null, next: string, move: () => Promise<void>): Promise<void>;
 }
 
 /** Requests taken as one batch at most: bounds the latency of the first one. */
@@ -129,7 +136,7 @@ export class BranchWriter {
     const applied = await this.apply(batch, await this.io.readHead());
     try {
       const { start, head, objects, outcomes } = applied;
-      if (head.commit !== start.commit && !(await this.publish(this.db.write(objects), start, head, outcomes))) {
+      if (head.commit !== start.commit && !(await this.publish(this.io.writeObjects(objects), start, head, outcomes))) {
         await this.run(batch);
         return;
       }
@@ -166,16 +173,32 @@ export class BranchWriter {
   }
 
   /** Moves the ref from `start` to `head` once `written` is durable; false when another writer moved it first. */
-  private async publish(written: Promise<void>, start: Head, head: Head, outcomes: Outcome[]): Promise<boolean> {
-    // The pack's fsyncs and the ref lock's run side by side; the ref moves only once both are done, so it never
-    // points at objects that are not yet durable.
+  private async publish(
+    written: Promise<WrittenPack | null>,
+    start: Head,
+    head: Head,
+    outcomes: Outcome[],
+  ): Promise<boolean> {
+    // The pack's writing and the ref's lock run side by side; the ref moves only once the batch is durable (the
+    // pack fsynced, or the journal's record), so it never points at objects a crash could take.
     const [w, swap] = await Promise.allSettled([written, this.io.prepareSwap(start.commit, head.commit!)]);
     if (w.status === 'rejected' || swap.status === 'rejected') {
       if (swap.status === 'fulfilled') await swap.value?.abort();
       throw w.status === 'rejected' ? w.reason : (swap as PromiseRejectedResult).reason;
     }
     if (!swap.value) return false;
-    await swap.value.commit();
+    const prepared = swap.value;
+    let moving = false;
+    try {
+      await this.io.durably(w.value, start.commit, head.commit!, () => {
+        moving = true;
+        return prepared.commit();
+      });
+    } catch (e) {
+      // Once commit() ran, the lock is gone (renamed, or removed on failure).
+      if (!moving) await prepared.abort();
+      throw e;
+    }
     this.announce(head, outcomes);
     return true;
   }
@@ -212,9 +235,10 @@ export class BranchWriter {
     let moved = false;
     try {
       if (head.commit !== start.commit) {
-        await this.db.write(objects);
-        moved = true;
-        await held.commit(head.commit!);
+        await this.io.durably(await this.io.writeObjects(objects), start.commit, head.commit!, () => {
+          moved = true;
+          return held.commit(head.commit!);
+        });
         this.announce(head, outcomes);
       }
       this.answer(batch, outcomes);
