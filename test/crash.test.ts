@@ -171,7 +171,8 @@ async function crashPoint(seed: number, cut: number, recoveryCut: number | null)
   await workload(fault, seed, acked);
   let disk = fault.image();
   const logs = [fault.log];
-  if (recoveryCut !== null) {
+  // (A cut before the repository was made leaves nothing to recover.)
+  if (recoveryCut !== null && disk.existsSync(`${DIR}/HEAD`)) {
     const again = new FaultFs(disk);
     again.cutAt(recoveryCut);
     await open(again as unknown as FsLike, { afterCut: true })

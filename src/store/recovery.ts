@@ -13,9 +13,10 @@ import type { Refs } from '../storage/refs.js';
  * processes that are gone, restoring what a power cut took of what they acknowledged, then makes it durable and
  * removes the journals. Replaying is idempotent, so a crash during recovery only means it runs again:
  * - a pack a record holds is written again when it is missing or cut short, else fsynced where it is;
- * - a ref is moved to the journaled value only forward: when it is missing (a branch the write created), names a
- *   commit that is not there, or is an ancestor of the journaled value. A ref another writer has moved past (or
- *   elsewhere: a compaction, a reset) is left alone.
+ * - a ref is moved to the journaled value only forward: when it holds the journaled old value (the move as it was
+ *   made, a compaction's too), is missing (a branch the write created), torn, names a commit that is not there, or
+ *   is an ancestor of the journaled value. A ref another writer has moved past (or elsewhere: a compaction, a reset)
+ *   is left alone.
  * Journals of a live process are not touched; one whose owner cannot be judged (another machine, or this one
  * before a reboot) is replayed, and removed once it has not changed for UNKNOWN_OWNER_MS.
  */
@@ -151,11 +152,14 @@ async function replay(parts: RecoveryParts, records: JournalRecord[], report: Re
         continue;
       }
       if (!(await exists(next))) continue; // not restorable: its pack was never whole (not acknowledged)
+      // The move as journaled (from its own old value: also a compaction's, which is not a fast-forward), or a
+      // fast-forward from an older value a power cut brought back, or over a ref whose commit a power cut took.
       const forward =
-        current === null
+        current === old ||
+        (current === null
           ? old === null // a branch the write created; one deleted since stays deleted
           : !(await exists(current)) ||
-            (await isAncestor((oid) => db.readCommit(oid), current, next).catch(() => false));
+            (await isAncestor((oid) => db.readCommit(oid), current, next).catch(() => false)));
       if (forward && (await refs.compareAndSwap(ref, current, next))) report.refs.push(ref);
     }
   }
