@@ -184,3 +184,29 @@ export async function libraryConcurrent(
     throw e;
   }
 }
+
+/**
+ * What a process that writes once pays (the CLI): open the store, one set, close, `runs` times on one repository,
+ * alternating durabilities; the median milliseconds of each.
+ */
+export async function oneWritePerOpen(runs: number): Promise<Record<Durability, number>> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'gitstore-bench-'));
+  const dir = path.join(root, 'store.git');
+  try {
+    await (await openStore({ fs, dir, create: true })).close();
+    const ms: Record<Durability, number[]> = { journal: [], sync: [] };
+    for (let i = 0; i < runs * 2; i++) {
+      const durability: Durability = i % 2 === 0 ? 'sync' : 'journal';
+      const { ms: took } = await timed(async () => {
+        const store = await openStore({ fs, dir, durability });
+        await store.set(`k/${i}`, `v${i}`);
+        await store.close();
+      });
+      ms[durability].push(took);
+    }
+    const median = (xs: number[]) => Math.round([...xs].sort((a, b) => a - b)[xs.length >> 1]! * 100) / 100;
+    return { journal: median(ms.journal), sync: median(ms.sync) };
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}

@@ -72,7 +72,7 @@ export function makeContext(io: Io, command: Command): Context {
     url,
     store: () => {
       const token = options.token ?? (io.env.STORE_TOKEN || undefined);
-      // One write and exit: a journal's segments would cost more than they save (OpenOptions.durability).
+      // One write and exit: the journal's segments cost more than they save there (OpenOptions.durability).
       opened ??= url
         ? Promise.resolve(new StoreClient(url, { token }))
         : openStore({ fs, dir: repo, durability: 'sync' });

@@ -86,7 +86,7 @@ export function registerAdmin(program: Command, act: Act): void {
     .action(
       act(async (ctx: Context, opts: { repair?: boolean }) => {
         ctx.localOnly('fsck checks a repository on this machine');
-        const store = await openStore({ fs, dir: ctx.repo, durability: 'sync' });
+        const store = await openStore({ fs, dir: ctx.repo });
         try {
           const r = await store.fsck({ repair: opts.repair });
           if (ctx.options.json) ctx.io.out(`${JSON.stringify(r)}\n`);

@@ -40,7 +40,8 @@ export interface OpenOptions {
    *   made durable at checkpoints, and replayed from the journal by the next process to open the repository if a
    *   power cut took them;
    * - `sync`: the pack, its directory and the ref are fsynced per batch, and no journal is kept: for a process that
-   *   makes one write and exits (the CLI), where a journal's segments would cost more than they save.
+   *   opens the store, writes once and closes it, as the CLI does, where making, checkpointing and removing the
+   *   journal's segments costs more than it saves (measured: 21 against 32 ms; README, "Figures").
    */
   durability?: 'journal' | 'sync';
   /** The journal's segment size and checkpoint interval (journal.ts). */
