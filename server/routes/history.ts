@@ -77,7 +77,7 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
         const { branch } = request.params;
         const grants = partialReader(request, branch);
         if (grants) {
-          if (key !== undefined && !grants.canSee(branch, key.replace(/\/+$/, ''))) {
+          if (key !== undefined && !grants.canSee(branch, key)) {
             throw forbidden(`read the history of ${key} on ${branch}`);
           }
           if (cursor !== undefined) await checkInHistory(store, branch, [await store.resolve(cursor, branch)]);
@@ -253,7 +253,7 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
     const blame = async (request: FastifyRequest, prefix: string, q: BlameQuery, reply: FastifyReply) => {
       const { branch } = request.params as { branch: string };
       const grants = partialReader(request, branch);
-      if (grants && !grants.canSee(branch, prefix.replace(/\/+$/, ''))) throw forbidden(`blame ${prefix} on ${branch}`);
+      if (grants && !grants.canSee(branch, prefix)) throw forbidden(`blame ${prefix} on ${branch}`);
       // Resolved here, once, so the answer can name the commit it read (with `nearest`, maybe not the one asked for).
       const at = q.at === undefined ? undefined : await store.resolve(q.at, branch, { nearest: q.nearest });
       if (grants && at !== undefined) await checkInHistory(store, branch, [at]);

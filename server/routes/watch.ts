@@ -64,7 +64,7 @@ export function watchRoutes(store: Store, maxWatches: number): FastifyPluginAsyn
       async (request, reply) => {
         const { enabled, grants } = request.access;
         const { branch } = request.params;
-        if (enabled && !grants.canSee(branch, (request.query.prefix ?? '').replace(/\/+$/, ''))) {
+        if (enabled && !grants.canSee(branch, request.query.prefix ?? '')) {
           throw forbidden(`watch ${request.query.prefix || 'all'} of ${branch}`);
         }
         // Events of keys the caller may not read are never sent, not even their names.

@@ -156,8 +156,9 @@ export class Grants {
     );
   }
 
-  /** Whether some key at or below `path` (a key or directory, no trailing `/`) is readable: it shows in a listing. */
+  /** Whether some key at or below `path` (a key or directory, `/` at its end or not) is readable: it shows in a listing. */
   canSee(branch: string, path: string): boolean {
+    path = path.replace(/\/+$/, '');
     if (path === '') return this.readsBranch(branch);
     if (this.can('read', branch, path) || this.can('read', branch, `${path}/`)) return true;
     return this.rules.some(

@@ -21,6 +21,16 @@ export function wholeIndex(idx: Uint8Array): boolean {
   return idx.length >= small && idx.length <= small + count * 8 && (idx.length - small) % 8 === 0;
 }
 
+/**
+ * Whether a pack of `size` bytes, starting with `head` and ending with `tail`, is the one `idx` indexes: its header,
+ * and its trailing checksum as the idx records it (the 20 bytes before the idx's own).
+ */
+export function packMatches(idx: Uint8Array, size: number, head: Uint8Array | null, tail: Uint8Array | null): boolean {
+  if (size < 32 || !head || !tail) return false;
+  const sum = idx.subarray(idx.length - 40, idx.length - 20);
+  return Buffer.from(head.subarray(0, 4)).toString('latin1') === 'PACK' && Buffer.from(tail).equals(sum);
+}
+
 /** The packs under `packDir` that are not whole (by name, `pack-<sum>`): a power cut's leftovers. */
 export async function tornPacks(files: Files, packDir: string): Promise<string[]> {
   const torn: string[] = [];
@@ -39,8 +49,7 @@ export async function tornPacks(files: Files, packDir: string): Promise<string[]
       files.readRange(`${packDir}/${name}.pack`, 0, 4),
       files.readRange(`${packDir}/${name}.pack`, stat.size - 20, 20),
     ]);
-    const sum = Buffer.from(idx.buffer, idx.byteOffset + idx.length - 40, 20);
-    if (!head || Buffer.from(head).toString('latin1') !== 'PACK' || !tail || !sum.equals(tail)) torn.push(name);
+    if (!packMatches(idx, stat.size, head, tail)) torn.push(name);
   }
   return torn;
 }

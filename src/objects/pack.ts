@@ -253,6 +253,22 @@ export async function writePack(
   sum.copy(pack, at);
   const idx = buildIndex(entries, offsets, sum);
   const name = `pack-${sum.toString('hex')}`;
+  await installPack(files, packDir, name, pack, idx);
+  return { name, pack, idx };
+}
+
+/**
+ * Puts a pack and its idx in place as `<packDir>/<name>.pack|idx` (a new pack, or one the journal restores): both
+ * written whole under a temporary name, then renamed, pack before idx so that an idx never names a missing pack,
+ * then the directory synced (fsyncs when `files` is durable).
+ */
+export async function installPack(
+  files: Files,
+  packDir: string,
+  name: string,
+  pack: Uint8Array,
+  idx: Uint8Array,
+): Promise<void> {
   // Named after this process (owner.ts): a crash leaves it behind, and the next sweep knows it may go at once.
   const tmp = `${packDir}/${await tempName(files, 'tmp_pack_')}`;
   // Both files are written and fsynced side by side: the two syncs overlap instead of queueing.
@@ -260,5 +276,4 @@ export async function writePack(
   await files.p.rename(tmp, `${packDir}/${name}.pack`);
   await files.p.rename(`${tmp}.idx`, `${packDir}/${name}.idx`);
   await files.syncDir(packDir);
-  return { name, pack, idx };
 }

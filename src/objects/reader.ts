@@ -5,7 +5,7 @@ import { applyDelta } from './delta.js';
 import { Lru } from './lru.js';
 import { asBuffer, type GitObject, type ObjectType } from './object.js';
 import { OFS_DELTA, REF_DELTA, TYPE_CODES } from './pack.js';
-import { wholeIndex } from './pack-check.js';
+import { packMatches, wholeIndex } from './pack-check.js';
 
 /**
  * Reads objects the way git stores them: loose (`objects/xx/…`, zlib) and in packs (idx v2 lookup, whole entries,
@@ -216,11 +216,7 @@ export class ObjectReader {
       const data = await this.files.read(`${this.packDir}/${p.name}.pack`);
       if (!data) throw new PackGone(p.name);
       const pack = asBuffer(data);
-      if (
-        pack.length < 32 ||
-        pack.toString('latin1', 0, 4) !== 'PACK' ||
-        !pack.subarray(-20).equals(p.idx.subarray(-40, -20))
-      ) {
+      if (!packMatches(p.idx, pack.length, pack.subarray(0, 4), pack.subarray(-20))) {
         // Cut short by a power cut (pack-check.ts): read as if it were not there.
         this.torn.add(p.name);
         this.known.delete(p.name);

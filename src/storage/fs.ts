@@ -220,22 +220,26 @@ export class Files {
    */
   async syncFile(path: string): Promise<void> {
     const fs = this.raw as unknown as FsCallbacks;
-    let fd: number;
-    try {
-      fd = await call<number>((done) => fs.open(path, 'r', 0o666, done));
-    } catch (e) {
-      if (isMissing(e)) return;
-      throw e;
-    }
-    try {
-      await call((done) => fs.fsync(fd, done));
-    } finally {
-      await call((done) => fs.close(fd, done));
-    }
+    await this.withOpen(path, (fd) => call((done) => fs.fsync(fd, done)));
   }
 
   /** `length` bytes of a file from `position` (fewer at its end); null when the file is missing. */
-  async readRange(path: string, position: number, length: number): Promise<Uint8Array | null> {
+  readRange(path: string, position: number, length: number): Promise<Uint8Array | null> {
+    const fs = this.raw as unknown as FsCallbacks;
+    return this.withOpen(path, async (fd) => {
+      const data = new Uint8Array(length);
+      let got = 0;
+      while (got < length) {
+        const n = await call<number>((done) => fs.read(fd, data, got, length - got, position + got, done));
+        if (n === 0) break;
+        got += n;
+      }
+      return data.subarray(0, got);
+    });
+  }
+
+  /** Runs `use` on the file opened for reading, then closes it; null, without running it, when the file is missing. */
+  private async withOpen<T>(path: string, use: (fd: number) => Promise<T>): Promise<T | null> {
     const fs = this.raw as unknown as FsCallbacks;
     let fd: number;
     try {
@@ -245,14 +249,7 @@ export class Files {
       throw e;
     }
     try {
-      const data = new Uint8Array(length);
-      let got = 0;
-      while (got < length) {
-        const n = await call<number>((done) => fs.read(fd, data, got, length - got, position + got, done));
-        if (n === 0) break;
-        got += n;
-      }
-      return data.subarray(0, got);
+      return await use(fd);
     } finally {
       await call((done) => fs.close(fd, done));
     }

@@ -81,8 +81,11 @@ export class Refs {
     return refs;
   }
 
-  /** All refs below `prefix` (e.g. `refs/heads/`) with their oids, loose ones overriding packed ones. */
-  async list(prefix: string): Promise<Map<string, string>> {
+  /**
+   * All refs below `prefix` (e.g. `refs/heads/`) with their oids, loose ones overriding packed ones. A loose ref that
+   * holds no object id is left out, and told to `onUnreadable` (`store fsck` reports it).
+   */
+  async list(prefix: string, onUnreadable?: (ref: string, error: unknown) => void): Promise<Map<string, string>> {
     const found = new Map<string, string>();
     for (const [name, oid] of await this.packed()) if (name.startsWith(prefix)) found.set(name, oid);
     const walk = async (dir: string): Promise<void> => {
@@ -92,7 +95,10 @@ export class Refs {
         if (!stat) continue;
         if (stat.isDirectory()) await walk(name);
         else if (!entry.endsWith('.lock')) {
-          const oid = await this.read(name).catch(() => null);
+          const oid = await this.read(name).catch((e: unknown) => {
+            onUnreadable?.(name, e);
+            return null;
+          });
           if (oid) found.set(name, oid);
         }
       }

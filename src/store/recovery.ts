@@ -1,11 +1,12 @@
 import { isStoreError } from '../errors.js';
 import { isAncestor } from '../merge/merge-base.js';
 import type { ObjectDb } from '../objects/db.js';
+import { installPack } from '../objects/pack.js';
 import { tornPacks } from '../objects/pack-check.js';
 import type { Files } from '../storage/fs.js';
 import { isJournalLive, JOURNAL_DIR } from '../storage/journal.js';
 import { type JournalRecord, readSegment } from '../storage/journal-format.js';
-import { liveness, parseTempTag, selfOwner, tempName, tempTag } from '../storage/owner.js';
+import { liveness, parseTempTag, selfOwner, tempTag } from '../storage/owner.js';
 import type { Refs } from '../storage/refs.js';
 
 /**
@@ -59,10 +60,13 @@ async function journalsOf(files: Files, dir: string): Promise<Map<string, string
   return byTag;
 }
 
+/** A report of a recovery that found nothing to do. */
+export const nothingRecovered = (): RecoveryReport => ({ journals: 0, records: 0, packs: 0, refs: [], torn: 0 });
+
 /** Replays every journal no live process owns; see above. */
 export async function recover(parts: RecoveryParts): Promise<RecoveryReport> {
   const { files, dir } = parts;
-  const report: RecoveryReport = { journals: 0, records: 0, packs: 0, refs: [], torn: 0 };
+  const report = nothingRecovered();
   for (const [tag, paths] of await journalsOf(files, dir)) {
     if (paths.some((p) => isJournalLive(files, p))) continue; // this process's own, open
     const owner = parseTempTag(tag);
@@ -113,13 +117,8 @@ async function replay(parts: RecoveryParts, records: JournalRecord[], report: Re
         await files.syncFile(`${packDir}/${name}.idx`);
         continue;
       }
-      // Written whole under a temporary name, then renamed into place: pack before idx, as writePack does.
       await files.mkdirp(packDir);
-      const tmp = `${packDir}/${await tempName(files, 'tmp_pack_')}`;
-      await files.writeNew(tmp, [pack], false);
-      await files.writeNew(`${tmp}.idx`, [idx], false);
-      await files.p.rename(tmp, `${packDir}/${name}.pack`);
-      await files.p.rename(`${tmp}.idx`, `${packDir}/${name}.idx`);
+      await installPack(files, packDir, name, pack, idx);
       report.packs++;
     }
   }

@@ -21,7 +21,7 @@ import { StoreMaintenance } from './maintenance.js';
 import { StoreMerges } from './merge.js';
 import { type ObjectReader, type TreeEdit, treeEdit } from './ports.js';
 import { checkPrecondition } from './precondition.js';
-import { type RecoveryReport, recover } from './recovery.js';
+import { nothingRecovered, type RecoveryReport, recover } from './recovery.js';
 import { StoreRemotes } from './remotes.js';
 import type { Transaction, TransactionOptions } from './transaction.js';
 import { StoreTransactions } from './transactions.js';
@@ -496,9 +496,8 @@ export class Store {
     return () => this.core.batchListeners.delete(listener);
   }
 
-  /** Waits until every queued write has been answered and background maintenance is done. */
   /** What recovery did when this store was opened (docs/ARCHITECTURE.md, "The journal"). */
-  recovered: RecoveryReport = { journals: 0, records: 0, packs: 0, refs: [], torn: 0 };
+  recovered: RecoveryReport = nothingRecovered();
 
   /**
    * Checks the repository: refs, the objects they reach, packs, journals (`store fsck`); `repair` removes torn packs.
@@ -516,6 +515,7 @@ export class Store {
     await this.core.journal?.checkpoint();
   }
 
+  /** Waits until every queued write has been answered and background maintenance is done. */
   async close(): Promise<void> {
     this.transactions.stop();
     this.core.leftovers.close();
