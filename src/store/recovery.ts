@@ -67,6 +67,7 @@ export const nothingRecovered = (): RecoveryReport => ({ journals: 0, records: 0
 export async function recover(parts: RecoveryParts): Promise<RecoveryReport> {
   const { files, dir } = parts;
   const report = nothingRecovered();
+  const done: string[] = [];
   for (const [tag, paths] of await journalsOf(files, dir)) {
     if (paths.some((p) => isJournalLive(files, p))) continue; // this process's own, open
     const owner = parseTempTag(tag);
@@ -88,20 +89,21 @@ export async function recover(parts: RecoveryParts): Promise<RecoveryReport> {
       const stats = await Promise.all(paths.map((p) => files.stat(p)));
       if (stats.some((s) => s && Date.now() - s.mtimeMs < UNKNOWN_OWNER_MS)) continue;
     }
-    for (const path of paths) await files.remove(path);
-    await files.syncDir(`${dir}/${JOURNAL_DIR}`);
+    done.push(...paths);
   }
+  if (report.journals === 0) return report;
   // A process died with a journal: maybe a power cut, which can leave packs written without fsync torn (a
-  // transaction's, or one the journal has restored under its name already). Plain git would fail on them.
-  if (report.journals > 0) {
-    const packDir = `${dir}/objects/pack`;
-    for (const name of await tornPacks(files, packDir)) {
-      await files.remove(`${packDir}/${name}.idx`);
-      await files.remove(`${packDir}/${name}.pack`);
-      report.torn++;
-    }
-    await files.syncDir(packDir);
+  // transaction's, or one the journal has restored under its name already). Plain git would fail on them. They go
+  // before the journals do: a journal left is what tells the next open, after a cut here, to look again.
+  const packDir = `${dir}/objects/pack`;
+  for (const name of await tornPacks(files, packDir)) {
+    await files.remove(`${packDir}/${name}.idx`);
+    await files.remove(`${packDir}/${name}.pack`);
+    report.torn++;
   }
+  await files.syncDir(packDir);
+  for (const path of done) await files.remove(path);
+  if (done.length > 0) await files.syncDir(`${dir}/${JOURNAL_DIR}`);
   return report;
 }
 
