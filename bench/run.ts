@@ -263,6 +263,10 @@ figures.xenstore = await section('xenstored: VM lifecycle through the wire proto
 figures.cli = await section('CLI: store get', () => benchCli(quick ? 7 : 20));
 figures.transactions = await section('HTTP transactions', () => benchTransactions(quick ? 3 : 10));
 figures.watch = await section('HTTP watch latency', () => benchWatch(quick ? 3 : 10));
+// Issue 16: 10,000 SSE watchers, one per VM's prefix, while 1,000 writes/s land: every event delivered, p99 latency.
+figures.watchFanOut = await section('HTTP watch fan-out: 10,000 watchers, 1,000 writes/s', () =>
+  benchWatch(quick ? 3 : 10, quick ? 2000 : 10_000, 1000),
+);
 
 // ---- remotes and replication ------------------------------------------------------------------------------------
 
@@ -363,6 +367,18 @@ figures.targets = {
     at(figures, 'replication.pullPush.pushMs.median'),
     '< 500 ms',
     (x) => x < 500,
+  ),
+  watchFanOutP99: target(
+    'watch fan-out p99 ms (10,000 watchers, 1,000 writes/s)',
+    at(figures, 'watchFanOut.latencyMs.p99'),
+    '≤ 200 ms',
+    (x) => x <= 200,
+  ),
+  watchFanOutDelivered: target(
+    'watch fan-out: events missing',
+    at(figures, 'watchFanOut.eventsMissing'),
+    '0',
+    (x) => x === 0,
   ),
   open100kRssMB: target('open 100k keys, peak RSS MB', at(figures, 'history.open.rssMB'), '< 300 MB', (x) => x < 300),
 };
