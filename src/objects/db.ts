@@ -5,7 +5,7 @@ import { type Commit, parseCommit } from './commit.js';
 import { Lru } from './lru.js';
 import { type GcResult, Maintenance, type PruneResult } from './maintenance.js';
 import type { GitObject, ObjectType } from './object.js';
-import { buildPack, installPack } from './pack.js';
+import { writePack } from './pack.js';
 import { ObjectReader } from './reader.js';
 import { parseTree, type Tree } from './tree.js';
 import { treeWeight } from './tree-overlay.js';
@@ -13,8 +13,8 @@ import { treeWeight } from './tree-overlay.js';
 /** A pack as written: its name (`pack-<sum>`) and its two files' bytes (what the journal records). */
 export interface WrittenPack {
   name: string;
-  pack: Buffer;
-  idx: Buffer;
+  pack: Uint8Array;
+  idx: Uint8Array;
 }
 
 /**
@@ -144,22 +144,13 @@ export class ObjectDb {
    * `compress` deflates the entries (for a few large objects written once, such as a compaction map).
    */
   async write(batch: ObjectBatch, durable = true, compress = false): Promise<WrittenPack | null> {
-    const built = await this.build(batch, compress);
-    if (built) await this.install(built, durable);
-    return built;
-  }
-
-  /** A batch as a pack in memory, not yet in place (see install); null for an empty batch. */
-  async build(batch: ObjectBatch, compress = false): Promise<WrittenPack | null> {
-    return batch.size === 0 ? null : await buildPack(batchInputs(batch), { compress });
-  }
-
-  /** Puts a built pack in place (durably unless told not to) and reads from it from now on. */
-  async install(built: WrittenPack, durable = true): Promise<void> {
+    if (batch.size === 0) return null;
     await this.files.mkdirp(this.packDir);
-    await installPack(durable ? this.files : this.files.volatile(), this.packDir, built.name, built.pack, built.idx);
-    this.reader.added(built.name, built.idx, built.pack);
+    const files = durable ? this.files : this.files.volatile();
+    const written = await writePack(files, this.packDir, batchInputs(batch), { compress });
+    this.reader.added(written.name, written.idx, written.pack);
     this.maintenance.packWritten();
+    return written;
   }
 
   /** Looks at the pack directory again: packs another process (or recovery) put there are read from now on. */

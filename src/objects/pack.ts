@@ -234,16 +234,6 @@ export async function writePack(
   objects: Iterable<PackInput | RawInput | DeltaInput> | AsyncIterable<PackInput | RawInput | DeltaInput>,
   options: PackOptions = {},
 ): Promise<{ name: string; pack: Buffer; idx: Buffer }> {
-  const built = await buildPack(objects, options);
-  await installPack(files, packDir, built.name, built.pack, built.idx);
-  return built;
-}
-
-/** A pack and its idx, in memory: the bytes writePack puts in place, named by the pack's checksum. */
-export async function buildPack(
-  objects: Iterable<PackInput | RawInput | DeltaInput> | AsyncIterable<PackInput | RawInput | DeltaInput>,
-  options: PackOptions = {},
-): Promise<{ name: string; pack: Buffer; idx: Buffer }> {
   const { entries, offsets } = await encodeEntries(objects, options);
   let size = 12 + 20;
   for (const e of entries) size += e.size;
@@ -262,7 +252,9 @@ export async function buildPack(
   const sum = createHash('sha1').update(pack.subarray(0, at)).digest();
   sum.copy(pack, at);
   const idx = buildIndex(entries, offsets, sum);
-  return { name: `pack-${sum.toString('hex')}`, pack, idx };
+  const name = `pack-${sum.toString('hex')}`;
+  await installPack(files, packDir, name, pack, idx);
+  return { name, pack, idx };
 }
 
 /**
@@ -281,7 +273,7 @@ export async function installPack(
   const tmp = `${packDir}/${await tempName(files, 'tmp_pack_')}`;
   // Both files are written and fsynced side by side: the two syncs overlap instead of queueing.
   await Promise.all([files.writeNew(tmp, [pack], false), files.writeNew(`${tmp}.idx`, [idx], false)]);
-  await files.rename(tmp, `${packDir}/${name}.pack`);
-  await files.rename(`${tmp}.idx`, `${packDir}/${name}.idx`);
+  await files.p.rename(tmp, `${packDir}/${name}.pack`);
+  await files.p.rename(`${tmp}.idx`, `${packDir}/${name}.idx`);
   await files.syncDir(packDir);
 }

@@ -110,26 +110,8 @@ const MAX_CHURN = 50;
 /** A pack listed a moment ago is no longer there (consolidated by another writer). */
 class PackGone extends Error {}
 
-/**
- * Packs with at most this many objects have their oids in one map (ObjectReader.located), so finding an object costs
- * one lookup however many such packs there are, plus a search in each larger pack (few: consolidation merges small
- * packs into them). Searching every pack's idx in turn made a lookup cost grow with the pack count: 50 writers
- * outrunning a long pruning (which holds back consolidation) piled up 1,800 packs, and that pruning, whose walk is
- * nothing but lookups, took minutes instead of seconds. Git's multi-pack-index answers the same problem. A few
- * small packs are searched as they are, without mapping: a CLI that reads one key pays nothing for the map.
- */
-const SMALL_PACK_OBJECTS = 4096;
-/** Small packs searched one by one before they are mapped. */
-const UNMAPPED_PACKS = 8;
-
 export class ObjectReader {
   private packs: PackIndex[] | null = null;
-  /** The listed packs too large for `located`, newest first. */
-  private large: PackIndex[] = [];
-  /** Where each object of a mapped small pack is (see SMALL_PACK_OBJECTS). */
-  private readonly located = new Map<string, PackIndex>();
-  /** Small packs not mapped yet, newest first. */
-  private unmapped: PackIndex[] = [];
   /** Packs found torn (a power cut's leftovers), left out of every listing. */
   private readonly torn = new Set<string>();
   /** Parsed indexes by pack name, kept across refreshes: an idx never changes once written. */
@@ -175,38 +157,10 @@ export class ObjectReader {
       packs.push(this.index(name, asBuffer(data), null));
     }
     const listed = new Set(packs.map((p) => p.name));
-    for (const [name, p] of this.known) if (!listed.has(name)) this.forget(p);
+    for (const name of this.known.keys()) if (!listed.has(name)) this.known.delete(name);
     // Newest packs first: recent objects are the ones asked for most.
     this.packs = packs.reverse();
-    this.large = this.packs.filter((p) => p.count > SMALL_PACK_OBJECTS);
     return this.packs;
-  }
-
-  /** Drops a pack that is gone (merged away, or torn) from what is known. */
-  private forget(p: PackIndex): void {
-    this.known.delete(p.name);
-    if (p.count > SMALL_PACK_OBJECTS) return;
-    const waiting = this.unmapped.indexOf(p);
-    if (waiting >= 0) {
-      this.unmapped.splice(waiting, 1);
-      return;
-    }
-    for (let i = 0; i < p.count; i++) {
-      const oid = this.oidAt(p, i);
-      if (this.located.get(oid) === p) this.located.delete(oid);
-    }
-  }
-
-  private mapSmallPacks(): void {
-    // Oldest first, so that an object in several packs is found in the newest.
-    for (const p of this.unmapped.reverse()) {
-      for (let i = 0; i < p.count; i++) this.located.set(this.oidAt(p, i), p);
-    }
-    this.unmapped = [];
-  }
-
-  private oidAt(p: PackIndex, i: number): string {
-    return p.idx.toString('hex', 8 + 1024 + i * 20, 8 + 1024 + i * 20 + 20);
   }
 
   /** Parses and remembers a pack's index (and its data, when already in memory). */
@@ -221,7 +175,6 @@ export class ObjectReader {
     sorted.sort();
     const index = { name, idx, count, sorted, pack };
     this.known.set(name, index);
-    if (count <= SMALL_PACK_OBJECTS) this.unmapped.unshift(index);
     return index;
   }
 
@@ -232,7 +185,6 @@ export class ObjectReader {
   added(name: string, idx: Buffer, pack: Buffer): void {
     const index = this.index(name, idx, pack);
     this.packs?.unshift(index);
-    if (this.packs && index.count > SMALL_PACK_OBJECTS) this.large.unshift(index);
   }
 
   private offsetAt(p: PackIndex, i: number): number {
@@ -242,11 +194,12 @@ export class ObjectReader {
     return Number(p.idx.readBigUInt64BE(8 + 1024 + p.count * 28 + (small & 0x7fffffff) * 8));
   }
 
-  /** Index of `want` (an oid's 20 bytes) in a pack's sorted oid table, or -1. */
-  private find(p: PackIndex, want: Buffer): number {
-    const first = want[0]!;
+  /** Index of `oid` in a pack's sorted oid table, or -1. */
+  private find(p: PackIndex, oid: string): number {
+    const first = Number.parseInt(oid.slice(0, 2), 16);
     let lo = first === 0 ? 0 : p.idx.readUInt32BE(8 + (first - 1) * 4);
     let hi = p.idx.readUInt32BE(8 + first * 4);
+    const want = Buffer.from(oid, 'hex');
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       const at = 8 + 1024 + mid * 20;
@@ -266,7 +219,7 @@ export class ObjectReader {
       if (!packMatches(p.idx, pack.length, pack.subarray(0, 4), pack.subarray(-20))) {
         // Cut short by a power cut (pack-check.ts): read as if it were not there.
         this.torn.add(p.name);
-        this.forget(p);
+        this.known.delete(p.name);
         throw new PackGone(p.name);
       }
       p.pack = pack;
@@ -309,12 +262,8 @@ export class ObjectReader {
     for (let misses = 0, churn = 0; misses < 3 && churn < MAX_CHURN; ) {
       this.vanished = false;
       try {
-        await this.loadPacks();
-        const want = Buffer.from(oid, 'hex');
-        if (this.unmapped.length > UNMAPPED_PACKS) this.mapSmallPacks();
-        const small = this.located.get(oid);
-        for (const p of small ? [small, ...this.unmapped, ...this.large] : [...this.unmapped, ...this.large]) {
-          const i = this.find(p, want);
+        for (const p of await this.loadPacks()) {
+          const i = this.find(p, oid);
           if (i >= 0) return await this.readAt(p, this.offsetAt(p, i));
         }
       } catch (e) {
@@ -374,7 +323,7 @@ export class ObjectReader {
     }
     const oidAt = new Map<number, string>();
     for (let i = 0; i < p.count; i++) {
-      oidAt.set(this.offsetAt(p, i), this.oidAt(p, i));
+      oidAt.set(this.offsetAt(p, i), p.idx.toString('hex', 8 + 1024 + i * 20, 8 + 1024 + i * 20 + 20));
     }
     for (let n = 0; n < p.sorted.length; n++) {
       const offset = p.sorted[n]!;
@@ -410,7 +359,7 @@ export class ObjectReader {
       const lo = first === 0 ? 0 : p.idx.readUInt32BE(8 + (first - 1) * 4);
       const hi = p.idx.readUInt32BE(8 + first * 4);
       for (let i = lo; i < hi; i++) {
-        const oid = this.oidAt(p, i);
+        const oid = p.idx.toString('hex', 8 + 1024 + i * 20, 8 + 1024 + i * 20 + 20);
         if (oid.startsWith(prefix)) found.add(oid);
       }
     }

@@ -6,8 +6,6 @@
 
 interface StatsLike {
   ino: number;
-  /** How many names the file has (a lock linked from its staged file has two). */
-  nlink: number;
   mtimeMs: number;
   ctimeMs: number;
   size: number;
@@ -54,36 +52,6 @@ interface FsCallbacks {
   close(fd: number, done: Done): void;
 }
 
-/**
- * node's synchronous calls, which node's fs and memfs both have (a test's fault-injecting fs may not: then the
- * callbacks serve). Used for what the page cache answers at once: creating, writing, renaming, linking and removing
- * small files, stats, a ref's bytes. Measured here, a create+write+close+rename takes 147 µs through them against
- * 341 µs through the callbacks, whose every step is a hop to the thread pool and back (git makes the same calls
- * synchronously). What waits on the disk, fsync and fdatasync, stays asynchronous, so other work overlaps it.
- */
-interface FsSync {
-  openSync(path: string, flags: string, mode: number): number;
-  writeSync(fd: number, data: Uint8Array, offset: number, length: number, position: number | null): number;
-  closeSync(fd: number): void;
-  renameSync(from: string, to: string): void;
-  linkSync(existing: string, path: string): void;
-  unlinkSync(path: string): void;
-  statSync(path: string): StatsLike;
-  readFileSync(path: string): Uint8Array | string;
-  readdirSync(path: string): unknown[];
-  mkdirSync(path: string, options: { recursive: boolean; mode?: number }): unknown;
-}
-
-/** The largest write made with a synchronous call: a copy into the page cache, well under a millisecond. */
-const QUICK_WRITE_BYTES = 1 << 20;
-
-function syncApi(raw: FsLike): FsSync | null {
-  const s = raw as Partial<FsSync>;
-  const names = ['openSync', 'writeSync', 'closeSync', 'renameSync', 'linkSync', 'unlinkSync', 'statSync'] as const;
-  const more = ['readFileSync', 'readdirSync', 'mkdirSync'] as const;
-  return [...names, ...more].every((n) => typeof s[n] === 'function') ? (s as FsSync) : null;
-}
-
 async function call<T>(fn: (done: Done<T>) => void): Promise<T> {
   try {
     return await new Promise<T>((resolve, reject) => fn((e, v) => (e ? reject(e) : resolve(v))));
@@ -101,15 +69,12 @@ const isExisting = (e: unknown) => (e as { code?: string })?.code === 'EEXIST';
 /** The store's view of a file system: small, promise-based, ENOENT-tolerant helpers. */
 export class Files {
   readonly p: FsPromises;
-  /** The synchronous calls, when the file system has them (see FsSync). */
-  private readonly s: FsSync | null;
   constructor(
     readonly raw: FsLike,
     /** Whether writes are fsynced before they count; off only for throw-away stores. */
     readonly durable = true,
   ) {
     this.p = raw.promises as FsPromises;
-    this.s = syncApi(raw);
   }
 
   /** The same file system without fsyncs: for data that may be lost in a crash (open transactions). */
@@ -121,10 +86,9 @@ export class Files {
 
   private volatileTwin: Files | undefined;
 
-  /** A file's bytes; null when missing. `small` (a ref, a lock): read at once, see FsSync. */
-  async read(path: string, small = false): Promise<Uint8Array | null> {
+  async read(path: string): Promise<Uint8Array | null> {
     try {
-      const data = small && this.s ? this.s.readFileSync(path) : await this.p.readFile(path);
+      const data = await this.p.readFile(path);
       return typeof data === 'string' ? new TextEncoder().encode(data) : data;
     } catch (e) {
       if (isMissing(e) || (e as { code?: string })?.code === 'ENOTDIR') return null;
@@ -132,14 +96,14 @@ export class Files {
     }
   }
 
-  async readText(path: string, small = false): Promise<string | null> {
-    const data = await this.read(path, small);
+  async readText(path: string): Promise<string | null> {
+    const data = await this.read(path);
     return data === null ? null : new TextDecoder().decode(data);
   }
 
   async stat(path: string): Promise<StatsLike | null> {
     try {
-      return this.s ? this.s.statSync(path) : await this.p.stat(path);
+      return await this.p.stat(path);
     } catch (e) {
       if (isMissing(e)) return null;
       throw e;
@@ -155,7 +119,7 @@ export class Files {
   async version(path: string): Promise<string | null> {
     const fs = this.raw as unknown as FsCallbacks;
     try {
-      const st = this.s ? this.s.statSync(path) : await call<StatsLike>((done) => fs.stat(path, done));
+      const st = await call<StatsLike>((done) => fs.stat(path, done));
       return `${st.ino}:${st.mtimeMs}:${st.ctimeMs}:${st.size}`;
     } catch (e) {
       if (isMissing(e) || (e as { code?: string })?.code === 'ENOTDIR') return null;
@@ -165,7 +129,7 @@ export class Files {
 
   async list(path: string): Promise<string[]> {
     try {
-      return (this.s ? this.s.readdirSync(path) : await this.p.readdir(path)).map(String);
+      return (await this.p.readdir(path)).map(String);
     } catch (e) {
       if (isMissing(e)) return [];
       throw e;
@@ -179,8 +143,7 @@ export class Files {
    */
   async mkdirp(path: string): Promise<void> {
     if (this.made.has(path)) return;
-    if (this.s) this.s.mkdirSync(path, { recursive: true });
-    else await this.p.mkdir(path, { recursive: true });
+    await this.p.mkdir(path, { recursive: true });
     this.made.add(path);
   }
 
@@ -188,17 +151,10 @@ export class Files {
 
   async remove(path: string): Promise<void> {
     try {
-      if (this.s) this.s.unlinkSync(path);
-      else await this.p.unlink(path);
+      await this.p.unlink(path);
     } catch (e) {
       if (!isMissing(e)) throw e;
     }
-  }
-
-  /** Renames a file, replacing `to` atomically. */
-  async rename(from: string, to: string): Promise<void> {
-    if (this.s) this.s.renameSync(from, to);
-    else await this.p.rename(from, to);
   }
 
   /**
@@ -207,36 +163,16 @@ export class Files {
    */
   async writeNew(path: string, chunks: Uint8Array[], exclusive: boolean, mode = 0o666): Promise<void> {
     const fs = this.raw as unknown as FsCallbacks;
-    // One write call: a pack is thousands of small entries, and a syscall each would dominate.
-    const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-    const s = data.length <= QUICK_WRITE_BYTES ? this.s : null;
-    const flags = exclusive ? 'wx' : 'w';
-    const fd = s ? s.openSync(path, flags, mode) : await call<number>((done) => fs.open(path, flags, mode, done));
+    const fd = await call<number>((done) => fs.open(path, exclusive ? 'wx' : 'w', mode, done));
     try {
+      // One write call: a pack is thousands of small entries, and a syscall each would dominate.
+      const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
       for (let at = 0; at < data.length; ) {
-        at += s
-          ? s.writeSync(fd, data, at, data.length - at, null)
-          : await call<number>((done) => fs.write(fd, data, at, data.length - at, null, done));
+        at += await call<number>((done) => fs.write(fd, data, at, data.length - at, null, done));
       }
       if (this.durable) await call((done) => fs.fsync(fd, done));
     } finally {
-      await this.close(fd);
-    }
-  }
-
-  private async close(fd: number): Promise<void> {
-    if (this.s) this.s.closeSync(fd);
-    else await call((done) => (this.raw as unknown as FsCallbacks).close(fd, done));
-  }
-
-  /** Opens a file or directory for reading: null when missing. */
-  private async openToRead(path: string): Promise<number | null> {
-    try {
-      if (this.s) return this.s.openSync(path, 'r', 0o666);
-      return await call<number>((done) => (this.raw as unknown as FsCallbacks).open(path, 'r', 0o666, done));
-    } catch (e) {
-      if (isMissing(e)) return null;
-      throw e;
+      await call((done) => fs.close(fd, done));
     }
   }
 
@@ -265,8 +201,7 @@ export class Files {
    */
   async linkExclusive(existing: string, path: string, retry = true): Promise<boolean> {
     try {
-      if (this.s) this.s.linkSync(existing, path);
-      else await this.p.link(existing, path);
+      await this.p.link(existing, path);
       return true;
     } catch (e) {
       if (isExisting(e)) return false;
@@ -305,12 +240,18 @@ export class Files {
 
   /** Runs `use` on the file opened for reading, then closes it; null, without running it, when the file is missing. */
   private async withOpen<T>(path: string, use: (fd: number) => Promise<T>): Promise<T | null> {
-    const fd = await this.openToRead(path);
-    if (fd === null) return null;
+    const fs = this.raw as unknown as FsCallbacks;
+    let fd: number;
+    try {
+      fd = await call<number>((done) => fs.open(path, 'r', 0o666, done));
+    } catch (e) {
+      if (isMissing(e)) return null;
+      throw e;
+    }
     try {
       return await use(fd);
     } finally {
-      await this.close(fd);
+      await call((done) => fs.close(fd, done));
     }
   }
 
@@ -322,20 +263,16 @@ export class Files {
     close(): Promise<void>;
   }> {
     const fs = this.raw as unknown as FsCallbacks;
-    const s = this.s;
-    const fd = s ? s.openSync(path, 'r+', 0o666) : await call<number>((done) => fs.open(path, 'r+', 0o666, done));
+    const fd = await call<number>((done) => fs.open(path, 'r+', 0o666, done));
     return {
       writeAt: async (data, position) => {
         for (let at = 0; at < data.length; ) {
-          at +=
-            s && data.length <= QUICK_WRITE_BYTES
-              ? s.writeSync(fd, data, at, data.length - at, position + at)
-              : await call<number>((done) => fs.write(fd, data, at, data.length - at, position + at, done));
+          at += await call<number>((done) => fs.write(fd, data, at, data.length - at, position + at, done));
         }
       },
       datasync: () => call((done) => fs.fdatasync(fd, done)),
       sync: () => call((done) => fs.fsync(fd, done)),
-      close: () => this.close(fd),
+      close: () => call((done) => fs.close(fd, done)),
     };
   }
 
@@ -343,11 +280,15 @@ export class Files {
   async syncDir(dir: string): Promise<void> {
     if (!this.durable) return;
     const fs = this.raw as unknown as FsCallbacks;
-    const fd = await this.openToRead(dir).catch(() => null);
-    if (fd === null) return;
+    let fd: number;
+    try {
+      fd = await call<number>((done) => fs.open(dir, 'r', 0o666, done));
+    } catch {
+      return;
+    }
     // An error is ignored: some file systems refuse fsync on directories; the rename is as durable as they allow.
     await new Promise<void>((resolve) => fs.fsync(fd, () => resolve()));
-    await this.close(fd);
+    await call((done) => fs.close(fd, done));
   }
 }
 

@@ -26,23 +26,12 @@ export interface LockState {
   content: string;
 }
 
-/**
- * What a lock file says about itself; null when it is gone. A lock that holds an owner record names its owner; one
- * that holds a ref's new value (refs.ts) is also a file of `tempDir` whose name names it: found by its inode.
- */
-export async function inspectLock(files: Files, path: string, tempDir: string): Promise<LockState | null> {
-  const [stat, content] = await Promise.all([files.stat(path), files.readText(path, true)]);
+/** What a lock file says about itself; null when it is gone. */
+export async function inspectLock(files: Files, path: string): Promise<LockState | null> {
+  const [stat, content] = await Promise.all([files.stat(path), files.readText(path)]);
   if (!stat || content === null) return null;
-  const owner = parseLockRecord(content) ?? (stat.nlink > 1 ? await twinOwner(files, tempDir, stat.ino) : null);
+  const owner = parseLockRecord(content);
   return { owner, liveness: owner ? await liveness(files, owner) : 'unknown', mtimeMs: stat.mtimeMs, content };
-}
-
-/** The owner named by the file of `tempDir` that is inode `ino`; null when there is none. */
-async function twinOwner(files: Files, tempDir: string, ino: number): Promise<Owner | null> {
-  for (const name of await files.list(tempDir)) {
-    if ((await files.stat(`${tempDir}/${name}`))?.ino === ino) return parseTempTag(name);
-  }
-  return null;
 }
 
 /**
@@ -65,13 +54,8 @@ export const isStale = (lock: LockState, staleMs: number): boolean =>
  * it again). Known gap, as with any lock removal by another process: a lock taken again in the microseconds between
  * this last look and the unlink is removed too — only ever after a crash, and only by two removers racing.
  */
-export async function removeStaleLock(
-  files: Files,
-  path: string,
-  tempDir: string,
-  judged: LockState,
-): Promise<boolean> {
-  const now = await inspectLock(files, path, tempDir);
+export async function removeStaleLock(files: Files, path: string, judged: LockState): Promise<boolean> {
+  const now = await inspectLock(files, path);
   if (!now || now.content !== judged.content || now.mtimeMs !== judged.mtimeMs) return false;
   await files.remove(path);
   return true;
@@ -115,9 +99,8 @@ export class Leftovers {
     const locks = [...(await this.locksUnder('refs')), 'packed-refs.lock'];
     for (const lock of locks) {
       const path = `${this.gitdir}/${lock}`;
-      const temp = `${this.gitdir}/${REF_TEMP_DIR}`;
-      const state = await inspectLock(this.files, path, temp);
-      if (state && isStale(state, this.staleLockMs) && (await removeStaleLock(this.files, path, temp, state))) {
+      const state = await inspectLock(this.files, path);
+      if (state && isStale(state, this.staleLockMs) && (await removeStaleLock(this.files, path, state))) {
         removed.push(lock);
       }
     }

@@ -4,7 +4,7 @@ import { CompactionMaps, type MapHit, reaches } from '../history/compaction-map.
 import { type ResolveOptions, resolveRevision } from '../history/revision.js';
 import { MERGE_CONFIG_KEY, type MergePolicy, policyFromFile } from '../merge/config.js';
 import type { Signature } from '../objects/commit.js';
-import { ObjectDb, type WrittenPack } from '../objects/db.js';
+import { ObjectDb } from '../objects/db.js';
 import { EMPTY_TREE, utf8 } from '../objects/object.js';
 import { isTreeMode } from '../objects/tree.js';
 import type { Files } from '../storage/fs.js';
@@ -199,10 +199,11 @@ export class StoreCore {
           throw e;
         }
       },
-      // Without a journal the pack is put in place and fsynced here, beside the ref's lock and its own fsync; with
-      // one, it is only built here, and put in place in `durably`, while the journal's record is synced.
-      writeObjects: (objects) => (this.journal ? this.db.build(objects) : this.db.write(objects)),
-      durably: (written, old, next, move) => this.durably(ref, written, old, next, move),
+      writeObjects: (objects) => this.db.write(objects, !this.journal),
+      durably: (written, old, next, move) =>
+        this.journal
+          ? this.journal.append({ refs: [{ ref, old, next }], packs: written ? [written] : [] }, move)
+          : move(),
       published: (head) => {
         this.heads.set(branch, { ...head, checkedAt: Date.now() });
         void this.feeds
@@ -211,31 +212,6 @@ export class StoreCore {
           .catch(() => {});
       },
     };
-  }
-
-  /**
-   * With a journal: appends the batch's record and, while the disk syncs it, puts the pack in place (unsynced: the
-   * record holds it); the ref moves once both are done. The journal issues its write and fdatasync on the turn
-   * after `append`, so the pack's files are written once it has. Without one, the pack is in place and `move` is
-   * all that is left.
-   */
-  private async durably(
-    ref: string,
-    written: WrittenPack | null,
-    old: string | null,
-    next: string,
-    move: () => Promise<void>,
-  ): Promise<void> {
-    if (!this.journal) return move();
-    let installed: Promise<void> = Promise.resolve();
-    const appended = this.journal.append({ refs: [{ ref, old, next }], packs: written ? [written] : [] }, async () => {
-      await installed;
-      await move();
-    });
-    if (written) {
-      installed = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.db.install(written, false));
-    }
-    await Promise.all([appended, installed]);
   }
 
   private writer(branch: string): BranchWriter {

@@ -58,12 +58,11 @@ export interface BranchIo {
   /** Takes the ref's lock and reads the head it guards (see Refs.hold). */
   holdRef(): Promise<{ head: Head; commit(next: string): Promise<void>; abort(): Promise<void> }>;
   published(head: Head): void;
-  /** A batch's objects as a pack: without a journal in place and fsynced; with one, built (`durably` places it). */
+  /** Writes a batch's objects as a pack: fsynced, or (with a journal) not. */
   writeObjects(objects: ObjectBatch): Promise<WrittenPack | null>;
   /**
-   * Makes a batch durable and visible, then runs `move` (the ref's move): with a journal, once its record (the pack
-   * and the move) is appended and flushed and the pack put in place; without, at once (the pack was fsynced, and
-   * `move` fsyncs the ref).
+   * Makes a batch durable, then runs `move` (the ref's move): with a journal, once its record (the pack and the
+   * move) is appended and flushed; without, at once (the pack was fsynced, and `move` fsyncs the ref).
    */
   durably(written: WrittenPack | null, old: string | null, next: string, move: () => Promise<void>): Promise<void>;
 }
