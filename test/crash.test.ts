@@ -159,6 +159,15 @@ async function check(volume: ReturnType<FaultFs['image']>, acked: Acked, where: 
   expect(r.status, `${where}: git fsck\n${r.stdout}${r.stderr}`).toBe(0);
 }
 
+/** Opens the store on a disk after a cut (which runs recovery) and closes it; a cut during either ends it there. */
+async function reopen(fault: FaultFs): Promise<void> {
+  await open(fault as unknown as FsLike, { afterCut: true })
+    .then((s) => s.close())
+    .catch((e: { code?: string }) => {
+      if (e.code !== 'EIO') throw e;
+    });
+}
+
 /**
  * One crash point: the workload of `seed` with the power cut at change `cut`, then (with `recoveryCut`) again at
  * that change of the recovery that follows; then the checks. Returns the fault file systems' logs, for debugging.
@@ -175,11 +184,7 @@ async function crashPoint(seed: number, cut: number, recoveryCut: number | null)
   if (recoveryCut !== null && disk.existsSync(`${DIR}/HEAD`)) {
     const again = new FaultFs(disk);
     again.cutAt(recoveryCut);
-    await open(again as unknown as FsLike, { afterCut: true })
-      .then((s) => s.close())
-      .catch((e: { code?: string }) => {
-        if (e.code !== 'EIO') throw e;
-      });
+    await reopen(again);
     disk = again.image();
     logs.push(again.log);
   }
@@ -236,16 +241,14 @@ async function everyRecoveryCut(): Promise<number> {
   const disk = fault.image();
   disk.writeFileSync(`${DIR}/objects/pack/pack-${'1'.repeat(40)}.pack`, '');
   disk.writeFileSync(`${DIR}/objects/pack/pack-${'1'.repeat(40)}.idx`, '');
-  const dry = new FaultFs(new FaultFs(disk).image());
-  await (await open(dry as unknown as FsLike, { afterCut: true })).close();
+  // Each run on its own copy of that disk (a FaultFs changes the volume it is given).
+  const copy = () => new FaultFs(new FaultFs(disk).image());
+  const dry = copy();
+  await reopen(dry);
   for (let cut = 1; cut <= dry.count; cut++) {
-    const again = new FaultFs(new FaultFs(disk).image());
+    const again = copy();
     again.cutAt(cut);
-    await open(again as unknown as FsLike, { afterCut: true })
-      .then((s) => s.close())
-      .catch((e: { code?: string }) => {
-        if (e.code !== 'EIO') throw e;
-      });
+    await reopen(again);
     await check(again.image(), acked, `recovery cut at change ${cut} of ${dry.count}`);
   }
   return dry.count;
