@@ -14,6 +14,7 @@ import { historyRoutes } from './routes/history.js';
 import { batchRoute, keyRoutes } from './routes/keys.js';
 import { remoteRoutes } from './routes/remotes.js';
 import { replicationRoutes } from './routes/replication.js';
+import { tokenRoutes } from './routes/tokens.js';
 import { transactionRoutes } from './routes/transactions.js';
 import { watchRoutes } from './routes/watch.js';
 import { operation } from './spec.js';
@@ -92,6 +93,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(replicationRoutes(store, replication));
   await app.register(gitRoutes(store, options.git));
   await app.register(remoteRoutes(store));
+  await app.register(tokenRoutes(store));
   app.get(
     ROUTES.openapi,
     {

@@ -101,6 +101,9 @@ export const NEEDS: Record<string, Need> = {
   [`POST ${ROUTES.fetch}`]: ADMIN,
   [`POST ${ROUTES.pull}`]: ADMIN,
   [`POST ${ROUTES.push}`]: ADMIN,
+  [`GET ${ROUTES.tokens}`]: ADMIN,
+  [`POST ${ROUTES.tokens}`]: ADMIN,
+  [`DELETE ${ROUTES.token}`]: ADMIN,
   // git's protocol: a clone or fetch gets the branches the caller may read whole, a push is checked key by key in
   // the push hook (server/git/access.ts).
   [`GET ${GIT_PATH}/*`]: TOKEN,

@@ -27,6 +27,10 @@ const TAGS = [
     name: 'remotes',
     description: 'Remotes (git’s, in the repository’s config) and fetch, pull and push through them.',
   },
+  {
+    name: 'tokens',
+    description: 'The API’s tokens, for an admin token (the first is made with `store token create`).',
+  },
   { name: 'meta', description: 'Health, metrics and this document.' },
 ];
 

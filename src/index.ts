@@ -73,6 +73,7 @@ export {
   type ReplicatorOptions,
 } from './replication/replicator.js';
 export type { FsLike } from './storage/fs.js';
+export type { CreatedToken, TokenAdmin } from './store/access.js';
 export type { FsckProblem, FsckReport } from './store/fsck.js';
 export type { RecoveryReport } from './store/recovery.js';
 export type { TransactionResult } from './store/store.js';

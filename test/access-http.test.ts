@@ -130,6 +130,93 @@ describe('authentication', () => {
   });
 });
 
+describe('tokens over HTTP', () => {
+  it('an admin token makes, lists and revokes tokens with `store token --url`; no other token can', async () => {
+    const asAdmin = ['--url', server.url, '--token', tokens.admin, 'token'];
+    const made = await cli([
+      ...asAdmin,
+      'create',
+      'remote-made',
+      '--role',
+      'web',
+      '--role',
+      'later',
+      '--expires',
+      '1d',
+    ]);
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stderr).toMatch(/cannot be shown again/);
+    expect(made.stderr).toMatch(/no such role in .store\/access.json yet: later/);
+    const secret = made.stdout.trim();
+    expect(secret).toMatch(/^gst_[0-9a-f]{12}_/);
+    // The new token works, with its role's rights and no more.
+    const get = (key: string) =>
+      fetch(`${server.url}/v1/branches/main/keys/${key}`, { headers: { authorization: `Bearer ${secret}` } });
+    expect((await get('app/web/port')).status).toBe(200);
+    expect((await get('secret/key')).status).toBe(403);
+
+    const listed = await cli([...asAdmin, 'list', '--json']);
+    expect(listed.code, listed.stderr).toBe(0);
+    const entry = (JSON.parse(listed.stdout) as { name: string; roles: string[]; expires: string }[]).find(
+      (t) => t.name === 'remote-made',
+    );
+    expect(entry).toMatchObject({ roles: ['web', 'later'] });
+    expect(Date.parse(entry!.expires) - Date.now()).toBeGreaterThan(86_000_000);
+    expect(listed.stdout).not.toContain(secret.slice('gst_'.length + 13));
+
+    // Not for a token without admin: 403, nothing made.
+    const denied = await cli([
+      '--url',
+      server.url,
+      '--token',
+      tokens.appw,
+      'token',
+      'create',
+      'sneaky',
+      '--role',
+      'admin',
+    ]);
+    expect(denied.code).toBe(5);
+    expect(denied.stderr).toMatch(/needs admin/);
+    const direct = await call('appw', 'GET', '/v1/tokens');
+    expect(direct.status).toBe(403);
+    expect(direct.text).not.toContain('remote-made');
+    expect((await cli(['--repo', repo, 'token', 'list'])).stdout).not.toContain('sneaky');
+
+    // A bad body is the caller's error, named.
+    const bad = await call('admin', 'POST', '/v1/tokens', { name: 'x y' });
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(bad.text).error.message).toMatch(/invalid token name/);
+    const created = await call('admin', 'POST', '/v1/tokens', { name: 'no-cache', roles: [] });
+    expect(created.status).toBe(201);
+    expect(created.headers.get('cache-control')).toBe('no-store');
+
+    expect((await cli([...asAdmin, 'revoke', 'remote-made'])).code).toBe(0);
+    expect((await cli([...asAdmin, 'revoke', 'remote-made'])).code).toBe(3); // NOT_FOUND
+    await sleep(110);
+    expect((await get('app/web/port')).status).toBe(401);
+  });
+
+  it('the first token is not made over HTTP: it would turn auth on for every client', async () => {
+    const dir = path.join(path.dirname(repo), 'open.git');
+    const open = await startServe(dir, ['--port', '0']);
+    try {
+      const res = await fetch(`${open.url}/v1/tokens`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'first', roles: ['admin'] }),
+      });
+      expect(res.status).toBe(403);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/store token create/);
+      expect(fs.existsSync(path.join(dir, 'auth'))).toBe(false);
+      // Still open: it made nothing.
+      expect((await fetch(`${open.url}/v1/branches`)).status).toBe(200);
+    } finally {
+      await stopServe(open);
+    }
+  });
+});
+
 describe('authorisation', () => {
   it('a reader of app/web/ reads it, and sees nothing else: not in listings, branches, or errors', async () => {
     expect((await call('web', 'GET', '/v1/branches/main/keys/app/web/port')).text).toBe('8080');
@@ -357,6 +444,9 @@ row('DELETE /v1/remotes/:remote', '/v1/remotes/nosuch');
 row('POST /v1/remotes/:remote/fetch', '/v1/remotes/nosuch/fetch');
 row('POST /v1/remotes/:remote/pull', '/v1/remotes/nosuch/pull');
 row('POST /v1/remotes/:remote/push', '/v1/remotes/nosuch/push');
+row('GET /v1/tokens', '/v1/tokens');
+row('POST /v1/tokens', '/v1/tokens', { name: 'matrix-made', roles: ['web'] });
+row('DELETE /v1/tokens/:name', '/v1/tokens/nosuch');
 row('GET /git/*', '/git/info/refs?service=git-upload-pack');
 row('POST /git/*', '/git/git-upload-pack', '0000');
 
@@ -411,6 +501,9 @@ const ALLOWED: Record<string, Record<Exclude<Who, 'none'>, boolean>> = {
   'POST /v1/remotes/:remote/fetch': ADMIN_ONLY,
   'POST /v1/remotes/:remote/pull': ADMIN_ONLY,
   'POST /v1/remotes/:remote/push': ADMIN_ONLY,
+  'GET /v1/tokens': ADMIN_ONLY,
+  'POST /v1/tokens': ADMIN_ONLY,
+  'DELETE /v1/tokens/:name': ADMIN_ONLY,
   // git serves each token the branches it may read whole, and checks pushes key by key (git-access.test.ts).
   'GET /git/*': ANY_TOKEN,
   'POST /git/*': ANY_TOKEN,

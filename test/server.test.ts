@@ -698,6 +698,10 @@ describe('HTTP API via inject', () => {
       'POST /v1/remotes/{remote}/push',
       'GET /v1/replication',
       'POST /v1/replication/branches/{branch}/objects',
+      // tokens (an admin's)
+      'GET /v1/tokens',
+      'POST /v1/tokens',
+      'DELETE /v1/tokens/{name}',
     ].sort();
 
     const res = await app.inject({ method: 'GET', url: '/v1/openapi.json' });

@@ -1,13 +1,11 @@
-import fs from 'node:fs';
 import type { Command } from 'commander';
-import { openStore, parseDuration, parseIdentity, type Store } from '../../src/index.js';
-import type { Context } from '../context.js';
+import { parseDuration, parseIdentity } from '../../src/index.js';
 import { type Act, printJson } from './shared.js';
 
 /**
  * `store token create|list|revoke`: the tokens of `store serve`'s API, kept in the repository directory outside
- * every branch (src/access/tokens.ts). Managed where the repository is, like git's own configuration: whoever can
- * open the repository's files is its administrator already.
+ * every branch (src/access/tokens.ts). Managed where the repository is, like git's own configuration (whoever can
+ * open the repository's files is its administrator already), or with `--url` and an admin token through the server.
  */
 export function registerTokens(program: Command, act: Act): void {
   const token = program
@@ -18,11 +16,6 @@ export function registerTokens(program: Command, act: Act): void {
       '\nExamples:\n  $ store token create ops --role admin\n' +
         '  $ store token create web --role web-reader --expires 30d\n  $ store token list\n  $ store token revoke web',
     );
-
-  const local = async (ctx: Context, what: string): Promise<Store> => {
-    ctx.localOnly(`token ${what} manages the tokens stored in the repository`);
-    return openStore({ fs, dir: ctx.repo });
-  };
 
   token
     .command('create')
@@ -40,22 +33,17 @@ export function registerTokens(program: Command, act: Act): void {
       act(async (ctx, name: string, opts: { role: string[]; expires?: string; identity?: string }) => {
         const expiresInMs = opts.expires === undefined ? undefined : parseDuration(opts.expires, '--expires') * 1000;
         const author = opts.identity === undefined ? undefined : parseIdentity(opts.identity, '--identity');
-        const store = await local(ctx, 'create');
-        try {
-          const rules = await store.access.rules();
-          const unknown = opts.role.filter((r) => !rules.has(r));
-          const made = await store.access.tokens.create(name, {
-            roles: opts.role,
-            expiresInMs,
-            author: author && { name: author.name, email: author.email },
-          });
-          if (ctx.options.json) return printJson(ctx, { token: made.token, ...made.info });
-          ctx.io.out(`${made.token}\n`);
-          ctx.io.err(`token ${name} created; keep the secret above: it is not stored and cannot be shown again\n`);
-          if (opts.role.length === 0) ctx.io.err('it has no role: it may do nothing until one is given\n');
-          if (unknown.length > 0) ctx.io.err(`no such role in .store/access.json yet: ${unknown.join(', ')}\n`);
-        } finally {
-          await store.close();
+        const made = await (await ctx.store()).tokens.create(name, {
+          roles: opts.role,
+          expiresInMs,
+          author: author && { name: author.name, email: author.email },
+        });
+        if (ctx.options.json) return printJson(ctx, made);
+        ctx.io.out(`${made.token}\n`);
+        ctx.io.err(`token ${name} created; keep the secret above: it is not stored and cannot be shown again\n`);
+        if (opts.role.length === 0) ctx.io.err('it has no role: it may do nothing until one is given\n');
+        if (made.unknownRoles.length > 0) {
+          ctx.io.err(`no such role in .store/access.json yet: ${made.unknownRoles.join(', ')}\n`);
         }
       }),
     );
@@ -65,16 +53,11 @@ export function registerTokens(program: Command, act: Act): void {
     .description('list the tokens: names, roles, expiry and last use (never secrets)')
     .action(
       act(async (ctx) => {
-        const store = await local(ctx, 'list');
-        try {
-          const tokens = await store.access.tokens.list();
-          if (ctx.options.json) return printJson(ctx, tokens);
-          for (const t of tokens) {
-            const roles = t.roles.join(',') || '-';
-            ctx.io.out(`${t.name}\t${roles}\texpires ${t.expires ?? 'never'}\tlast used ${t.lastUsed ?? 'never'}\n`);
-          }
-        } finally {
-          await store.close();
+        const tokens = await (await ctx.store()).tokens.list();
+        if (ctx.options.json) return printJson(ctx, tokens);
+        for (const t of tokens) {
+          const roles = t.roles.join(',') || '-';
+          ctx.io.out(`${t.name}\t${roles}\texpires ${t.expires ?? 'never'}\tlast used ${t.lastUsed ?? 'never'}\n`);
         }
       }),
     );
@@ -85,14 +68,9 @@ export function registerTokens(program: Command, act: Act): void {
     .argument('<name>', 'the token')
     .action(
       act(async (ctx, name: string) => {
-        const store = await local(ctx, 'revoke');
-        try {
-          await store.access.tokens.revoke(name);
-          if (ctx.options.json) printJson(ctx, { revoked: name });
-          else ctx.io.err(`token ${name} revoked\n`);
-        } finally {
-          await store.close();
-        }
+        await (await ctx.store()).tokens.revoke(name);
+        if (ctx.options.json) printJson(ctx, { revoked: name });
+        else ctx.io.err(`token ${name} revoked\n`);
       }),
     );
 }

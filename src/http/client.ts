@@ -1,3 +1,4 @@
+import type { TokenInfo } from '../access/tokens.js';
 import { StoreError } from '../errors.js';
 import type { BlameLine } from '../history/blame.js';
 import type { CommitInfo, Identity } from '../history/commit-info.js';
@@ -5,6 +6,7 @@ import type { Change } from '../history/diff.js';
 import type { LogOptions, LogPage } from '../history/log.js';
 import type { GitObject } from '../objects/object.js';
 import { decodeObjects } from '../objects/object-stream.js';
+import type { CreatedToken, TokenAdmin } from '../store/access.js';
 import type { Precondition } from '../store/precondition.js';
 import type {
   BatchOp,
@@ -41,6 +43,7 @@ import type { CommitEvents, WatchApi } from '../store/watch.js';
 import { ClientTransaction } from './client-transaction.js';
 import {
   CONTENT_TYPES,
+  createTokenBody,
   EventStreamReader,
   errorOfResponse,
   etagOid,
@@ -88,6 +91,7 @@ type StoreCalls = Pick<
   | 'fetch'
   | 'pull'
   | 'push'
+  | 'tokens'
 >;
 
 /** A commit as the library gives it: the server adds `time` (the committer's) for readers of the JSON. */
@@ -451,6 +455,15 @@ export class StoreClient implements StoreApi {
     list: () => this.json<RemoteInfo[]>('GET', ROUTES.remotes),
     remove: async (name) => {
       await this.json<void>('DELETE', pathOf(ROUTES.remote, { remote: name }));
+    },
+  };
+
+  /** The server's tokens (an admin token's business; the first token is made where the repository is). */
+  readonly tokens: TokenAdmin = {
+    create: (name, options) => this.json<CreatedToken>('POST', ROUTES.tokens, createTokenBody(name, options)),
+    list: () => this.json<TokenInfo[]>('GET', ROUTES.tokens),
+    revoke: async (name) => {
+      await this.json<void>('DELETE', pathOf(ROUTES.token, { name }));
     },
   };
 

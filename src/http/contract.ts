@@ -4,6 +4,8 @@
  * (src/http/client.ts) speaks it and the server (server/) answers it, so the two cannot drift apart. Plain TypeScript:
  * no HTTP framework here.
  */
+
+import type { CreateTokenOptions } from '../access/tokens.js';
 import { type ErrorBody, errorBody, StoreError } from '../errors.js';
 import { formatIdentity, type Identity } from '../history/commit-info.js';
 import { checkRemoteName } from '../remote/config.js';
@@ -50,6 +52,8 @@ export const ROUTES = {
   fetch: '/v1/remotes/:remote/fetch',
   pull: '/v1/remotes/:remote/pull',
   push: '/v1/remotes/:remote/push',
+  tokens: '/v1/tokens',
+  token: '/v1/tokens/:name',
 } as const;
 
 export type Route = (typeof ROUTES)[keyof typeof ROUTES];
@@ -311,3 +315,24 @@ export class EventStreamReader {
     this.pending = [];
   }
 }
+
+/** The body of `POST /v1/tokens`: the library's CreateTokenOptions, with the expiry in whole seconds. */
+export interface CreateTokenBody {
+  name: string;
+  roles?: string[];
+  expiresInSeconds?: number;
+  author?: { name: string; email: string };
+}
+
+export const createTokenBody = (name: string, options: CreateTokenOptions = {}): CreateTokenBody => ({
+  name,
+  roles: options.roles,
+  expiresInSeconds: options.expiresInMs === undefined ? undefined : Math.ceil(options.expiresInMs / 1000),
+  author: options.author,
+});
+
+export const tokenOptionsOf = (body: CreateTokenBody): CreateTokenOptions => ({
+  roles: body.roles,
+  expiresInMs: body.expiresInSeconds === undefined ? undefined : body.expiresInSeconds * 1000,
+  author: body.author,
+});

@@ -1,8 +1,26 @@
 import { ACCESS_KEY, AccessRules } from '../access/rules.js';
-import { Tokens } from '../access/tokens.js';
+import { type CreateTokenOptions, type TokenInfo, Tokens } from '../access/tokens.js';
 import { isStoreError } from '../errors.js';
 import { lookup } from '../tree/editor.js';
 import type { StoreCore } from './core.js';
+
+/** A token just made: its secret (shown this once), what it is, and the roles it names that no rule defines yet. */
+export interface CreatedToken extends TokenInfo {
+  token: string;
+  unknownRoles: string[];
+}
+
+/**
+ * Managing tokens, the same through the library and over HTTP (`store token`, `/v1/tokens`): what the CLI calls on a
+ * local store or a StoreClient alike.
+ */
+export interface TokenAdmin {
+  create(name: string, options?: CreateTokenOptions): Promise<CreatedToken>;
+  /** Every token, without secrets, by name. */
+  list(): Promise<TokenInfo[]>;
+  /** Removes a token (NOT_FOUND without one by that name); requests carrying it are refused from the next on. */
+  revoke(name: string): Promise<void>;
+}
 
 /** How long the rules read from `.store/access.json` hold before its blob is looked up again. */
 const RULES_CHECK_MS = 100;
@@ -59,4 +77,15 @@ export class StoreAccess {
     this.cached = { oid, rules, problem };
     return this.cached;
   }
+
+  /** Tokens managed with the rules in view (a role no rule defines yet is reported, not refused: rules may follow). */
+  readonly admin: TokenAdmin = {
+    create: async (name, options) => {
+      const made = await this.tokens.create(name, options);
+      const rules = await this.rules();
+      return { token: made.token, ...made.info, unknownRoles: made.info.roles.filter((r) => !rules.has(r)) };
+    },
+    list: () => this.tokens.list(),
+    revoke: (name) => this.tokens.revoke(name),
+  };
 }

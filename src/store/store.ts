@@ -13,7 +13,7 @@ import { Refs } from '../storage/refs.js';
 import { initRepository, isRepository, missingRepository } from '../storage/repository.js';
 import { type ListEntry, listTree, lookup, TreeEditor } from '../tree/editor.js';
 import { checkBranchName, checkMessage, normalizeKey, parseKey } from '../tree/keys.js';
-import { StoreAccess } from './access.js';
+import { StoreAccess, type TokenAdmin } from './access.js';
 import { commitMessage, StoreCore, toBytes } from './core.js';
 import { type FsckReport, fsck } from './fsck.js';
 import { StoreHistory } from './history.js';
@@ -138,6 +138,11 @@ export class Store {
   get access(): StoreAccess {
     this.accessFacet ??= new StoreAccess(this.core);
     return this.accessFacet;
+  }
+
+  /** The HTTP API's tokens (`store token`): made, listed and revoked, as over HTTP with an admin token. */
+  get tokens(): TokenAdmin {
+    return this.access.admin;
   }
 
   /** The repository's refs: for tools and tests that look below the store. */
