@@ -12,12 +12,14 @@ import { collectRoutes, docsPage } from './openapi.js';
 import { branchRoutes } from './routes/branches.js';
 import { historyRoutes } from './routes/history.js';
 import { batchRoute, keyRoutes } from './routes/keys.js';
+import { meRoutes } from './routes/me.js';
 import { remoteRoutes } from './routes/remotes.js';
 import { replicationRoutes } from './routes/replication.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { transactionRoutes } from './routes/transactions.js';
 import { watchRoutes } from './routes/watch.js';
 import { operation } from './spec.js';
+import { installUi } from './ui.js';
 
 export interface AppOptions {
   store: Store;
@@ -33,6 +35,8 @@ export interface AppOptions {
   limits?: Partial<Limits>;
   /** Makes the HTTP(S) server (main.ts: TLS and timeouts for slow clients); default fastify's own. */
   serverFactory?: FastifyServerOptions['serverFactory'];
+  /** The built web UI's directory (default: `dist/ui` beside the code; null: no UI). */
+  ui?: string | null;
 }
 
 /** Builds the HTTP API over a store; `main.ts` only listens. Tests use `app.inject()` on this. */
@@ -94,6 +98,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(gitRoutes(store, options.git));
   await app.register(remoteRoutes(store));
   await app.register(tokenRoutes(store));
+  await app.register(meRoutes(store));
+  await installUi(app, options.ui);
   app.get(
     ROUTES.openapi,
     {

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { GIT_PATH, ROUTES } from '../src/http/contract.js';
-import { Grants, type Principal, type Right, type Store, StoreError } from '../src/index.js';
+import { GIT_PATH, ROUTES, UI_PATH } from '../src/http/contract.js';
+import { Grants, isAncestor, type Principal, type Right, type Store, StoreError } from '../src/index.js';
 
 /**
  * Authentication and authorisation of every request (docs/ARCHITECTURE.md, "Access").
@@ -10,7 +10,7 @@ import { Grants, type Principal, type Right, type Store, StoreError } from '../s
  * before, and `store serve` then listens on loopback only (main.ts).
  *
  * Authorisation: what each route needs is in ONE table, `NEEDS`, by method and route. A route missing from it stops
- * the server from starting, so no route can be added unguarded; test/access-matrix.test.ts walks the same routes.
+ * the server from starting, so no route can be added unguarded; test/access-http.test.ts ("the permission matrix") walks the same routes.
  * What a route answers is then cut to what the caller may read by the route itself (listings, watches), with the
  * caller's `Grants` from `request.access`.
  */
@@ -74,6 +74,7 @@ export const NEEDS: Record<string, Need> = {
   [`GET ${ROUTES.listRoot}`]: TOKEN,
   [`POST ${ROUTES.batch}`]: HANDLER,
   [`POST ${ROUTES.merge}`]: HANDLER,
+  [`POST ${ROUTES.mergePreview}`]: HANDLER,
   [`GET ${ROUTES.log}`]: HISTORY,
   // By revision: the branch (in the query) whose history the revision must be in is checked by the route.
   [`GET ${ROUTES.commit}`]: TOKEN,
@@ -104,6 +105,10 @@ export const NEEDS: Record<string, Need> = {
   [`GET ${ROUTES.tokens}`]: ADMIN,
   [`POST ${ROUTES.tokens}`]: ADMIN,
   [`DELETE ${ROUTES.token}`]: ADMIN,
+  [`GET ${ROUTES.me}`]: TOKEN,
+  // The web UI's page and files hold no data (server/ui.ts).
+  'GET /': PUBLIC,
+  [`GET ${UI_PATH}/*`]: PUBLIC,
   // git's protocol: a clone or fetch gets the branches the caller may read whole, a push is checked key by key in
   // the push hook (server/git/access.ts).
   [`GET ${GIT_PATH}/*`]: TOKEN,
@@ -142,8 +147,8 @@ const challengesOf = (request: FastifyRequest) =>
 export function installAuth(app: FastifyInstance, store: Store): void {
   app.decorateRequest('access', null as unknown as RequestAccess);
   app.addHook('onRoute', (route) => {
+    // HEAD too: a HEAD route without an entry would run unchecked (fastify adds none itself here: exposeHeadRoutes).
     for (const method of [route.method].flat()) {
-      if (method === 'HEAD') continue;
       if (!NEEDS[`${method} ${route.url}`]) {
         throw new Error(`route ${method} ${route.url} has no entry in NEEDS (server/auth.ts): say what it needs`);
       }
@@ -156,17 +161,16 @@ export function installAuth(app: FastifyInstance, store: Store): void {
       request.access = OPEN;
       return;
     }
-    const token = tokenOf(request);
-    const principal = token ? await store.access.tokens.verify(token) : null;
-    if (!principal) {
+    const access = await accessOf(request, store);
+    if (!access) {
       reply.header('www-authenticate', challengesOf(request));
       throw unauthorized(
-        token === undefined
+        tokenOf(request) === undefined
           ? 'this store needs a token: send Authorization: Bearer <token> (store token create makes one)'
           : 'the token is not valid: unknown, revoked or expired',
       );
     }
-    request.access = { enabled: true, principal, grants: (await store.access.rules()).grants(principal.roles) };
+    request.access = access;
   });
   // Before the body is parsed or validated: a caller that may not use a route learns nothing of what it takes.
   app.addHook('onRequest', async (request: FastifyRequest) => {
@@ -196,6 +200,22 @@ export function installAuth(app: FastifyInstance, store: Store): void {
   });
 }
 
+/** The access of the request's token as it is now (null: no valid token), with auth on. */
+async function accessOf(request: FastifyRequest, store: Store): Promise<RequestAccess | null> {
+  const token = tokenOf(request);
+  const principal = token ? await store.access.tokens.verify(token) : null;
+  if (!principal) return null;
+  return { enabled: true, principal, grants: (await store.access.rules()).grants(principal.roles) };
+}
+
+/**
+ * A long request's access looked at again (a watch lasts for hours): the token verified anew and the rules in force
+ * now, so a revocation or a rule change reaches it too. Null when its token no longer works.
+ */
+export async function accessNow(request: FastifyRequest, store: Store): Promise<RequestAccess | null> {
+  return request.access.enabled ? accessOf(request, store) : request.access;
+}
+
 /** What the request's route needs (undefined: no such route). */
 export function needOf(request: FastifyRequest): Need | undefined {
   const url = request.routeOptions.url;
@@ -220,6 +240,14 @@ export function checkRead(request: FastifyRequest, branch: string, key: string) 
   }
 }
 
+/** FORBIDDEN unless something at or below `path` is readable: it would show in a listing of its parent. */
+export function checkVisible(request: FastifyRequest, branch: string, path: string): void {
+  const dir = path.replace(/\/+$/, '');
+  if (request.access.enabled && !request.access.grants.canSee(branch, dir)) {
+    throw forbidden(`list ${dir || 'the top'} of ${branch}`);
+  }
+}
+
 /**
  * A listing cut to what the caller may read: a value it may read, a directory with something readable below it. A
  * directory with nothing readable is refused, though its name (the caller's own) is all it would learn.
@@ -232,8 +260,7 @@ export function visibleListing<E extends { key: string; type: string }, L extend
 ): L {
   if (!request.access.enabled) return listed;
   const { grants } = request.access;
-  const dir = prefix.replace(/\/+$/, '');
-  if (!grants.canSee(branch, dir)) throw forbidden(`list ${dir || 'the top'} of ${branch}`);
+  checkVisible(request, branch, prefix);
   const entries = listed.entries.filter((e) =>
     e.type === 'dir' ? grants.canSee(branch, e.key) : grants.can('read', branch, e.key),
   );
@@ -241,17 +268,53 @@ export function visibleListing<E extends { key: string; type: string }, L extend
 }
 
 /**
- * A merge of `from` into `into`: write on every key it may change in `into`, and read on it in the source (the branch
- * `from` names, else `into`). The keys are those that differ between the two heads: a superset of what the merge
- * changes, so a caller is never shown (in a conflict) a key it may not read.
+ * A merge of `from` (a branch or any revision) into `into`: read, where `from` comes from, of every key that differs
+ * between the two heads, then write on each of them in `into`. The keys that differ are a superset of what the merge
+ * changes, so a caller is never shown (in a conflict or a refusal) a key it may not read; and reading comes first, so
+ * a refusal to write names only keys the caller may read.
  */
 export async function checkMerge(request: FastifyRequest, store: Store, into: string, from: string): Promise<void> {
   if (!request.access.enabled) return;
-  const changes = await store.diff(into, from, { branch: into }).catch(() => null);
-  if (!changes) return; // a revision that does not resolve: the merge itself says so
-  const source = (await store.branches()).some((b) => b.name === from) ? from : into;
+  const theirs = await store.resolve(from, into);
+  const ours = (await store.branches()).find((b) => b.name === into)?.head ?? null;
+  // Nothing to bring (`into` has it already): the merge changes nothing, and says only that to a reader of `into`.
+  if (ours && (ours === theirs || (await isAncestor((oid) => store.objects.readCommit(oid), theirs, ours)))) {
+    return checkHistory(request, into);
+  }
+  // Against the head of `into` (none yet: every key of theirs).
+  const changes = await store.diff(theirs, undefined, { branch: into });
+  await checkSource(
+    request,
+    store,
+    theirs,
+    changes.map((c) => c.key),
+    `read what ${from} would bring into ${into}`,
+  );
   checkWrites(request, into, changes);
-  for (const { key } of changes) checkRead(request, source, key);
+}
+
+/**
+ * FORBIDDEN unless `commit` is in the history of a branch on which the caller may read `keys` (null: all of the
+ * branch): what a new branch or a merge takes from a revision must be readable where that revision comes from. A
+ * commit id, `dev~2` and `dev` are judged alike, by the branches that hold the commit.
+ */
+export async function checkSource(
+  request: FastifyRequest,
+  store: Store,
+  commit: string,
+  keys: string[] | null,
+  what: string,
+): Promise<void> {
+  if (!request.access.enabled) return;
+  const { grants } = request.access;
+  const readCommit = (oid: string) => store.objects.readCommit(oid);
+  for (const b of await store.branches()) {
+    if (!b.head) continue;
+    const readable =
+      keys === null ? grants.canAll('read', b.name, '') : keys.every((k) => grants.can('read', b.name, k));
+    if (readable && (b.head === commit || (await isAncestor(readCommit, commit, b.head)))) return;
+  }
+  throw forbidden(what);
 }
 
 /** The branches the caller may read something on. */

@@ -1,13 +1,19 @@
-import type { FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest, FastifyServerOptions } from 'fastify';
+import { GIT_PATH } from '../src/http/contract.js';
 import { ERROR_CODES, type ErrorCode, errorBody, errorBodyOf, isStoreError, statusOf } from '../src/index.js';
 
 // Statuses come from the one table in src/errors.ts (`statusOf`): there is no second table here.
 
 /** fastify's own errors (validation, body parsing) as store error codes; their status comes from the table. */
-function fromFastify(e: FastifyError): { code: ErrorCode; message: string } | null {
+function fromFastify(e: FastifyError, request: FastifyRequest): { code: ErrorCode; message: string } | null {
   if (e.validation) return { code: 'INVALID_ARGUMENT', message: `invalid request: ${e.message}` };
   if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return { code: 'TOO_LARGE', message: "the request body is over the server's limit (see --body-limit)" };
+    const option = request.url.startsWith(`${GIT_PATH}/`) ? '--git-body-limit' : '--body-limit';
+    const limit = request.routeOptions.bodyLimit;
+    return {
+      code: 'TOO_LARGE',
+      message: `the request body is over the server's limit of ${limit} bytes (${option})`,
+    };
   }
   if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
     return { code: 'INVALID_ARGUMENT', message: e.message };
@@ -26,7 +32,7 @@ export function installErrorHandler(app: FastifyInstance): void {
       if (statusOf(error.code) >= 500) request.log.error(error);
       return reply.status(statusOf(error.code)).send(errorBodyOf(error, ''));
     }
-    const known = fromFastify(error);
+    const known = fromFastify(error, request);
     if (known) {
       return reply.status(statusOf(known.code)).send(errorBody(known.code, known.message));
     }

@@ -32,6 +32,38 @@ export async function checkInHistory(store: Store, branch: string, commits: stri
   }
 }
 
+/**
+ * With auth on, FORBIDDEN unless each commit is in the history of `branch`: the route checked the caller's rights on
+ * that branch, and a revision naming another branch's commit (`?at=ops`, `/v1/commits/ops`, a log cursor) must not
+ * carry those rights over to it. Every caller, not only partial readers: a reader of all of `main` may read nothing
+ * of `ops`.
+ */
+export async function checkCommits(
+  request: FastifyRequest,
+  store: Store,
+  branch: string,
+  commits: (string | null | undefined)[],
+): Promise<void> {
+  if (!request.access.enabled) return;
+  await checkInHistory(
+    store,
+    branch,
+    commits.filter((c): c is string => typeof c === 'string'),
+  );
+}
+
+/** checkCommits for revisions (ids, `branch~N`, times), resolved as the route will resolve them on `branch`. */
+export async function checkRevisions(
+  request: FastifyRequest,
+  store: Store,
+  branch: string,
+  revs: (string | undefined)[],
+): Promise<void> {
+  if (!request.access.enabled) return;
+  const given = revs.filter((r): r is string => r !== undefined);
+  await checkCommits(request, store, branch, await Promise.all(given.map((r) => store.resolve(r, branch))));
+}
+
 /** Whether a commit changed a key the caller may read on `branch` (what the log shows it). */
 export async function changesReadable(store: Store, grants: Grants, branch: string, commit: string): Promise<boolean> {
   return readable(grants, branch, await store.changesOf(commit)).length > 0;

@@ -21,6 +21,8 @@ export interface ServeOptions extends TransportOptions {
   insecure?: boolean;
   /** Per-caller limits (server/limits.ts). */
   limits?: Partial<Limits>;
+  /** Open transactions per caller (its token, or its address without auth; default 1000). */
+  maxTransactions?: number;
   /** Peers to replicate with, besides those in `.store/replication.json`. */
   peers?: string[];
   /** The token sent to peers with auth on (ReplicatorOptions.token). */
@@ -37,7 +39,9 @@ export async function serve(options: ServeOptions): Promise<{ url: string; close
   const factory = serverFactory(options);
   const consistency = options.consistency;
   const store = await openStore(
-    options.memory ? { memory: true, consistency } : { fs, dir: options.repo, create: true, consistency },
+    options.memory
+      ? { memory: true, consistency, maxTransactionsPerClient: options.maxTransactions }
+      : { fs, dir: options.repo, create: true, consistency, maxTransactionsPerClient: options.maxTransactions },
   );
   await refuseOpenNetwork(store, options);
   const config = await replicationOf(

@@ -92,6 +92,7 @@ export {
   type GcResult,
   type ListEntry,
   type MergeOptions,
+  type MergePreview,
   type MergeResult,
   type OpenOptions,
   openStore,

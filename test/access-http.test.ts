@@ -445,6 +445,10 @@ row('POST /v1/remotes/:remote/fetch', '/v1/remotes/nosuch/fetch');
 row('POST /v1/remotes/:remote/pull', '/v1/remotes/nosuch/pull');
 row('POST /v1/remotes/:remote/push', '/v1/remotes/nosuch/push');
 row('GET /v1/tokens', '/v1/tokens');
+row('GET /v1/me', '/v1/me?path=app/web/port');
+row('POST /v1/branches/:branch/merge/preview', '/v1/branches/main/merge/preview', { from: 'main~1' });
+row('GET /', '/');
+row('GET /ui/*', '/ui/style.css');
 row('POST /v1/tokens', '/v1/tokens', { name: 'matrix-made', roles: ['web'] });
 row('DELETE /v1/tokens/:name', '/v1/tokens/nosuch');
 row('GET /git/*', '/git/info/refs?service=git-upload-pack');
@@ -472,7 +476,9 @@ const ALLOWED: Record<string, Record<Exclude<Who, 'none'>, boolean>> = {
   'GET /v1/branches/:branch/list/*': MAIN_READERS,
   'GET /v1/branches/:branch/list': MAIN_READERS,
   'POST /v1/branches/:branch/batch': { web: false, appw: true, devw: false, admin: true },
-  'POST /v1/branches/:branch/merge': ANY_TOKEN, // main into main changes nothing: no key to check
+  // main into main brings nothing: it is answered (400, itself) to a reader of main. What a merge brings is checked
+  // key by key in access-bypass.test.ts.
+  'POST /v1/branches/:branch/merge': MAIN_READERS,
   // History shows each reader of a branch what it may read of it.
   'GET /v1/branches/:branch/log': MAIN_READERS,
   'GET /v1/commits/:rev': MAIN_READERS,
@@ -502,6 +508,11 @@ const ALLOWED: Record<string, Record<Exclude<Who, 'none'>, boolean>> = {
   'POST /v1/remotes/:remote/pull': ADMIN_ONLY,
   'POST /v1/remotes/:remote/push': ADMIN_ONLY,
   'GET /v1/tokens': ADMIN_ONLY,
+  'GET /v1/me': ANY_TOKEN,
+  // main~1 is behind main: nothing to bring, and the preview says up-to-date to a reader of main.
+  'POST /v1/branches/:branch/merge/preview': MAIN_READERS,
+  'GET /': PUBLIC,
+  'GET /ui/*': PUBLIC,
   'POST /v1/tokens': ADMIN_ONLY,
   'DELETE /v1/tokens/:name': ADMIN_ONLY,
   // git serves each token the branches it may read whole, and checks pushes key by key (git-access.test.ts).

@@ -54,7 +54,17 @@ beforeAll(async () => {
   await store.set('secret/key', 'changed on dev', { branch: 'dev' });
   await store.close();
   for (const who of ['web', 'appw', 'devw', 'admin'] as Who[]) {
-    const made = await cli(['--repo', repo, 'token', 'create', who, '--role', who]);
+    const made = await cli([
+      '--repo',
+      repo,
+      'token',
+      'create',
+      who,
+      '--role',
+      who,
+      '--identity',
+      `${who} <${who}@git.test>`,
+    ]);
     expect(made.code, made.stderr).toBe(0);
     tokens[who] = made.stdout.trim();
   }
@@ -76,11 +86,23 @@ const urlAs = (who: Who | null) => {
   return url.href;
 };
 
-const run = (args: string[], protocol = 2) =>
-  runProcess('git', ['-c', `protocol.version=${protocol}`, ...args], { ...gitEnv, GIT_TERMINAL_PROMPT: '0' });
+/** git as a person: commits it makes are signed with `who`'s identity (the token's), else with gitEnv's. */
+const run = (args: string[], protocol = 2, who?: Who) =>
+  runProcess('git', ['-c', `protocol.version=${protocol}`, ...args], {
+    ...gitEnv,
+    GIT_TERMINAL_PROMPT: '0',
+    ...(who ? identityEnv(who) : {}),
+  });
 
-async function gitOk(args: string[]): Promise<string> {
-  const r = await run(args);
+const identityEnv = (who: Who) => ({
+  GIT_AUTHOR_NAME: who,
+  GIT_AUTHOR_EMAIL: `${who}@git.test`,
+  GIT_COMMITTER_NAME: who,
+  GIT_COMMITTER_EMAIL: `${who}@git.test`,
+});
+
+async function gitOk(args: string[], who?: Who): Promise<string> {
+  const r = await run(args, 2, who);
   expect(r.code, `git ${args.join(' ')}\n${r.stdout}\n${r.stderr}`).toBe(0);
   return r.stdout;
 }
@@ -95,7 +117,12 @@ const refsOf = (out: string) =>
     .sort();
 
 /** A clone as `who` with a commit on top changing `files`; returns the working directory. */
-async function cloneAndCommit(who: Who, branch: string, files: Record<string, string>): Promise<string> {
+async function cloneAndCommit(
+  who: Who,
+  branch: string,
+  files: Record<string, string>,
+  signer: Who | null = who,
+): Promise<string> {
   const work = fs.mkdtempSync(path.join(root, `work-${who}-`));
   await gitOk(['clone', '-q', '--branch', branch, urlAs(who), work]);
   for (const [key, value] of Object.entries(files)) {
@@ -103,7 +130,7 @@ async function cloneAndCommit(who: Who, branch: string, files: Record<string, st
     fs.writeFileSync(path.join(work, key), value);
   }
   await gitOk(['-C', work, 'add', '-A']);
-  await gitOk(['-C', work, 'commit', '-q', '--allow-empty', '-m', `change by ${who}`]);
+  await gitOk(['-C', work, 'commit', '-q', '--allow-empty', '-m', `change by ${who}`], signer ?? undefined);
   return work;
 }
 
@@ -162,7 +189,7 @@ describe('pushing over git', () => {
     // A second commit puts the value back: the net change is only app/, but the history changes secret/key.
     fs.writeFileSync(path.join(work, 'secret', 'key'), 'top secret value');
     fs.writeFileSync(path.join(work, 'app', 'web', 'port'), '7070');
-    await gitOk(['-C', work, 'commit', '-q', '-am', 'put it back']);
+    await gitOk(['-C', work, 'commit', '-q', '-am', 'put it back'], 'appw');
     const pushed = await run(['-C', work, 'push', 'origin', 'main']);
     expect(pushed.code).not.toBe(0);
     expect(pushed.stderr).toMatch(/pre-receive hook declined/);
@@ -170,11 +197,25 @@ describe('pushing over git', () => {
     expect(head('main')).toBe(before);
   });
 
+  it('a push of commits signed by someone else needs a role with impersonate', async () => {
+    const before = head('main');
+    // Signed "Plain Git", not appw: the token would be recording another person's authorship.
+    const work = await cloneAndCommit('appw', 'main', { 'app/web/port': '6060' }, null);
+    const pushed = await run(['-C', work, 'push', 'origin', 'main']);
+    expect(pushed.code).not.toBe(0);
+    expect(pushed.stderr).toMatch(/signed "Plain Git <plain@git.test>".*"appw <appw@git.test>".*impersonate/s);
+    expect(head('main')).toBe(before);
+    // Signed by the token's identity, the same change goes in.
+    await gitOk(['-C', work, 'commit', '-q', '--amend', '--no-edit', '--reset-author'], 'appw');
+    await gitOk(['-C', work, 'push', '-q', 'origin', 'main']);
+    expect(git(['--git-dir', repo, 'show', 'main:app/web/port']).toString()).toBe('6060');
+  });
+
   it("refuses a merge that brings another branch's changes to keys the token may not write", async () => {
     const before = head('main');
     const work = await cloneAndCommit('devw', 'main', {});
     await gitOk(['-C', work, 'fetch', '-q', 'origin', 'dev']);
-    await gitOk(['-C', work, 'merge', '-q', '--no-edit', 'FETCH_HEAD']);
+    await gitOk(['-C', work, 'merge', '-q', '--no-edit', 'FETCH_HEAD'], 'devw');
     // devw may not write main at all; appw may write app/ but not the secret dev changed.
     const pushed = await run(['-C', work, 'push', 'origin', 'HEAD:main']);
     expect(pushed.code).not.toBe(0);

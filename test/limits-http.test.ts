@@ -4,7 +4,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoreClient } from '../src/index.js';
-import { sleep, tempDir } from './helpers.js';
+import { cli } from './cli-process.js';
+import { sleep, tempDir, until } from './helpers.js';
 import { type Served, startServe, stopServe } from './serve.js';
 
 /**
@@ -68,6 +69,57 @@ describe('limits', () => {
     await b.close();
     await c!.close();
     await client.close();
+  });
+
+  it('open transactions are capped per caller (--max-transactions); ending one makes room', async () => {
+    const s = await serve(['--max-transactions', '2']);
+    const client = new StoreClient(s.url);
+    const a = await client.begin();
+    await client.begin();
+    await expect(client.begin()).rejects.toMatchObject({ code: 'QUOTA', message: expect.stringMatching(/2/) });
+    await a.abort();
+    await (await client.begin()).abort();
+    await client.close();
+  });
+
+  it('without a token, serves loopback only: another --host needs --insecure, which warns and prints that address', async () => {
+    const repo = path.join(tempDir('gitstore-limits-'), 'store.git');
+    const refused = await cli(['serve', '--repo', repo, '--host', '0.0.0.0', '--port', '0']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--insecure|token/);
+    const s = await startServe(repo, ['--host', '0.0.0.0', '--port', '0', '--insecure']);
+    running.push(s);
+    expect(s.url).toMatch(/^http:\/\/0\.0\.0\.0:\d+$/);
+    // stderr is its own pipe: its data may come in after stdout's first line.
+    await until(() => /warning/i.test(s.stderr()), 'the warning on stderr', 10_000);
+    expect((await fetch(`${s.url.replace('0.0.0.0', '127.0.0.1')}/v1/health`)).status).toBe(200);
+  });
+
+  it('with auth on, the rate limit and the watch cap count per token, not per address', async () => {
+    const repo = path.join(tempDir('gitstore-limits-'), 'store.git');
+    expect((await cli(['--repo', repo, 'init'])).code).toBe(0);
+    const token = async (name: string) =>
+      (await cli(['--repo', repo, 'token', 'create', name, '--role', 'admin'])).stdout.trim();
+    const [a, b] = [await token('a'), await token('b')];
+    const s = await startServe(repo, ['--port', '0', '--rate-limit', '5', '--max-watches', '1']);
+    running.push(s);
+    const as = (t: string) => ({ headers: { authorization: `Bearer ${t}` } });
+    const statuses = await Promise.all(
+      Array.from({ length: 20 }, () => fetch(`${s.url}/v1/branches`, as(a)).then((r) => r.status)),
+    );
+    expect(statuses.filter((x) => x === 429).length).toBeGreaterThanOrEqual(10);
+    // The same address, another token: its own budget.
+    expect((await fetch(`${s.url}/v1/branches`, as(b))).status).toBe(200);
+
+    const [ca, cb] = [new StoreClient(s.url, { token: a }), new StoreClient(s.url, { token: b })];
+    await sleep(1100); // a new second of the rate limit
+    const wa = await ca.watch();
+    await expect(ca.watch()).rejects.toMatchObject({ code: 'QUOTA' });
+    const wb = await cb.watch();
+    wa.close();
+    wb.close();
+    await ca.close();
+    await cb.close();
   });
 
   it('cuts connections that never finish their headers or their body (--request-timeout)', async () => {

@@ -13,7 +13,10 @@ import { expectFsckClean } from './git-packs.js';
 import { cliEnv, git, sleep, tempDir } from './helpers.js';
 import { put, type Served, startServe, stopServe } from './serve.js';
 
-const ACCESS = { roles: { replica: { rules: [{ branch: 'main', prefix: '', access: 'write' }] } } };
+const ACCESS = {
+  // A replica pushes commits made by others: it needs impersonate, as any token pushing others' commits does.
+  roles: { replica: { rules: [{ branch: 'main', prefix: '', access: 'write' }], impersonate: true } },
+};
 
 const running: Served[] = [];
 afterEach(async () => {

@@ -617,7 +617,9 @@ describe('HTTP API via inject', () => {
 
   it('refuses a body over the limit with 413 TOO_LARGE and accepts one under it', async () => {
     const { app } = await setup({ bodyLimit: 1024 });
-    expectError(await put(app, 'big', Buffer.alloc(2000, 7)), 413, 'TOO_LARGE');
+    const tooLarge = expectError(await put(app, 'big', Buffer.alloc(2000, 7)), 413, 'TOO_LARGE');
+    // It names the limit and the option that sets it.
+    expect(tooLarge.message).toMatch(/limit of 1024 bytes \(--body-limit\)/);
     expectError(
       await app.inject({
         method: 'POST',
@@ -667,6 +669,7 @@ describe('HTTP API via inject', () => {
       'GET /v1/branches/{branch}/list/{prefix}',
       'POST /v1/branches/{branch}/batch',
       'POST /v1/branches/{branch}/merge',
+      'POST /v1/branches/{branch}/merge/preview',
       'GET /v1/branches/{branch}/log',
       'GET /v1/commits/{rev}',
       'GET /v1/diff',
@@ -702,6 +705,7 @@ describe('HTTP API via inject', () => {
       'GET /v1/tokens',
       'POST /v1/tokens',
       'DELETE /v1/tokens/{name}',
+      'GET /v1/me',
     ].sort();
 
     const res = await app.inject({ method: 'GET', url: '/v1/openapi.json' });
@@ -737,10 +741,13 @@ describe('HTTP API via inject', () => {
     const routes = all!.filter((r) => !r.method.startsWith('outside '));
     const served = routes.map((r) => `${r.method} ${toOpenApi(r.url)}`).sort();
     expect(served).toEqual(contract);
-    // Only git's smart HTTP protocol (server/git/) is served outside the document.
+    // Only git's smart HTTP protocol (server/git/) and the web UI's page and files (server/ui.ts) are served outside
+    // the document.
     expect(all!.filter((r) => r.method.startsWith('outside ')).map((r) => `${r.method} ${r.url}`)).toEqual([
       'outside GET /git/*',
       'outside POST /git/*',
+      'outside GET /',
+      'outside GET /ui/*',
     ]);
     for (const pair of contract) {
       const [method, url] = pair.split(' ') as [string, string];

@@ -179,6 +179,7 @@ export function registerAdmin(program: Command, act: Act): void {
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
     .option('--rate-limit <n>', 'requests per second per token (or address without auth); 0: no limit', '1000')
     .option('--max-watches <n>', 'open watches per token (or address)', '1000')
+    .option('--max-transactions <n>', 'open transactions per token (or address)', '1000')
     .option('--request-timeout <seconds>', 'a request must arrive whole within this (slow clients are cut)', '60')
     .option('--body-limit <bytes>', 'largest request body accepted', String(1 << 20))
     .option('--git-body-limit <bytes>', 'largest git request (a push) accepted under /git', String(1 << 30))
@@ -213,6 +214,7 @@ export function registerAdmin(program: Command, act: Act): void {
             tlsKey?: string;
             rateLimit: string;
             maxWatches: string;
+            maxTransactions: string;
             requestTimeout: string;
             bodyLimit: string;
             gitBodyLimit: string;
@@ -253,6 +255,7 @@ export function registerAdmin(program: Command, act: Act): void {
             tlsCert: opts.tlsCert,
             tlsKey: opts.tlsKey,
             limits,
+            maxTransactions: count(opts.maxTransactions, '--max-transactions', 1),
             requestTimeoutMs,
             bodyLimit,
             gitBodyLimit,

@@ -38,9 +38,10 @@ export function registerGitHook(program: Command, act: Act): void {
         // A caller with a limited token: the server names what it may do (server/git/access.ts).
         const granted = ctx.io.env.GITSTORE_PUSH_GRANTS;
         const grants = granted === undefined ? undefined : Grants.fromJSON(granted);
+        const author = pushAuthor(ctx.io.env.GITSTORE_PUSH_AUTHOR);
         let refusals: Awaited<ReturnType<typeof checkPush>>;
         try {
-          refusals = await checkPush(updates, new QuarantinedObjects(), grants);
+          refusals = await checkPush(updates, new QuarantinedObjects(), grants, author);
         } catch (e) {
           logOnServer(ctx, `pre-receive check of ${JSON.stringify(updates)} failed: ${(e as Error).stack ?? e}`);
           throw new StoreError('INTERNAL', 'the store could not check this push; the server log has the details');
@@ -54,4 +55,14 @@ export function registerGitHook(program: Command, act: Act): void {
         );
       }),
     );
+}
+
+/** The pushing token's identity, as the server set it (server/git/access.ts). */
+function pushAuthor(text: string | undefined): { name: string; email: string } | undefined {
+  if (text === undefined) return undefined;
+  const value = JSON.parse(text) as { name?: unknown; email?: unknown };
+  if (typeof value.name !== 'string' || typeof value.email !== 'string') {
+    throw new StoreError('INTERNAL', 'GITSTORE_PUSH_AUTHOR is not an identity');
+  }
+  return { name: value.name, email: value.email };
 }

@@ -18,11 +18,13 @@ export interface GitRestriction {
   v0: boolean;
   /** The caller's grants (Grants.toJSON), for the push hook. */
   grants: string;
+  /** The token's identity, `{name, email}` as JSON: the commits it pushes must be its own unless it may impersonate. */
+  author: string;
 }
 
 /** What the caller may see and push over git; null for one who may do everything (or when auth is off). */
 export async function gitRestriction(request: FastifyRequest, store: Store): Promise<GitRestriction | null> {
-  const { enabled, grants } = request.access;
+  const { enabled, grants, principal } = request.access;
   if (!enabled || grants.isAdmin()) return null;
   const config: [string, string][] = [];
   const branches = await store.branches();
@@ -37,5 +39,10 @@ export async function gitRestriction(request: FastifyRequest, store: Store): Pro
     for (const b of branches) if (!readable.has(b.name)) config.push(['receive.hideRefs', `refs/heads/${b.name}`]);
     for (const prefix of ['refs/store/', 'refs/remotes/', 'refs/tags/']) config.push(['receive.hideRefs', prefix]);
   }
-  return { config, v0: config.length > 0, grants: JSON.stringify(grants) };
+  return {
+    config,
+    v0: config.length > 0,
+    grants: JSON.stringify(grants),
+    author: JSON.stringify(principal?.author ?? { name: '', email: '' }),
+  };
 }

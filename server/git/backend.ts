@@ -89,6 +89,7 @@ const INHERITED_NOT = new Set([
   'AUTH_TYPE',
   // Set per request for a limited caller; one inherited from the server's own environment would apply to all.
   'GITSTORE_PUSH_GRANTS',
+  'GITSTORE_PUSH_AUTHOR',
 ]);
 
 function inheritedEnv(): NodeJS.ProcessEnv {
@@ -171,7 +172,10 @@ function cgiEnv(options: BackendOptions, request: BackendRequest): NodeJS.Proces
   const encoding = header(request.headers, 'content-encoding');
   if (encoding) env.HTTP_CONTENT_ENCODING = encoding;
   // The push hook checks each key against the caller's grants (src/remote/push-access.ts).
-  if (restriction) env.GITSTORE_PUSH_GRANTS = restriction.grants;
+  if (restriction) {
+    env.GITSTORE_PUSH_GRANTS = restriction.grants;
+    env.GITSTORE_PUSH_AUTHOR = restriction.author;
+  }
   // Protocol v2 (and v1) is asked for in this header; git reads it from GIT_PROTOCOL. Not for a caller with hidden
   // branches: see GitRestriction.v0.
   const protocol = header(request.headers, 'git-protocol');

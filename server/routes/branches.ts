@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { ROUTES } from '../../src/http/contract.js';
+import { decodeValue, encodeValue, ROUTES, WIRE_VALUE_SCHEMA, type WireValue } from '../../src/http/contract.js';
 import { STRATEGY_NAMES, type Store, type StrategyName } from '../../src/index.js';
-import { checkBranch, checkMerge, visibleBranches } from '../auth.js';
+import { checkBranch, checkMerge, checkSource, visibleBranches } from '../auth.js';
 import { operation } from '../spec.js';
 import { authorOf, branchParams, committerOf, hex40, messageOf, nullableHex40 } from './shared.js';
 
@@ -14,6 +14,16 @@ const branchSchema = {
     default: { type: 'boolean' },
   },
 } as const;
+
+const wireOrNull = { anyOf: [WIRE_VALUE_SCHEMA, { type: 'null' }] } as const;
+
+/** A merge's resolutions as bytes (null: delete the key). */
+function resolutionsOf(wire: Record<string, WireValue | null> | undefined) {
+  if (!wire) return undefined;
+  return Object.fromEntries(
+    Object.entries(wire).map(([key, v]) => [key, v === null ? null : decodeValue(v, `the resolution of ${key}`)]),
+  );
+}
 
 /** Branches: list, create, delete, and merging one into another. */
 export function branchRoutes(store: Store): FastifyPluginAsync {
@@ -51,6 +61,10 @@ export function branchRoutes(store: Store): FastifyPluginAsync {
       },
       async (request, reply) => {
         checkBranch(request, request.body.name, 'write');
+        // A new branch holds all of its starting point: the caller must be able to read all of it where it is.
+        const from = request.body.from ?? store.defaultBranch;
+        const start = await store.resolve(from, store.defaultBranch).catch(() => null);
+        if (start) await checkSource(request, store, start, null, `read all of ${from}: a new branch holds all of it`);
         const created = await store.createBranch(request.body.name, { from: request.body.from });
         return reply.status(201).send(created);
       },
@@ -76,7 +90,13 @@ export function branchRoutes(store: Store): FastifyPluginAsync {
 
     app.post<{
       Params: { branch: string };
-      Body: { from: string; strategy?: StrategyName; message?: string; ff?: boolean };
+      Body: {
+        from: string;
+        strategy?: StrategyName;
+        message?: string;
+        ff?: boolean;
+        resolutions?: Record<string, WireValue | null>;
+      };
     }>(
       ROUTES.merge,
       {
@@ -96,6 +116,13 @@ export function branchRoutes(store: Store): FastifyPluginAsync {
               strategy: { type: 'string', enum: [...STRATEGY_NAMES] },
               message: { type: 'string' },
               ff: { type: 'boolean', description: 'Fast-forward only: 409 unless {branch} is behind `from`.' },
+              resolutions: {
+                type: 'object',
+                additionalProperties: { anyOf: [WIRE_VALUE_SCHEMA, { type: 'null' }] },
+                description:
+                  'A person’s decision for each conflicting key: its value, or null to delete it. A key that does not ' +
+                  'conflict now is refused (409): the branches moved since the preview.',
+              },
             },
           },
           ok: {
@@ -120,10 +147,81 @@ export function branchRoutes(store: Store): FastifyPluginAsync {
           into: request.params.branch,
           strategy: request.body.strategy,
           ff: request.body.ff,
+          resolutions: resolutionsOf(request.body.resolutions),
           message: request.body.message ?? messageOf(request),
           author: authorOf(request),
           committer: committerOf(request),
         });
+      },
+    );
+
+    app.post<{ Params: { branch: string }; Body: { from: string; strategy?: StrategyName } }>(
+      ROUTES.mergePreview,
+      {
+        schema: operation({
+          operationId: 'mergePreview',
+          summary: 'What merging `from` into {branch} would do, written nowhere: each conflicting key with its values',
+          tags: ['branches'],
+          params: branchParams,
+          body: {
+            type: 'object',
+            required: ['from'],
+            additionalProperties: false,
+            properties: {
+              from: { type: 'string', minLength: 1 },
+              strategy: { type: 'string', enum: [...STRATEGY_NAMES] },
+            },
+          },
+          ok: {
+            200: {
+              description: 'The outcome a merge would have now, and the keys a person must decide.',
+              json: {
+                type: 'object',
+                required: ['outcome', 'ours', 'theirs', 'conflicts'],
+                properties: {
+                  outcome: { type: 'string', enum: ['merged', 'fast-forward', 'up-to-date', 'conflict'] },
+                  ours: nullableHex40,
+                  theirs: hex40,
+                  conflicts: {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      required: ['key', 'kind', 'values'],
+                      properties: {
+                        key: { type: 'string' },
+                        kind: { type: 'string' },
+                        base: nullableHex40,
+                        ours: nullableHex40,
+                        theirs: nullableHex40,
+                        values: {
+                          type: 'object',
+                          description: 'Each side’s value (null: none there).',
+                          properties: { base: wireOrNull, ours: wireOrNull, theirs: wireOrNull },
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+          errors: [400, 404, 413],
+        }),
+      },
+      async (request) => {
+        await checkMerge(request, store, request.params.branch, request.body.from);
+        const preview = await store.mergePreview(request.body.from, {
+          into: request.params.branch,
+          strategy: request.body.strategy,
+        });
+        const wire = (v: Uint8Array | null) => (v === null ? null : encodeValue(v));
+        return {
+          ...preview,
+          conflicts: preview.conflicts.map((c) => ({
+            ...c,
+            values: { base: wire(c.values.base), ours: wire(c.values.ours), theirs: wire(c.values.theirs) },
+          })),
+        };
       },
     );
   };

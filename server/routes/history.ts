@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ROUTES } from '../../src/http/contract.js';
 import type { CommitInfo, Store } from '../../src/index.js';
 import { checkHistory, checkRead, forbidden } from '../auth.js';
-import { changesReadable, checkInHistory, partialReader, readable } from '../history-access.js';
+import { changesReadable, checkCommits, checkRevisions, partialReader, readable } from '../history-access.js';
 import { operation, READ_ERRORS } from '../spec.js';
 import {
   authorOf,
@@ -76,12 +76,10 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
         const { key, limit, cursor } = request.query;
         const { branch } = request.params;
         const grants = partialReader(request, branch);
-        if (grants) {
-          if (key !== undefined && !grants.canSee(branch, key)) {
-            throw forbidden(`read the history of ${key} on ${branch}`);
-          }
-          if (cursor !== undefined) await checkInHistory(store, branch, [await store.resolve(cursor, branch)]);
+        if (grants && key !== undefined && !grants.canSee(branch, key)) {
+          throw forbidden(`read the history of ${key} on ${branch}`);
         }
+        await checkRevisions(request, store, branch, [cursor]);
         const page = await store.log({ branch, path: key, limit: limit ?? 100, cursor });
         // A partial reader's page holds the commits that changed something it may read: maybe fewer than `limit`,
         // with `next` where the page's walk stopped.
@@ -122,11 +120,11 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
       async (request) => {
         const branch = request.query.branch ?? store.defaultBranch;
         const grants = partialReader(request, branch);
-        if (grants) checkHistory(request, branch);
+        checkHistory(request, branch);
         const commit = await store.commit(request.params.rev, { branch });
+        await checkCommits(request, store, branch, [commit.id]);
         let changes = await store.changesOf(commit.id);
         if (grants) {
-          await checkInHistory(store, branch, [commit.id]);
           changes = readable(grants, branch, changes);
           if (changes.length === 0) throw forbidden(`read a commit that changed nothing it may read on ${branch}`);
         }
@@ -165,11 +163,8 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
         const { from, to, branch, prefix } = request.query;
         const on = branch ?? store.defaultBranch;
         const grants = partialReader(request, on);
-        if (grants) {
-          checkHistory(request, on);
-          const revs = to === undefined ? [from] : [from, to];
-          await checkInHistory(store, on, await Promise.all(revs.map((r) => store.resolve(r, on))));
-        }
+        checkHistory(request, on);
+        await checkRevisions(request, store, on, [from, to]);
         const changes = await store.diff(from, to, { branch, prefix });
         return { changes: grants ? readable(grants, on, changes) : changes };
       },
@@ -235,11 +230,8 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
               : { key, missing: true as const };
         const { branch } = request.params;
         const grants = partialReader(request, branch);
-        if (grants) {
-          checkRead(request, branch, key);
-          const revs = bad === undefined ? [good] : [good, bad];
-          await checkInHistory(store, branch, await Promise.all(revs.map((r) => store.resolve(r, branch))));
-        }
+        checkRead(request, branch, key);
+        await checkRevisions(request, store, branch, [good, bad]);
         const r = await store.bisect({ good, bad, branch, predicate });
         return {
           ...r,
@@ -256,7 +248,7 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
       if (grants && !grants.canSee(branch, prefix)) throw forbidden(`blame ${prefix} on ${branch}`);
       // Resolved here, once, so the answer can name the commit it read (with `nearest`, maybe not the one asked for).
       const at = q.at === undefined ? undefined : await store.resolve(q.at, branch, { nearest: q.nearest });
-      if (grants && at !== undefined) await checkInHistory(store, branch, [at]);
+      await checkCommits(request, store, branch, [at]);
       if (at !== undefined) await commitHeaders(reply, store, at);
       const lines = await store.blame(prefix, { branch, at });
       return {

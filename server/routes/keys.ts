@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { formatEtag, HEADERS, ROUTES } from '../../src/http/contract.js';
+import { decodeValue, formatEtag, HEADERS, ROUTES } from '../../src/http/contract.js';
 import { type BatchOp, type Store, StoreError } from '../../src/index.js';
-import { checkWrites, visibleListing } from '../auth.js';
+import { checkVisible, checkWrites, visibleListing } from '../auth.js';
+import { checkCommits } from '../history-access.js';
 import { operation, READ_ERRORS, WRITE_ERRORS } from '../spec.js';
 import {
   acceptRawBodies,
@@ -66,6 +67,8 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
         const { branch, '*': key } = request.params;
         const { at, nearest, consistency } = request.query;
         const read = await store.read(key, { branch, at, nearest, consistency });
+        // A revision of another branch must not be read with this branch's rights (server/history-access.ts).
+        if (at !== undefined) await checkCommits(request, store, branch, [read.commit]);
         if (at !== undefined) await commitHeaders(reply, store, read.commit);
         return sendValue(request, reply, read);
       },
@@ -144,7 +147,10 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
     const list = async (request: FastifyRequest<KeyRoute>, prefix: string, reply: FastifyReply) => {
       const { branch } = request.params;
       const { at, nearest, recursive, consistency } = request.query;
+      // Before listing: whether a path it may not see is a value, a directory or nothing is not the caller's to learn.
+      checkVisible(request, branch, prefix);
       const listed = await store.list(prefix, { branch, at, nearest, recursive, consistency });
+      if (at !== undefined) await checkCommits(request, store, branch, [listed.commit]);
       if (at !== undefined) await commitHeaders(reply, store, listed.commit);
       return visibleListing(request, branch, prefix, listed);
     };
@@ -162,20 +168,10 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
 /** A batch op as it arrives: a value is text, or base64 with `encoding`. */
 type WireOp = BatchOp & { value?: string; encoding?: 'base64' | 'utf8'; recursive?: boolean };
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
 /** A batch op's value as bytes; base64 is checked, not decoded leniently (node drops what it cannot read). */
-function opValue(op: WireOp, i: number): string | Buffer {
+function opValue(op: WireOp, i: number): string | Uint8Array {
   if (op.value === undefined) throw new StoreError('INVALID_ARGUMENT', `op ${i}: a set needs a "value"`, { op: i });
-  if (op.encoding !== 'base64') return op.value;
-  if (!BASE64.test(op.value)) {
-    throw new StoreError(
-      'INVALID_ARGUMENT',
-      `op ${i}: "value" is not valid base64 (RFC 4648, padded with "=") though its encoding is "base64"`,
-      { op: i },
-    );
-  }
-  return Buffer.from(op.value, 'base64');
+  return decodeValue({ value: op.value, encoding: op.encoding }, `op ${i}: "value"`, { op: i });
 }
 
 const batchOpSchema = {

@@ -125,6 +125,7 @@ export class Grants {
 
   /** The level granted at `key` (a key, a directory with `/`, or '' for the whole branch): -1 deny, 0 none. */
   private level(branch: string, key: string): number {
+    key = canonical(key);
     let best: [number, number] = [-1, -1];
     let level = 0;
     for (const rule of this.rules) {
@@ -148,6 +149,7 @@ export class Grants {
 
   /** Whether `right` is granted on every key at or below `prefix` ('' for the whole branch). */
   canAll(right: Right, branch: string, prefix: string): boolean {
+    prefix = canonical(prefix);
     if (!this.can(right, branch, prefix)) return false;
     return this.rules.every(
       (r) =>
@@ -158,7 +160,7 @@ export class Grants {
 
   /** Whether some key at or below `path` (a key or directory, `/` at its end or not) is readable: it shows in a listing. */
   canSee(branch: string, path: string): boolean {
-    path = path.replace(/\/+$/, '');
+    path = canonical(path).replace(/\/+$/, '');
     if (path === '') return this.readsBranch(branch);
     if (this.can('read', branch, path) || this.can('read', branch, `${path}/`)) return true;
     return this.rules.some(
@@ -200,9 +202,16 @@ export class Grants {
 
   /** The right a write of `key` needs: `admin` below `.store/` (merge strategies, access rules), else `write`. */
   static writeRight(key: string): Right {
+    key = canonical(key);
     return key === '.store' || key.startsWith('.store/') ? 'admin' : 'write';
   }
 }
+
+/**
+ * A path as the store will use it: the store drops a leading `/` from a key (src/tree/keys.ts), so the rules must
+ * see `/.store/access.json` as `.store/access.json` and `/secret/x` as `secret/x`, or a slash would get round them.
+ */
+const canonical = (path: string) => path.replace(/^\/+/, '');
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 

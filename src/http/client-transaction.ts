@@ -58,7 +58,7 @@ export class ClientTransaction implements TransactionApi {
       ROUTES.txKey,
       { key },
       {
-        body: typeof value === 'string' ? value : Buffer.from(value),
+        body: typeof value === 'string' ? value : new Uint8Array(value),
         headers: { [HEADERS.contentType]: CONTENT_TYPES.value, ...this.http.writeHeaders() },
       },
     );

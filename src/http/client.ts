@@ -19,6 +19,7 @@ import type {
   GcResult,
   ListEntry,
   MergeOptions,
+  MergePreview,
   MergeResult,
   PullOptions,
   PullResult,
@@ -44,14 +45,18 @@ import { ClientTransaction } from './client-transaction.js';
 import {
   CONTENT_TYPES,
   createTokenBody,
+  decodeValue,
   EventStreamReader,
+  encodeValue,
   errorOfResponse,
   etagOid,
   HEADERS,
+  type Me,
   pathOf,
   type Query,
   ROUTES,
   type Route,
+  type WireValue,
   writeHeaders,
 } from './contract.js';
 
@@ -77,6 +82,7 @@ type StoreCalls = Pick<
   | 'createBranch'
   | 'deleteBranch'
   | 'merge'
+  | 'mergePreview'
   | 'log'
   | 'commit'
   | 'changesOf'
@@ -217,7 +223,7 @@ export class StoreClient implements StoreApi {
 
   async set(key: string, value: Value, options: WriteOptions & Precondition = {}): Promise<SetResult> {
     const r = await this.request('PUT', await this.on(ROUTES.key, options.branch, { key }), {
-      body: typeof value === 'string' ? value : Buffer.from(value),
+      body: typeof value === 'string' ? value : new Uint8Array(value),
       headers: { [HEADERS.contentType]: CONTENT_TYPES.value, ...this.writeHeaders(options) },
     });
     return { ...((await r.json()) as Omit<SetResult, 'created'>), created: r.status === 201 };
@@ -241,9 +247,7 @@ export class StoreClient implements StoreApi {
     const body = {
       message: options.message,
       ops: ops.map((op) =>
-        op.op === 'set' && typeof op.value !== 'string'
-          ? { ...op, value: Buffer.from(op.value).toString('base64'), encoding: 'base64' }
-          : op,
+        op.op === 'set' && typeof op.value !== 'string' ? { ...op, ...encodeValue(op.value) } : op,
       ),
     };
     const r = await this.json<WriteResult>(
@@ -274,9 +278,45 @@ export class StoreClient implements StoreApi {
     return this.json<MergeResult>(
       'POST',
       await this.on(ROUTES.merge, options.into),
-      { from, strategy: options.strategy, ff: options.ff, message: options.message },
+      {
+        from,
+        strategy: options.strategy,
+        ff: options.ff,
+        message: options.message,
+        resolutions:
+          options.resolutions &&
+          Object.fromEntries(
+            Object.entries(options.resolutions).map(([k, v]) => [k, v === null ? null : encodeValue(v)]),
+          ),
+      },
       this.writeHeaders({ author: options.author, committer: options.committer }),
     );
+  }
+
+  async mergePreview(from: string, options: MergeOptions = {}): Promise<MergePreview> {
+    if (typeof options.strategy === 'object')
+      throw new StoreError('INVALID_ARGUMENT', 'over HTTP, a merge takes one strategy name');
+    type Wire = Omit<MergePreview, 'conflicts'> & {
+      conflicts: (Omit<MergePreview['conflicts'][number], 'values'> & {
+        values: Record<'base' | 'ours' | 'theirs', WireValue | null>;
+      })[];
+    };
+    const wire = await this.json<Wire>('POST', await this.on(ROUTES.mergePreview, options.into), {
+      from,
+      strategy: options.strategy,
+    });
+    const bytes = (v: WireValue | null) => {
+      if (v === null) return null;
+      const d = decodeValue(v, 'a value the server sent');
+      return typeof d === 'string' ? new TextEncoder().encode(d) : d;
+    };
+    return {
+      ...wire,
+      conflicts: wire.conflicts.map((c) => ({
+        ...c,
+        values: { base: bytes(c.values.base), ours: bytes(c.values.ours), theirs: bytes(c.values.theirs) },
+      })),
+    };
   }
 
   async log(options: LogOptions & { branch?: string; rev?: string } = {}): Promise<LogPage> {
@@ -466,6 +506,12 @@ export class StoreClient implements StoreApi {
       await this.json<void>('DELETE', pathOf(ROUTES.token, { name }));
     },
   };
+
+  /** Who this client's token is, and what it may do at `paths` of `branch` (default: the default branch). */
+  async me(options: { branch?: string; paths?: string[] } = {}): Promise<Me> {
+    const query: Query = { branch: options.branch, path: options.paths };
+    return this.json<Me>('GET', pathOf(ROUTES.me, {}, query));
+  }
 
   /** Fetches a remote of the server's (by name: the server does not fetch from URLs its clients give). */
   async fetch(remote = 'origin', _options: FetchOptions = {}): Promise<FetchResult> {

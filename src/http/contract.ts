@@ -29,6 +29,7 @@ export const ROUTES = {
   listRoot: '/v1/branches/:branch/list',
   batch: '/v1/branches/:branch/batch',
   merge: '/v1/branches/:branch/merge',
+  mergePreview: '/v1/branches/:branch/merge/preview',
   log: '/v1/branches/:branch/log',
   commit: '/v1/commits/:rev',
   diff: '/v1/diff',
@@ -54,6 +55,7 @@ export const ROUTES = {
   push: '/v1/remotes/:remote/push',
   tokens: '/v1/tokens',
   token: '/v1/tokens/:name',
+  me: '/v1/me',
 } as const;
 
 export type Route = (typeof ROUTES)[keyof typeof ROUTES];
@@ -63,6 +65,22 @@ export type Route = (typeof ROUTES)[keyof typeof ROUTES];
  * API: not in ROUTES, and not in the OpenAPI document (server/git/).
  */
 export const GIT_PATH = '/git';
+
+/** Where `store serve` serves the web UI's files (its page is `/`); not part of the API either (server/ui.ts). */
+export const UI_PATH = '/ui';
+
+/** What `GET /v1/me` answers: who the caller is, and its rights at each path asked about on one branch. */
+export interface Me {
+  /** Whether the store requires tokens (false: everyone may do everything). */
+  auth: boolean;
+  /** The token's name and roles (null and [] without auth). */
+  name: string | null;
+  roles: string[];
+  admin: boolean;
+  branch: string;
+  /** For each `path` asked (a key, or a directory with `/` at its end; '' the top): what the caller may do there. */
+  paths: Record<string, { read: boolean; write: boolean }>;
+}
 
 /** Header names (lower case, as node hands them over). */
 export const HEADERS = {
@@ -97,11 +115,12 @@ export const CONTENT_TYPES = {
  */
 export const encodeKey = (key: string): string => encodeURIComponent(key);
 
-export type Query = Record<string, string | number | boolean | undefined>;
+export type Query = Record<string, string | number | boolean | string[] | undefined>;
 
-/** `?a=1&b=x` from the defined entries (empty when none). */
+/** `?a=1&b=x` from the defined entries (empty when none); an array repeats its name (`?path=a&path=b`). */
 export function queryString(params: Query = {}): string {
   const q = Object.entries(params)
+    .flatMap(([k, v]) => (Array.isArray(v) ? v.map((one) => [k, one] as const) : [[k, v] as const]))
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`);
   return q.length ? `?${q.join('&')}` : '';
@@ -336,3 +355,53 @@ export const tokenOptionsOf = (body: CreateTokenBody): CreateTokenOptions => ({
   expiresInMs: body.expiresInSeconds === undefined ? undefined : body.expiresInSeconds * 1000,
   author: body.author,
 });
+
+/** A value inside a JSON body: text as it is, other bytes in base64 (RFC 4648). */
+export interface WireValue {
+  value: string;
+  encoding: 'utf8' | 'base64';
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A value for a JSON body: as text when it is UTF-8, else base64 (no Buffer: browsers use this too). */
+export function encodeValue(bytes: Uint8Array | string): WireValue {
+  if (typeof bytes === 'string') return { value: bytes, encoding: 'utf8' };
+  try {
+    return { value: strictUtf8.decode(bytes), encoding: 'utf8' };
+  } catch {
+    let binary = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return { value: btoa(binary), encoding: 'base64' };
+  }
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** The bytes of a WireValue; INVALID_ARGUMENT for base64 that is not (decoders drop what they cannot read). */
+export function decodeValue(
+  wire: { value: string; encoding?: WireValue['encoding'] },
+  where: string,
+  data: Record<string, unknown> = {},
+): Uint8Array | string {
+  if (wire.encoding !== 'base64') return wire.value;
+  if (!BASE64.test(wire.value)) {
+    throw new StoreError(
+      'INVALID_ARGUMENT',
+      `${where} is not valid base64 (RFC 4648, padded with "=") though its encoding is "base64"`,
+      data,
+    );
+  }
+  return Uint8Array.from(atob(wire.value), (c) => c.charCodeAt(0));
+}
+
+/** JSON Schema of a WireValue, for the routes that carry one. */
+export const WIRE_VALUE_SCHEMA = {
+  type: 'object',
+  required: ['value'],
+  additionalProperties: false,
+  properties: {
+    value: { type: 'string' },
+    encoding: { type: 'string', enum: ['utf8', 'base64'], description: 'How `value` is written (default utf8).' },
+  },
+} as const;

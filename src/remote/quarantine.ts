@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import type { NewCommit, PathChange, PushedObjects } from './receive-check.js';
+import type { NewCommit, PathChange, Person, PushedObjects } from './receive-check.js';
 
 /**
  * The objects of a push as git's pre-receive hook sees them: still in git's quarantine directory, which git names to
@@ -71,6 +71,20 @@ export class QuarantinedObjects implements PushedObjects {
       () => true,
       () => false,
     );
+  }
+
+  async identities(commits: string[]): Promise<Map<string, { author: Person; committer: Person }>> {
+    const out = await runGit(
+      ['log', '--no-walk=unsorted', '--stdin', '--format=%H%x00%an%x00%ae%x00%cn%x00%ce%x00'],
+      commits.map((c) => `${c}\n`).join(''),
+    );
+    const fields = out.toString('utf8').split('\0');
+    const found = new Map<string, { author: Person; committer: Person }>();
+    for (let i = 0; i + 4 < fields.length; i += 5) {
+      const [commit, an, ae, cn, ce] = fields.slice(i, i + 5).map((f) => f.replace(/^\n/, ''));
+      found.set(commit!, { author: { name: an!, email: ae! }, committer: { name: cn!, email: ce! } });
+    }
+    return found;
   }
 
   async newCommits(tips: string[]): Promise<NewCommit[]> {

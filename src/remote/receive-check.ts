@@ -60,6 +60,13 @@ export interface PushedObjects {
    * commit of `next` that `old` lacks against its first parent (push-access.ts).
    */
   changedKeys(old: string, next: string): Promise<string[]>;
+  /** Each commit's author and committer (name and email). */
+  identities(commits: string[]): Promise<Map<string, { author: Person; committer: Person }>>;
+}
+
+export interface Person {
+  name: string;
+  email: string;
 }
 
 /** A reason the push is refused: which ref or commit, and what to do about it. */
@@ -183,12 +190,35 @@ function refusalOfConfig(path: string, commit: string, bytes: Uint8Array): Refus
   }
 }
 
+/** Commits whose author or committer is not the pushing token's identity. */
+function authorshipRefusals(identities: Map<string, { author: Person; committer: Person }>, token: Person): Refusal[] {
+  const same = (p: Person) => p.name === token.name && p.email === token.email;
+  const refusals: Refusal[] = [];
+  for (const [commit, { author, committer }] of identities) {
+    const other = !same(author) ? author : !same(committer) ? committer : null;
+    if (!other) continue;
+    refusals.push({
+      code: 'FORBIDDEN',
+      message:
+        `commit ${short(commit)} is signed "${other.name} <${other.email}>", and this token signs as ` +
+        `"${token.name} <${token.email}>": pushing others' commits needs a role with "impersonate": true ` +
+        '(an admin can grant it in .store/access.json)',
+    });
+  }
+  return refusals;
+}
+
 /**
  * Checks a push: every ref update, then, with `grants` (a caller with a limited token), what the caller may change,
  * then every commit it brings. Returns the refusals (empty: accept), the first MAX_LISTED of them, with a last line
  * counting the rest.
  */
-export async function checkPush(updates: PushedRef[], objects: PushedObjects, grants?: Grants): Promise<Refusal[]> {
+export async function checkPush(
+  updates: PushedRef[],
+  objects: PushedObjects,
+  grants?: Grants,
+  author?: Person,
+): Promise<Refusal[]> {
   const refusals: Refusal[] = [];
   let more = 0;
   const refuse = (r: Refusal | null) => {
@@ -215,6 +245,10 @@ export async function checkPush(updates: PushedRef[], objects: PushedObjects, gr
   if (refusals.length > 0 || tips.length === 0) return refusals;
 
   const commits = await objects.newCommits(tips);
+  // With a token, a commit names who made it, as the API's writes do: another author needs `impersonate`.
+  if (grants && author && !grants.impersonate && commits.length > 0) {
+    for (const r of authorshipRefusals(await objects.identities(commits.map((c) => c.commit)), author)) refuse(r);
+  }
   // A configuration file's content is checked once per version (a blob at a path), for the first commit bringing it.
   const configs = new Map<string, { oid: string; path: string; commit: string }>();
   await objects.changes(commits, (change) => {

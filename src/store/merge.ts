@@ -1,22 +1,56 @@
 import { createHash } from 'node:crypto';
-import { conflict, invalidArgument } from '../errors.js';
+import { type Conflict, conflict, invalidArgument } from '../errors.js';
 import { MAP_REF_PREFIX } from '../history/compaction-map.js';
 import { MERGE_CONFIG_KEY, type MergePolicy, parsePolicy, policyFromFile } from '../merge/config.js';
 import { LastChanges } from '../merge/last-change.js';
 import { isAncestor, mergeBases } from '../merge/merge-base.js';
 import { compareValues } from '../merge/strategies.js';
-import { type LastChangeTimes, mergeTrees } from '../merge/three-way.js';
+import { type LastChangeTimes, mergeTrees, type TreeMerge } from '../merge/three-way.js';
+import type { ObjectBatch } from '../objects/batch.js';
 import type { Commit, Signature } from '../objects/commit.js';
 import { Lru } from '../objects/lru.js';
 import { checkBranchName, checkMessage } from '../tree/keys.js';
 import { commitMessage, type StoreCore } from './core.js';
-import type { MergeOptions, MergeResult } from './types.js';
+import type { MergeOptions, MergePreview, MergeResult } from './types.js';
 import type { WriteContext } from './writer.js';
 
 /** Who makes deterministic merges: a fixed identity, so that every replica makes the same commit. */
 export const DETERMINISTIC_IDENTITY = { name: 'gitstore', email: 'replication@gitstore' } as const;
 
 const sameBytes = (a: Uint8Array | null, b: Uint8Array | null) => compareValues(a, b) === 0;
+
+/**
+ * Applies a person's resolutions to a merge's conflicts: each resolved key takes the value given (null: deleted).
+ * A resolution must name a key that conflicts now: one that does not means the branches moved since the person
+ * looked, and the merge is refused (CONFLICT) rather than overwrite a key without a conflict to decide.
+ */
+async function resolveConflicts(
+  merged: TreeMerge,
+  resolutions: MergeOptions['resolutions'],
+  batch: ObjectBatch,
+): Promise<Conflict[]> {
+  if (!resolutions) return merged.conflicts;
+  const keys = Object.keys(resolutions);
+  const conflicting = new Set(merged.conflicts.map((c) => c.key));
+  const stale = keys.filter((k) => !conflicting.has(k));
+  if (stale.length > 0) {
+    throw conflict(
+      `resolutions for keys that do not conflict now: ${stale.slice(0, 10).join(', ')}; look at the merge again`,
+      merged.conflicts,
+    );
+  }
+  for (const key of keys) {
+    const value = resolutions[key];
+    const segments = key.split('/');
+    if (value === null || value === undefined) {
+      if (await merged.editor.get(segments)) await merged.editor.delete(segments, false);
+    } else {
+      const bytes = typeof value === 'string' ? new TextEncoder().encode(value) : value;
+      await merged.editor.set(segments, batch.add('blob', bytes));
+    }
+  }
+  return merged.conflicts.filter((c) => !(c.key in resolutions));
+}
 
 /** Merges of pairs of bases one merge may make to build its virtual base (see makeVirtual). */
 const VIRTUAL_BUDGET = 5000;
@@ -91,7 +125,19 @@ export class StoreMerges {
    * `.store/merge.json` unless `strategy` overrides them. CONFLICT (with `data.conflicts`) writes nothing. With
    * `deterministic`, the result depends on the two heads only (see MergeOptions.deterministic).
    */
-  async merge(from: string, options: MergeOptions = {}): Promise<MergeResult> {
+  merge(from: string, options: MergeOptions = {}): Promise<MergeResult> {
+    return this.run(from, options, false) as Promise<MergeResult>;
+  }
+
+  /**
+   * What `merge` would do, written nowhere: its outcome and, on conflict, each conflicting key with its three values
+   * (base, ours, theirs), for a person to resolve and merge again with `resolutions`.
+   */
+  preview(from: string, options: MergeOptions = {}): Promise<MergePreview> {
+    return this.run(from, options, true) as Promise<MergePreview>;
+  }
+
+  private async run(from: string, options: MergeOptions, preview: boolean): Promise<MergeResult | MergePreview> {
     const { core } = this;
     const { db } = core;
     const into = checkBranchName(options.into ?? core.defaultBranch);
@@ -101,11 +147,16 @@ export class StoreMerges {
     if (deterministic && (options.author || options.committer)) {
       throw invalidArgument('a deterministic merge is always made by the store itself; give no author or committer');
     }
-    return core.write<MergeResult>(into, async (ctx) => {
+    return core.write<MergeResult | MergePreview>(into, async (ctx) => {
       const theirs = await core.resolve(from, into);
       const ours = ctx.head.commit;
       if (from === into) throw invalidArgument(`cannot merge ${into} into itself; name another branch or revision`);
+      const unchanged = (outcome: MergePreview['outcome'], conflicts: MergePreview['conflicts'] = []) => ({
+        head: ctx.head,
+        result: { outcome, ours, theirs, conflicts },
+      });
       if (ours && (await isAncestor((o) => db.readCommit(o), theirs, ours))) {
+        if (preview) return unchanged('up-to-date');
         return { head: ctx.head, result: { commit: ours, outcome: 'up-to-date' as const } };
       }
       const canFastForward = ours === null || (await isAncestor((o) => db.readCommit(o), ours, theirs));
@@ -115,6 +166,7 @@ export class StoreMerges {
         if (!canFastForward) {
           throw conflict(`cannot fast-forward ${into} to ${from}: the branches have diverged; merge without --ff`, []);
         }
+        if (preview) return unchanged('fast-forward');
         const tree = (await db.readCommit(theirs)).tree;
         return { head: { commit: theirs, tree }, result: { commit: theirs, outcome: 'fast-forward' as const } };
       }
@@ -137,11 +189,22 @@ export class StoreMerges {
         },
         { policy, batch: ctx.batch },
       );
-      if (merged.conflicts.length > 0) {
-        const n = merged.conflicts.length;
+      const conflicts = await resolveConflicts(merged, options.resolutions, ctx.batch);
+      if (preview) {
+        const values = (oid: string | null) => (oid === null ? Promise.resolve(null) : db.readBlob(oid));
+        const withValues = await Promise.all(
+          conflicts.map(async (c) => ({
+            ...c,
+            values: { base: await values(c.base), ours: await values(c.ours), theirs: await values(c.theirs) },
+          })),
+        );
+        return unchanged(conflicts.length > 0 ? 'conflict' : 'merged', withValues);
+      }
+      if (conflicts.length > 0) {
+        const n = conflicts.length;
         throw conflict(
           `merging ${from} into ${into}: ${n} conflicting key${n === 1 ? '' : 's'}; nothing was written`,
-          merged.conflicts,
+          conflicts,
         );
       }
       const tree = merged.editor.write(ctx.batch, ctx.trees);

@@ -37,6 +37,7 @@ import type {
   FetchResult,
   GcResult,
   MergeOptions,
+  MergePreview,
   MergeResult,
   OpenOptions,
   Precondition,
@@ -400,6 +401,11 @@ export class Store {
   /** Merges a branch or revision into a branch, per key; see {@link StoreMerges.merge}. */
   merge(from: string, options: MergeOptions = {}): Promise<MergeResult> {
     return this.merges.merge(from, options);
+  }
+
+  /** What `merge` would do, writing nothing: its outcome, and each conflicting key with its three values. */
+  mergePreview(from: string, options: MergeOptions = {}): Promise<MergePreview> {
+    return this.merges.preview(from, options);
   }
 
   // ---- remotes (StoreRemotes) --------------------------------------------------------------------------------

@@ -1,3 +1,4 @@
+import type { Conflict } from '../errors.js';
 import type { KeyPredicate, Verdict } from '../history/bisect.js';
 import type { CommitInfo, Identity } from '../history/commit-info.js';
 import type { Change } from '../history/diff.js';
@@ -155,6 +156,21 @@ export interface MergeOptions extends WriteOptions {
    * changed it, or the base's), not from the target's. `author` and `committer` are refused.
    */
   deterministic?: boolean;
+  /**
+   * A person's decisions for keys the merge cannot decide: the value each takes (null: deleted). Each must name a key
+   * that conflicts (see StoreMerges.preview); a key that no longer does makes the merge a CONFLICT.
+   */
+  resolutions?: Record<string, Uint8Array | string | null>;
+}
+
+/** What a merge would do (Store.mergePreview): nothing is written. */
+export interface MergePreview {
+  outcome: MergeResult['outcome'] | 'conflict';
+  /** The two heads it looked at (ours null: the branch is new). */
+  ours: string | null;
+  theirs: string;
+  /** The keys it cannot decide, with their three values (null: no value there). */
+  conflicts: (Conflict & { values: { base: Uint8Array | null; ours: Uint8Array | null; theirs: Uint8Array | null } })[];
 }
 
 export interface MergeResult {

@@ -381,6 +381,48 @@ for (const factory of factories) {
         expect(await codeOf(s.get('cfg/x'))).toBe('NOT_FOUND');
       });
 
+      it('previews a merge with each conflict’s three values, and merges with a person’s resolutions', async () => {
+        const s = await open();
+        await forked(s);
+        await s.set('shared', 'dev', { branch: 'dev' });
+        await s.set('bin', Uint8Array.of(0, 255, 1), { branch: 'dev' });
+        await s.set('other', 'dev only', { branch: 'dev' });
+        await s.set('shared', 'main');
+        await s.set('bin', 'main text');
+        const head = await s.resolve('main');
+        const preview = await s.mergePreview('dev');
+        expect(preview).toMatchObject({ outcome: 'conflict', ours: head, theirs: await s.resolve('dev') });
+        expect(preview.conflicts.map((c) => [c.key, c.kind])).toEqual([
+          ['bin', 'add-add'],
+          ['shared', 'both-modified'],
+        ]);
+        const shared = preview.conflicts.find((c) => c.key === 'shared')!;
+        expect([shared.values.base, shared.values.ours, shared.values.theirs].map((v) => v && text(v))).toEqual([
+          'base',
+          'main',
+          'dev',
+        ]);
+        const bin = preview.conflicts.find((c) => c.key === 'bin')!;
+        expect(bin.values.base).toBeNull();
+        expect([...bin.values.theirs!]).toEqual([0, 255, 1]);
+        // The preview wrote nothing.
+        expect(await s.resolve('main')).toBe(head);
+
+        // A resolution for only one key leaves the other conflicting: nothing written.
+        expect(await codeOf(s.merge('dev', { resolutions: { shared: 'both' } }))).toBe('CONFLICT');
+        // A resolution for a key that does not conflict is refused: the person decided on something else.
+        expect(await codeOf(s.merge('dev', { resolutions: { shared: 'x', bin: null, other: 'y' } }))).toBe('CONFLICT');
+        expect(await s.resolve('main')).toBe(head);
+
+        const merged = await s.merge('dev', { resolutions: { shared: 'main and dev', bin: null } });
+        expect(merged.outcome).toBe('merged');
+        expect((await s.commit(merged.commit)).parents).toEqual([head, await s.resolve('dev')]);
+        expect(await s.getText('shared')).toBe('main and dev');
+        expect(await codeOf(s.get('bin'))).toBe('NOT_FOUND');
+        expect(await s.getText('other')).toBe('dev only');
+        expect((await s.mergePreview('dev')).outcome).toBe('up-to-date');
+      });
+
       it('chooses strategies per prefix from .store/merge.json', async () => {
         const s = await open();
         await s.set(
