@@ -75,6 +75,7 @@ const SECTIONS: [title: string, rows: Row[]][] = [
       ['watch latency p50 / p99', 'watch.latencyMs.p50|watch.latencyMs.p99', 'ms'],
       ['watch fan-out (10,000 watchers) p50 / p99', 'watchFanOut.latencyMs.p50|watchFanOut.latencyMs.p99', 'ms'],
       ['watch fan-out events missing', 'watchFanOut.eventsMissing', ''],
+      ['watch fan-out writes taken', 'watchFanOut.achievedWritesPerSecond', '/s'],
     ],
   ],
 ];
