@@ -64,6 +64,23 @@ export async function checkRevisions(
   await checkCommits(request, store, branch, await Promise.all(given.map((r) => store.resolve(r, branch))));
 }
 
+/**
+ * The revision a read names with `at`, for the read to use. With auth on it is resolved and checked FIRST (then read
+ * by its id): a read at a hidden branch's commit must be refused before it says whether the key is there.
+ */
+export async function readAt(
+  request: FastifyRequest,
+  store: Store,
+  branch: string,
+  at: string | undefined,
+  nearest: 'before' | undefined,
+): Promise<{ at: string | undefined; nearest: 'before' | undefined }> {
+  if (!request.access.enabled || at === undefined) return { at, nearest };
+  const commit = await store.resolve(at, branch, { nearest });
+  await checkCommits(request, store, branch, [commit]);
+  return { at: commit, nearest: undefined };
+}
+
 /** Whether a commit changed a key the caller may read on `branch` (what the log shows it). */
 export async function changesReadable(store: Store, grants: Grants, branch: string, commit: string): Promise<boolean> {
   return readable(grants, branch, await store.changesOf(commit)).length > 0;

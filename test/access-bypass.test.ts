@@ -195,6 +195,94 @@ describe('ways round the rules', () => {
     expect(git(['--git-dir', repo, 'log', '-1', '--format=%an', 'main']).toString().trim()).toBe('appw');
   });
 
+  it('a push cannot name objects it did not send from a branch the token may not read', async () => {
+    // A commit with main's whole tree (devs may not read main), sent alone: the tree is already on the server.
+    const scratch = path.join(path.dirname(repo), 'scratch.git');
+    git(['init', '-q', '--bare', scratch]);
+    const tree = git(['--git-dir', repo, 'rev-parse', 'main^{tree}']).toString().trim();
+    const body = `tree ${tree}\nauthor devs <> 1700000000 +0000\ncommitter devs <> 1700000000 +0000\n\nsteal\n`;
+    const stdin = { input: body, stdio: ['pipe', 'pipe', 'pipe'] as ('pipe' | 'ignore')[] };
+    const commit = git(['--git-dir', scratch, 'hash-object', '--literally', '-t', 'commit', '-w', '--stdin'], stdin)
+      .toString()
+      .trim();
+    const pack = git(['--git-dir', scratch, 'pack-objects', '--stdout'], { ...stdin, input: `${commit}\n` });
+    const pkt = (line: string) => `${(Buffer.byteLength(line) + 4).toString(16).padStart(4, '0')}${line}`;
+    const command = pkt(`${'0'.repeat(40)} ${commit} refs/heads/dev-steal\0report-status\n`);
+    const res = await fetch(`${server.url}/git/git-receive-pack`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`devs:${tokens.devs}`).toString('base64')}`,
+        'content-type': 'application/x-git-receive-pack-request',
+      },
+      body: Buffer.concat([Buffer.from(`${command}0000`), pack]),
+    });
+    const answer = await res.text();
+    expect(answer).toMatch(/ng refs\/heads\/dev-steal/);
+    expect(heads()).not.toMatch(/dev-steal/);
+    expect((await call('devs', 'GET', '/v1/branches/dev-steal/keys/secret/key')).text).not.toMatch(/top secret/);
+  });
+
+  it('a revert takes only a commit of its own branch, and needs write on every key that commit changed', async () => {
+    const before = heads();
+    const seeded = git(['--git-dir', repo, 'log', '--format=%H', 'main', '--', '.store/access.json'])
+      .toString()
+      .trim()
+      .split('\n')
+      .at(-1)!;
+    expectRefused(
+      [
+        // ops' head, reverted on dev: it would bring ops' keys (and message) to dev.
+        await call('devs', 'POST', '/v1/branches/dev/revert', { commit: 'ops' }),
+        // The commit that wrote .store/access.json: undoing it writes .store/, which needs admin.
+        await call('mainw', 'POST', '/v1/branches/main/revert', { commit: seeded }),
+      ],
+      /hunter2|ops\/db|top secret/,
+    );
+    expect(heads()).toBe(before);
+  });
+
+  it('a watch replays nothing from another branch: since and Last-Event-ID are revisions of its own', async () => {
+    expectRefused(
+      [
+        await call('mainr', 'GET', '/v1/branches/main/watch?since=ops'),
+        await call('mainr', 'GET', '/v1/branches/main/watch', undefined, { 'last-event-id': 'ops' }),
+      ],
+      /hunter2|ops\/db/,
+    );
+  });
+
+  it('says nothing of hidden paths and values: transactions, dumb git, blob ids, revisions of other branches', async () => {
+    const begun = JSON.parse((await call('web', 'POST', '/v1/branches/main/transactions')).text) as { id: string };
+    expectRefused(
+      [
+        await call('web', 'GET', `/v1/transactions/${begun.id}/list/secret/key`),
+        await call('web', 'GET', `/v1/transactions/${begun.id}/list/secret/nothing`),
+        await call('web', 'GET', `/v1/transactions/${begun.id}/list/secret`),
+        // A key there and a key not there, at a hidden branch's revision: the same answer.
+        await call('mainr', 'GET', '/v1/branches/main/keys/ops/db-password?at=ops'),
+        await call('mainr', 'GET', '/v1/branches/main/keys/ops/nothing?at=ops'),
+        await call('mainr', 'GET', '/v1/branches/main/list/ops/db-password?at=ops'),
+      ],
+      /hunter2/,
+    );
+    // The dumb protocol's listing of every ref is not served.
+    const dumb = await fetch(`${server.url}/git/info/refs`, {
+      headers: { authorization: `Basic ${Buffer.from(`mainr:${tokens.mainr}`).toString('base64')}` },
+    });
+    expect(dumb.status).toBe(404);
+    expect(await dumb.text()).not.toMatch(/refs\/heads\/ops/);
+    // A blob's id as a revision is "no such revision", like any unknown id: not "a blob", which would confirm a value.
+    const blob = git(['hash-object', '--stdin'], { input: 'hunter2', stdio: ['pipe', 'pipe', 'pipe'] })
+      .toString()
+      .trim();
+    const guess = await call('mainr', 'GET', `/v1/branches/main/keys/app/web/port?at=${blob}`);
+    const wrong = await call('mainr', 'GET', `/v1/branches/main/keys/app/web/port?at=${'1'.repeat(40)}`);
+    expect(guess.status).toBe(404);
+    expect(JSON.parse(guess.text).error.message.replace(blob, 'X')).toBe(
+      JSON.parse(wrong.text).error.message.replace('1'.repeat(40), 'X'),
+    );
+  });
+
   it('an open watch ends once its token is revoked', async () => {
     const made = await cli(['--repo', repo, 'token', 'create', 'watcher', '--role', 'web']);
     const controller = new AbortController();

@@ -96,6 +96,32 @@ describe('access rules', () => {
     expect(r.has('nosuch')).toBe(false);
     // A writer of everything is not an admin.
     expect(r.grants(['ops']).canAll('admin', '*', '')).toBe(false);
+    expect(admin.isAdmin()).toBe(true);
+    expect(r.grants(['ops']).isAdmin()).toBe(false);
+  });
+
+  it('is admin only where no rule narrows it: `*` admin beside a deny on one branch or prefix is not admin', () => {
+    const almost = rules({
+      roles: {
+        a: {
+          rules: [
+            { branch: '*', prefix: '', access: 'admin' },
+            { branch: 'ops', prefix: '', access: 'deny' },
+          ],
+        },
+        b: {
+          rules: [
+            { branch: '*', prefix: '', access: 'admin' },
+            { branch: 'prod*', prefix: 'x/', access: 'read' },
+          ],
+        },
+        c: { rules: [{ branch: '*', prefix: '', access: 'admin' }] },
+      },
+    });
+    expect(almost.grants(['a']).can('read', 'ops', 'k')).toBe(false);
+    expect(almost.grants(['a']).isAdmin()).toBe(false);
+    expect(almost.grants(['b']).isAdmin()).toBe(false);
+    expect(almost.grants(['c']).isAdmin()).toBe(true);
   });
 
   it('refuses a malformed document, naming what is wrong', () => {

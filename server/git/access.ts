@@ -29,19 +29,19 @@ export async function gitRestriction(request: FastifyRequest, store: Store): Pro
   const config: [string, string][] = [];
   const branches = await store.branches();
   const readable = new Set(branches.filter((b) => grants.canAll('read', b.name, '')).map((b) => b.name));
-  if (readable.size < branches.length) {
-    // Everything hidden, then the readable branches shown again (a later `!` entry wins in git). Tags, transactions
-    // (refs/store/) and remote-tracking refs may hold any key of any branch: a limited reader gets none of them.
-    config.push(['uploadpack.hideRefs', 'refs/']);
-    for (const name of readable) config.push(['uploadpack.hideRefs', `!refs/heads/${name}`]);
-    if (!readable.has(store.defaultBranch)) config.push(['uploadpack.hideRefs', 'HEAD']);
-    // Pushes see the same branches; a hidden one cannot be pushed to (git refuses), a new one is for the hook.
-    for (const b of branches) if (!readable.has(b.name)) config.push(['receive.hideRefs', `refs/heads/${b.name}`]);
-    for (const prefix of ['refs/store/', 'refs/remotes/', 'refs/tags/']) config.push(['receive.hideRefs', prefix]);
-  }
+  // Everything hidden, then the readable branches shown again (a later `!` entry wins in git); for every caller who is
+  // not admin, even one who may read every branch. Tags, transactions (refs/store/) and remote-tracking refs may hold
+  // any key of any branch, and are none of its branches.
+  config.push(['uploadpack.hideRefs', 'refs/']);
+  for (const name of readable) config.push(['uploadpack.hideRefs', `!refs/heads/${name}`]);
+  if (!readable.has(store.defaultBranch)) config.push(['uploadpack.hideRefs', 'HEAD']);
+  // Pushes see the same branches; a hidden one cannot be pushed to (git refuses), a new one is for the hook.
+  for (const b of branches) if (!readable.has(b.name)) config.push(['receive.hideRefs', `refs/heads/${b.name}`]);
+  for (const prefix of ['refs/store/', 'refs/remotes/', 'refs/tags/']) config.push(['receive.hideRefs', prefix]);
   return {
     config,
-    v0: config.length > 0,
+    // Protocol v2 would serve such a caller any object by id, hidden or compacted away (see above).
+    v0: true,
     grants: JSON.stringify(grants),
     author: JSON.stringify(principal?.author ?? { name: '', email: '' }),
   };

@@ -105,6 +105,10 @@ export function gitRoutes(store: Store, options: GitServerOptions = {}): Fastify
           );
         }
         const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '';
+        // Without `service`, http-backend answers the "dumb" listing of every ref, which hideRefs does not apply to.
+        if (pathInfo === '/info/refs' && !/(^|&)service=git-(upload|receive)-pack(&|$)/.test(query)) {
+          throw new StoreError('NOT_FOUND', `${GIT_PATH}/info/refs needs ?service=git-upload-pack: clone with git`, {});
+        }
         const length = Number(request.headers['content-length'] ?? 0);
         if (length > maxBodyBytes) {
           throw new StoreError(

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ROUTES } from '../../src/http/contract.js';
 import type { CommitInfo, Store } from '../../src/index.js';
-import { checkHistory, checkRead, forbidden } from '../auth.js';
+import { checkHistory, checkRead, checkWrites, forbidden } from '../auth.js';
 import { changesReadable, checkCommits, checkRevisions, partialReader, readable } from '../history-access.js';
 import { operation, READ_ERRORS } from '../spec.js';
 import {
@@ -420,13 +420,20 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
           errors: [400, 404, 409, 410, 413, 423],
         }),
       },
-      (request) =>
-        store.revert(request.body.commit, {
-          branch: request.params.branch,
+      async (request) => {
+        const { branch } = request.params;
+        // The commit must be this branch's (a revert of another branch's commit would bring its changes here), and
+        // the caller must be able to write every key it changed (admin for `.store/`: a revert is a write of them).
+        const commit = await store.resolve(request.body.commit, branch);
+        await checkCommits(request, store, branch, [commit]);
+        checkWrites(request, branch, await store.changesOf(commit));
+        return store.revert(commit, {
+          branch,
           message: request.body.message ?? messageOf(request),
           author: authorOf(request),
           committer: committerOf(request),
-        }),
+        });
+      },
     );
   };
 }

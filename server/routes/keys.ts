@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import { decodeValue, formatEtag, HEADERS, ROUTES } from '../../src/http/contract.js';
 import { type BatchOp, type Store, StoreError } from '../../src/index.js';
 import { checkVisible, checkWrites, visibleListing } from '../auth.js';
-import { checkCommits } from '../history-access.js';
+import { readAt } from '../history-access.js';
 import { operation, READ_ERRORS, WRITE_ERRORS } from '../spec.js';
 import {
   acceptRawBodies,
@@ -65,10 +65,10 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
       },
       async (request, reply) => {
         const { branch, '*': key } = request.params;
-        const { at, nearest, consistency } = request.query;
-        const read = await store.read(key, { branch, at, nearest, consistency });
+        const { consistency } = request.query;
         // A revision of another branch must not be read with this branch's rights (server/history-access.ts).
-        if (at !== undefined) await checkCommits(request, store, branch, [read.commit]);
+        const { at, nearest } = await readAt(request, store, branch, request.query.at, request.query.nearest);
+        const read = await store.read(key, { branch, at, nearest, consistency });
         if (at !== undefined) await commitHeaders(reply, store, read.commit);
         return sendValue(request, reply, read);
       },
@@ -146,11 +146,11 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
       });
     const list = async (request: FastifyRequest<KeyRoute>, prefix: string, reply: FastifyReply) => {
       const { branch } = request.params;
-      const { at, nearest, recursive, consistency } = request.query;
+      const { recursive, consistency } = request.query;
       // Before listing: whether a path it may not see is a value, a directory or nothing is not the caller's to learn.
       checkVisible(request, branch, prefix);
+      const { at, nearest } = await readAt(request, store, branch, request.query.at, request.query.nearest);
       const listed = await store.list(prefix, { branch, at, nearest, recursive, consistency });
-      if (at !== undefined) await checkCommits(request, store, branch, [listed.commit]);
       if (at !== undefined) await commitHeaders(reply, store, listed.commit);
       return visibleListing(request, branch, prefix, listed);
     };

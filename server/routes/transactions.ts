@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { HEADERS, ROUTES } from '../../src/http/contract.js';
 import type { Isolation, Store } from '../../src/index.js';
-import { checkRead, checkWrites, forbidden, visibleListing } from '../auth.js';
+import { checkRead, checkVisible, checkWrites, forbidden, visibleListing } from '../auth.js';
 import { callerOf } from '../limits.js';
 import { operation } from '../spec.js';
 import {
@@ -230,6 +230,8 @@ export function transactionRoutes(store: Store): FastifyPluginAsync {
       prefix: string,
     ) => {
       const tx = txOf(request);
+      // Before listing (which a serializable transaction records): what a hidden path is, is not the caller's.
+      checkVisible(request, tx.branch, prefix);
       return visibleListing(request, tx.branch, prefix, await tx.list(prefix, { recursive: request.query.recursive }));
     };
     app.get<TxKeyRoute>(ROUTES.txList, { schema: listOperation('listInTransaction', txKeyParams) }, (request) =>

@@ -10,6 +10,7 @@ import {
 } from '../../src/http/contract.js';
 import type { CommitEvents, Store } from '../../src/index.js';
 import { accessNow, forbidden } from '../auth.js';
+import { checkRevisions } from '../history-access.js';
 import { WatchCounter } from '../limits.js';
 import { operation } from '../spec.js';
 import { branchParams, header } from './shared.js';
@@ -90,6 +91,8 @@ export function watchRoutes(store: Store, maxWatches: number): FastifyPluginAsyn
           return null;
         };
         const since = request.query.since ?? header(request, HEADERS.lastEventId);
+        // A revision of another branch would replay its differences from this one (server/history-access.ts).
+        await checkRevisions(request, store, branch, [since]);
         // Opened before the stream starts, so a bad branch, prefix or revision is an ordinary 4xx answer.
         const leave = counter.enter(request);
         let watch: Awaited<ReturnType<Store['watch']>>;

@@ -175,7 +175,12 @@ export class Grants {
 
   /** Whether these grants are admin everywhere: what gc, remotes, metrics, tokens and tags need. */
   isAdmin(): boolean {
-    return this.canAll('admin', '*', '');
+    // Admin on every branch and key: a rule granting it for all, and no rule that narrows it anywhere. A check on
+    // one branch name would miss a rule for another (`*` admin beside `ops` deny is not admin everywhere).
+    return (
+      this.rules.some((r) => r.branch === '*' && r.prefix === '' && r.access === 'admin') &&
+      this.rules.every((r) => r.access === 'admin')
+    );
   }
 
   /** The grants as JSON, to hand to another process (the git server's push hook). */

@@ -116,8 +116,8 @@ async function resolveBase(ctx: RevisionContext, base: string, rev: string, near
     }
     const oid = isOid(base.toLowerCase()) ? base.toLowerCase() : await ctx.db.expand(base.toLowerCase());
     const type = oid ? await ctx.db.typeOf(oid) : null;
+    // Anything else is "no such revision", not "a blob": that would tell whether some value anywhere has that hash.
     if (type === 'commit') return oid!;
-    if (type) throw invalidArgument(`${rev} names a ${type}, not a commit`);
   }
   throw notFound('revision', rev, 'give a branch name, a commit id, branch~N or an ISO time');
 }

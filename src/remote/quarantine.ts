@@ -10,9 +10,14 @@ import type { NewCommit, PathChange, Person, PushedObjects } from './receive-che
  */
 
 /** Runs git with an argument list (never a shell); resolves with its stdout, rejects with its stderr. */
-function runGit(args: string[], input?: string, onStdout?: (chunk: Buffer) => void): Promise<Buffer> {
+function runGit(
+  args: string[],
+  input?: string,
+  onStdout?: (chunk: Buffer) => void,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('git', args, { stdio: ['pipe', 'pipe', 'pipe'], env });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => (onStdout ? onStdout(chunk) : out.push(chunk)));
@@ -71,6 +76,40 @@ export class QuarantinedObjects implements PushedObjects {
       () => true,
       () => false,
     );
+  }
+
+  async branchHeads(): Promise<{ name: string; head: string }[]> {
+    const out = await runGit(['for-each-ref', '--format=%(refname:strip=2) %(objectname)', 'refs/heads/']);
+    return out
+      .toString('utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const at = line.lastIndexOf(' ');
+        return { name: line.slice(0, at), head: line.slice(at + 1) };
+      });
+  }
+
+  async borrowed(tips: string[], known: string[]): Promise<string[]> {
+    const listed = await runGit(
+      ['rev-list', '--objects', '--stdin'],
+      [...tips, ...known.map((k) => `^${k}`)].join('\n'),
+    );
+    const oids = listed
+      .toString('utf8')
+      .split('\n')
+      .map((line) => line.slice(0, 40))
+      .filter((oid) => OID.test(oid));
+    if (oids.length === 0) return [];
+    // Without the alternates, git sees the quarantine alone: what this push brought.
+    const env = { ...process.env };
+    delete env.GIT_ALTERNATE_OBJECT_DIRECTORIES;
+    const checked = await runGit(['cat-file', '--batch-check'], `${oids.join('\n')}\n`, undefined, env);
+    return checked
+      .toString('utf8')
+      .split('\n')
+      .filter((line) => line.endsWith(' missing'))
+      .map((line) => line.slice(0, 40));
   }
 
   async identities(commits: string[]): Promise<Map<string, { author: Person; committer: Person }>> {

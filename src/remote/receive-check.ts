@@ -60,6 +60,13 @@ export interface PushedObjects {
    * commit of `next` that `old` lacks against its first parent (push-access.ts).
    */
   changedKeys(old: string, next: string): Promise<string[]>;
+  /** Every branch and its head, as before the push. */
+  branchHeads(): Promise<{ name: string; head: string }[]>;
+  /**
+   * The objects reachable from `tips` but not from `known` that the push did not bring: already in the repository,
+   * named by the pushed commits (a parent, a tree, a blob) without being sent.
+   */
+  borrowed(tips: string[], known: string[]): Promise<string[]>;
   /** Each commit's author and committer (name and email). */
   identities(commits: string[]): Promise<Map<string, { author: Person; committer: Person }>>;
 }
@@ -244,6 +251,23 @@ export async function checkPush(
   // Refused refs alone already decide; their commits would only add noise.
   if (refusals.length > 0 || tips.length === 0) return refusals;
 
+  // A limited caller's commits may name objects that are already here only where it may read them: a commit is a
+  // tree and its parents by id, and pointing a branch of its own at the tree of a branch it may not read (or at a
+  // commit whose parent is that branch's head, or at a blob by its hash) would hand it what the rules hide.
+  if (grants) {
+    const readable = (await objects.branchHeads()).filter((b) => grants.canAll('read', b.name, '')).map((b) => b.head);
+    const borrowed = await objects.borrowed(tips, readable);
+    if (borrowed.length > 0) {
+      refuse({
+        code: 'FORBIDDEN',
+        message:
+          `this push names ${borrowed.length} object${borrowed.length === 1 ? '' : 's'} it did not send and this ` +
+          'token may not read (a tree, parent or value of a branch it cannot read whole); push only commits made ' +
+          'on branches this token reads',
+      });
+      return refusals;
+    }
+  }
   const commits = await objects.newCommits(tips);
   // With a token, a commit names who made it, as the API's writes do: another author needs `impersonate`.
   if (grants && author && !grants.impersonate && commits.length > 0) {
