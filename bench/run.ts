@@ -12,6 +12,7 @@ import { benchTransactions, benchWatch } from './live.js';
 import { benchClone, benchPullPush, benchReplicationLag, benchWritesAlone } from './replication.js';
 import { benchRetention } from './retention.js';
 import { at, renderTable } from './table.js';
+import { benchUi } from './ui.js';
 import { libraryConcurrent, libraryOneCaller, oneWritePerOpen, type Workload, workloads } from './workloads.js';
 import { benchXenstoreLifecycle } from './xenstore.js';
 
@@ -270,6 +271,11 @@ figures.watchFanOut = await section('HTTP watch fan-out: 10,000 watchers, 1,000 
   benchWatch(quick ? 3 : 10, quick ? 2000 : 10_000, 1000),
 );
 
+// ---- web UI ---------------------------------------------------------------------------------------------------------
+
+// Issue 17: first paint and an interactive tree for 100,000 keys, in headless Chromium (Debian's chromium).
+figures.ui = await section('web UI: first paint and interactive tree, 100,000 keys', () => benchUi(quick ? 3 : 5));
+
 // ---- remotes and replication ------------------------------------------------------------------------------------
 
 figures.replication = {
@@ -387,6 +393,18 @@ figures.targets = {
     at(figures, 'watchFanOut.achievedWritesPerSecond'),
     '≥ 990 (the p99 above is at this rate)',
     (x) => x >= 990,
+  ),
+  uiInteractiveSpread: target(
+    'web UI: 100,000 keys in 10,000 directories, time to an interactive tree (ms)',
+    at(figures, 'ui.spread.interactiveMs'),
+    '< 1000',
+    (x) => x < 1000,
+  ),
+  uiInteractiveOneDirectory: target(
+    'web UI: 100,000 keys in one directory, time to an interactive tree (ms)',
+    at(figures, 'ui.oneDirectory.interactiveMs'),
+    '< 1000',
+    (x) => x < 1000,
   ),
   open100kRssMB: target('open 100k keys, peak RSS MB', at(figures, 'history.open.rssMB'), '< 300 MB', (x) => x < 300),
 };

@@ -42,6 +42,8 @@ export async function installUi(app: FastifyInstance, root: string | null = buil
     if (!root) {
       throw new StoreError('NOT_FOUND', 'the web UI is not built here: run `npm run build` (the API is under /v1)');
     }
+    // The UI's files have plain names, one level deep: anything else (`..`, an encoded slash) is not one of them.
+    if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(file)) throw new StoreError('NOT_FOUND', 'no such file of the web UI');
     await reply.helmet({ contentSecurityPolicy: CSP });
     // The page and its files change with each build: revalidate (they carry an ETag) rather than keep a stale copy.
     return reply.header('cache-control', 'no-cache').sendFile(file);

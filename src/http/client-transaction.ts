@@ -7,7 +7,7 @@ export interface TransactionTransport {
     method: string,
     route: Route,
     params: Record<string, string>,
-    init?: { body?: string | Uint8Array; headers?: Record<string, string> },
+    init?: { body?: string | Uint8Array<ArrayBuffer>; headers?: Record<string, string> },
   ): Promise<Response>;
   json<T>(method: string, route: Route, params: Record<string, string>, query?: Query): Promise<T>;
   writeHeaders(): Record<string, string>;

@@ -139,7 +139,7 @@ export class StoreClient implements StoreApi {
   private async request(
     method: string,
     path: string,
-    init: { body?: string | Uint8Array; headers?: Record<string, string>; signal?: AbortSignal } = {},
+    init: { body?: string | Uint8Array<ArrayBuffer>; headers?: Record<string, string>; signal?: AbortSignal } = {},
   ) {
     let response: Response;
     try {

@@ -14,6 +14,8 @@ export function hashObject(type: ObjectType, body: Uint8Array): string {
   // Small objects (most of them) are hashed in one call from a reused buffer: a Hash object per object costs
   // more than hashing its few hundred bytes.
   if (body.length <= SCRATCH_BYTES - 32) {
+    scratchBuffer ??= Buffer.allocUnsafe(SCRATCH_BYTES);
+    const scratch = scratchBuffer;
     const n = scratch.write(`${type} ${body.length}\0`, 0, 'latin1');
     scratch.set(body, n);
     return hash('sha1', scratch.subarray(0, n + body.length), 'hex');
@@ -22,7 +24,9 @@ export function hashObject(type: ObjectType, body: Uint8Array): string {
 }
 
 const SCRATCH_BYTES = 64 << 10;
-const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+// Made at first use, not at load: the web UI's bundle holds this module (through the HTTP client) and runs where
+// there is no Buffer.
+let scratchBuffer: Buffer | undefined;
 
 /** The same bytes seen as a Buffer (no copy), for Buffer's native compare, copy and string methods. */
 export const asBuffer = (b: Uint8Array): Buffer =>

@@ -1,0 +1,196 @@
+import type { ComponentChildren } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { type Client, hexPreview, messageOf, type Shown, show } from './api.js';
+import { type DiffLine, diffLines } from './diff.js';
+import { baseName, href } from './route.js';
+
+/** An error as a person reads it, announced to screen readers. */
+export function ErrorBox({ error }: { error: unknown }) {
+  if (!error) return null;
+  return (
+    <p class="error" role="alert">
+      {messageOf(error)}
+    </p>
+  );
+}
+
+/** Runs `load` when its inputs change; the result, the error, and a way to load again. */
+export function useLoad<T>(load: () => Promise<T>, inputs: unknown[]) {
+  const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean }>({ loading: true });
+  const [round, setRound] = useState(0);
+  useEffect(() => {
+    let live = true;
+    setState((s) => ({ ...s, loading: true }));
+    load().then(
+      (data) => live && setState({ data, loading: false }),
+      (error) => live && setState({ error, loading: false }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [...inputs, round]);
+  return { ...state, reload: () => setRound((r) => r + 1) };
+}
+
+/**
+ * A button that asks once more before it acts (deleting a key or a branch, reverting a commit): the second button
+ * says exactly what will happen, and Cancel (or Escape) takes it back.
+ */
+export function ConfirmButton(props: { label: string; confirm: string; onConfirm: () => void; danger?: boolean }) {
+  const [asking, setAsking] = useState(false);
+  const yes = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (asking) yes.current?.focus();
+  }, [asking]);
+  if (!asking) {
+    return (
+      <button type="button" class={props.danger ? 'danger' : ''} onClick={() => setAsking(true)}>
+        {props.label}
+      </button>
+    );
+  }
+  return (
+    <fieldset class="confirm" onKeyDown={(e) => e.key === 'Escape' && setAsking(false)}>
+      <legend class="visually-hidden">Confirm</legend>
+      <button
+        type="button"
+        ref={yes}
+        class="danger"
+        onClick={() => {
+          setAsking(false);
+          props.onConfirm();
+        }}
+      >
+        {props.confirm}
+      </button>
+      <button type="button" onClick={() => setAsking(false)}>
+        Cancel
+      </button>
+    </fieldset>
+  );
+}
+
+/** The path of a directory or key as links to each directory above it. */
+export function PathBar({ branch, path }: { branch: string; path: string }) {
+  const parts = path ? path.split('/') : [];
+  return (
+    <nav class="pathbar" aria-label="Path">
+      <a href={href({ view: 'tree', branch, path: '' })}>{branch}</a>
+      {parts.map((part, i) => {
+        const to = parts.slice(0, i + 1).join('/');
+        const last = i === parts.length - 1;
+        return (
+          <span key={to}>
+            <span aria-hidden="true"> / </span>
+            {last ? (
+              <span aria-current="page">{part}</span>
+            ) : (
+              <a href={href({ view: 'tree', branch, path: to })}>{part}</a>
+            )}
+          </span>
+        );
+      })}
+    </nav>
+  );
+}
+
+/** A value shown as what it is: text, pretty JSON, or a hex preview of bytes. */
+export function ValueBlock({ value, label }: { value: Uint8Array | null; label: string }) {
+  if (value === null) return <p class="muted">(no value)</p>;
+  const shown: Shown = show(value);
+  if (shown.kind === 'binary') {
+    return (
+      <figure aria-label={`${label}, ${value.length} bytes, hex`}>
+        <pre class="value binary">{hexPreview(value)}</pre>
+      </figure>
+    );
+  }
+  return (
+    <figure aria-label={label}>
+      <pre class="value">{shown.kind === 'json' ? shown.pretty : shown.text}</pre>
+    </figure>
+  );
+}
+
+/** Two values as a line diff (or side by side when they are bytes or too long to diff). */
+export function Diff({ before, after }: { before: Uint8Array | null; after: Uint8Array | null }) {
+  const a = before === null ? null : show(before);
+  const b = after === null ? null : show(after);
+  // JSON is compared pretty-printed, a field to a line: a one-line document would otherwise differ as a whole.
+  const textOf = (s: Shown | null) =>
+    s === null ? '' : s.kind === 'binary' ? null : s.kind === 'json' && b?.kind === a?.kind ? s.pretty : s.text;
+  const [ta, tb] = [textOf(a), textOf(b)];
+  const lines: DiffLine[] | null = ta === null || tb === null ? null : diffLines(ta, tb);
+  if (!lines) {
+    return (
+      <div class="sides">
+        <ValueBlock value={before} label="Before" />
+        <ValueBlock value={after} label="After" />
+      </div>
+    );
+  }
+  return (
+    <figure aria-label="Differences, line by line">
+      <pre class="diff">
+        {lines.map((l, i) => (
+          <div key={i} class={l.op === '+' ? 'add' : l.op === '-' ? 'del' : ''}>
+            <span aria-hidden="true">{l.op}</span> {l.text}
+          </div>
+        ))}
+      </pre>
+    </figure>
+  );
+}
+
+/** A key's name as a link to it. */
+export const KeyLink = ({ branch, k }: { branch: string; k: string }) => (
+  <a href={href({ view: 'key', branch, key: k, tab: 'value' })} title={k}>
+    {k}
+  </a>
+);
+
+export const Section = ({ title, children }: { title: string; children: ComponentChildren }) => (
+  <section aria-label={title}>
+    <h2>{title}</h2>
+    {children}
+  </section>
+);
+
+/**
+ * Calls `onCommit` for every commit written to `branch` at or below `prefix` while the component is shown, through
+ * the server's event stream (the client reconnects nothing: a view that is shown again opens a new watch).
+ */
+export function useWatch(
+  client: Client,
+  branch: string,
+  prefix: string,
+  onCommit: (keys: string[], commit: string) => void,
+) {
+  const callback = useRef(onCommit);
+  callback.current = onCommit;
+  useEffect(() => {
+    let closed = false;
+    let close = () => {};
+    client
+      .watch({ branch, prefix })
+      .then(async (watch) => {
+        close = () => watch.close();
+        if (closed) return close();
+        for await (const c of watch.commits()) {
+          callback.current(
+            c.events.map((e) => e.key),
+            c.commit,
+          );
+        }
+      })
+      .catch(() => {
+        // A prefix this token may not watch, or a server going away: the view simply is not live.
+      });
+    return () => {
+      closed = true;
+      close();
+    };
+  }, [client, branch, prefix]);
+}
+
+export const nameOf = baseName;
