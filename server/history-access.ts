@@ -24,6 +24,7 @@ export const readable = <C extends { key: string }>(grants: Grants, branch: stri
 
 /** FORBIDDEN unless each commit is in the history of `branch` (for a partial reader: see above). */
 export async function checkInHistory(store: Store, branch: string, commits: string[]): Promise<void> {
+  if (commits.length === 0) return; // nothing to check, and an unborn branch has no head to resolve
   const head = await store.resolve(branch, branch);
   for (const commit of commits) {
     if (!(await isAncestor((oid) => store.db.readCommit(oid), commit, head))) {

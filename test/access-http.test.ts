@@ -488,7 +488,8 @@ const ALLOWED: Record<string, Record<Exclude<Who, 'none'>, boolean>> = {
   'GET /v1/branches/:branch/blame': MAIN_READERS,
   'POST /v1/gc': ADMIN_ONLY,
   'POST /v1/branches/:branch/compact': ADMIN_ONLY,
-  'POST /v1/branches/:branch/revert': ADMIN_ONLY,
+  // Past access control for a reader of main: the route then checks the commit (here none: 404) and its keys.
+  'POST /v1/branches/:branch/revert': MAIN_READERS,
   'POST /v1/branches/:branch/transactions': MAIN_READERS,
   // An unknown transaction is 404 for every token: access is checked on the transaction's own branch.
   'DELETE /v1/transactions/:id': ANY_TOKEN,
