@@ -19,6 +19,6 @@ await build({
   resolve: { extensionAlias: { '.js': ['.ts', '.tsx', '.js'] } },
   // JSX as ui/tsconfig.json says: Preact's automatic runtime.
   tsconfig: path.join(root, 'ui/tsconfig.json'),
-  output: { dir: out, format: 'esm', entryFileNames: 'app.js', minify: true, sourcemap: true },
+  output: { dir: out, format: 'esm', entryFileNames: 'app.js', minify: true },
 });
 for (const file of ['index.html', 'style.css']) fs.copyFileSync(path.join(root, 'ui', file), path.join(out, file));

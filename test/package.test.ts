@@ -44,11 +44,21 @@ describe('the npm package', () => {
     expect(
       files
         .filter(
-          (f) => !/^(bin\/store\.js|git-hooks\/pre-receive|dist\/bundle\/[^/]+\.js|dist\/src\/.+\.(js|d\.ts))$/.test(f),
+          (f) =>
+            !/^(bin\/store\.js|git-hooks\/pre-receive|dist\/bundle\/[^/]+\.js|dist\/src\/.+\.(js|d\.ts)|dist\/ui\/(app\.js|index\.html|style\.css))$/.test(
+              f,
+            ),
         )
         .sort(),
     ).toEqual(['README.md', 'package.json']);
-    const listed = ['bin/store.js', 'git-hooks/pre-receive', 'dist/bundle/main.js', 'dist/src/index.js'];
+    const listed = [
+      'bin/store.js',
+      'git-hooks/pre-receive',
+      'dist/bundle/main.js',
+      'dist/src/index.js',
+      'dist/ui/app.js',
+      'dist/ui/index.html',
+    ];
     for (const f of [...listed, 'dist/src/index.d.ts']) {
       expect(files).toContain(f);
     }
@@ -108,6 +118,11 @@ describe('the npm package', () => {
         });
         served.on('exit', (code) => reject(new Error(`store serve exited (${code})`)));
       });
+      // The web UI, from the installed package.
+      const page = await fetch(`${url}/`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('/ui/app.js');
+      expect((await fetch(`${url}/ui/app.js`)).status).toBe(200);
       const clone = path.join(work, 'clone');
       run('git', ['clone', '-q', `${url}/git`, clone], work);
       fs.writeFileSync(path.join(clone, 'bad\\key'), 'x');

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from '../src/index.js';
-import { tempDir } from './helpers.js';
+import { openStore, StoreClient } from '../src/index.js';
 import { type Served, startServe, stopServe } from './serve.js';
 
 /**
@@ -12,15 +12,21 @@ import { type Served, startServe, stopServe } from './serve.js';
 
 const UI = path.join(import.meta.dirname, '..', 'dist', 'ui');
 let server: Served;
+let root: string;
 
 beforeAll(async () => {
-  const repo = path.join(tempDir('gitstore-ui-serve-'), 'store.git');
-  await (await openStore({ fs, dir: repo, create: true })).close();
+  // Not tempDir(): that is removed after each test, and this server serves the whole file.
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'gitstore-ui-serve-'));
+  const repo = path.join(root, 'store.git');
+  const store = await openStore({ fs, dir: repo, create: true });
+  await store.batch(Array.from({ length: 25 }, (_, i) => ({ op: 'set' as const, key: `d/k${i}`, value: `${i}` })));
+  await store.close();
   server = await startServe(repo, ['--port', '0']);
 });
 
 afterAll(async () => {
   if (server) await stopServe(server);
+  fs.rmSync(root, { recursive: true, force: true });
 });
 
 describe('serving the web UI', () => {
@@ -63,8 +69,22 @@ describe('serving the web UI', () => {
     }
   });
 
+  it('lists a directory in pages (limit, offset, total), read at one commit: what the tree loads first', async () => {
+    const client = new StoreClient(server.url);
+    const whole = await client.list('d');
+    const first = await client.list('d', { limit: 10 });
+    expect(first.total).toBe(25);
+    expect(first.entries).toEqual(whole.entries.slice(0, 10));
+    // Someone writes meanwhile: the next page, read at the first page's commit, still continues that listing.
+    await client.set('d/a-new-key', 'x');
+    const rest = await client.list('d', { at: first.commit!, offset: 10 });
+    expect([...first.entries, ...rest.entries]).toEqual(whole.entries);
+    expect(rest.total).toBe(25);
+    expect(whole.total).toBeUndefined();
+  });
+
   it('ships the UI in the package: the files it serves are dist/ui', () => {
-    expect(fs.readdirSync(UI).sort()).toEqual(['app.js', 'app.js.map', 'index.html', 'style.css']);
+    expect(fs.readdirSync(UI).sort()).toEqual(['app.js', 'index.html', 'style.css']);
     const pkg = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, '..', 'package.json'), 'utf8')) as {
       files: string[];
     };

@@ -8,10 +8,41 @@ import { baseName, href } from './route.js';
 const ROW = 30;
 /** Rows drawn beyond the visible ones, above and below, so a fast scroll does not show blanks. */
 const OVERSCAN = 10;
+/** Entries asked for first: enough to fill any screen at once; the rest of a large directory follows. */
+const PAGE = 500;
+
+/**
+ * A directory's listing in two steps: its first PAGE entries (drawn and usable at once) with the directory's size,
+ * then the rest, read at the same commit, so the two parts are one consistent listing. A directory of 100,000 keys
+ * is one 8.7 MB answer otherwise, which the person would wait for before seeing anything.
+ */
+function useListing(client: Client, branch: string, path: string) {
+  const first = useLoad(() => client.list(path, { branch, limit: PAGE }), [client, branch, path]);
+  const [rest, setRest] = useState<{ commit: string | null; entries: ListEntry[] } | null>(null);
+  useEffect(() => {
+    setRest(null);
+    const page = first.data;
+    if (!page || page.total === undefined || page.total <= page.entries.length) return;
+    let live = true;
+    client.list(path, { branch, at: page.commit ?? undefined, offset: page.entries.length }).then(
+      (more) => {
+        if (live) setRest({ commit: page.commit, entries: [...page.entries, ...more.entries] });
+      },
+      () => {
+        // The first page stays; a reload (a write below, a new visit) asks again.
+      },
+    );
+    return () => {
+      live = false;
+    };
+  }, [client, branch, path, first.data]);
+  const data = rest && rest.commit === first.data?.commit ? rest : first.data;
+  return { ...first, data, total: first.data?.total ?? data?.entries.length ?? 0 };
+}
 
 /** One directory of a branch: its entries (live), a filter by name, and a new key where the token may write. */
 export function TreeView({ client, branch, path }: { client: Client; branch: string; path: string }) {
-  const listing = useLoad(() => client.list(path, { branch }), [client, branch, path]);
+  const listing = useListing(client, branch, path);
   const rights = useLoad(() => client.me({ branch, paths: [path ? `${path}/` : ''] }), [client, branch, path]);
   const [filter, setFilter] = useState('');
   const [changed, setChanged] = useState<Map<string, number>>(new Map());
@@ -53,20 +84,28 @@ export function TreeView({ client, branch, path }: { client: Client; branch: str
         <a href={href({ view: 'blame', branch, path })}>Blame this directory</a>
         {listing.data && (
           <span class="muted" aria-live="polite">
-            {entries.length} of {listing.data.entries.length} entries
+            {filter ? `${entries.length} of ${listing.total}` : listing.total} entries
           </span>
         )}
       </div>
       {listing.error && codeOf(listing.error) !== 'NOT_FOUND' ? <ErrorBox error={listing.error} /> : null}
       {codeOf(listing.error) === 'NOT_FOUND' && <p class="muted">Nothing here yet.</p>}
-      {listing.data && <VirtualList branch={branch} entries={entries} changed={changed} />}
+      {listing.data && (
+        <VirtualList
+          branch={branch}
+          entries={entries}
+          // Until the rest of a large directory is in, the list has its full height, and rows not yet here wait.
+          total={filter ? entries.length : Math.max(listing.total, entries.length)}
+          changed={changed}
+        />
+      )}
       {canWrite && <NewKey client={client} branch={branch} dir={path} />}
     </section>
   );
 }
 
-function VirtualList(props: { branch: string; entries: ListEntry[]; changed: Map<string, number> }) {
-  const { branch, entries, changed } = props;
+function VirtualList(props: { branch: string; entries: ListEntry[]; total: number; changed: Map<string, number> }) {
+  const { branch, entries, total, changed } = props;
   const box = useRef<HTMLDivElement>(null);
   const [top, setTop] = useState(0);
   const [height, setHeight] = useState(600);
@@ -79,7 +118,7 @@ function VirtualList(props: { branch: string; entries: ListEntry[]; changed: Map
     return () => observer.disconnect();
   }, []);
   const first = Math.max(0, Math.floor(top / ROW) - OVERSCAN);
-  const last = Math.min(entries.length, Math.ceil((top + height) / ROW) + OVERSCAN);
+  const last = Math.min(total, Math.ceil((top + height) / ROW) + OVERSCAN);
 
   // Arrow keys move between rows, scrolling the list so the next row is drawn before it takes the focus.
   const onKeyDown = (e: KeyboardEvent) => {
@@ -106,10 +145,18 @@ function VirtualList(props: { branch: string; entries: ListEntry[]; changed: Map
 
   return (
     <div class="rows" ref={box} onScroll={(e) => setTop((e.target as HTMLElement).scrollTop)}>
-      {entries.length === 0 && <p class="muted">No entries.</p>}
-      <ul aria-label={`${entries.length} entries`} style={{ height: `${entries.length * ROW}px` }}>
-        {entries.slice(first, last).map((e, i) => {
+      {total === 0 && <p class="muted">No entries.</p>}
+      <ul aria-label={`${total} entries`} style={{ height: `${total * ROW}px` }}>
+        {Array.from({ length: Math.max(0, last - first) }, (_, i) => {
           const index = first + i;
+          const e = entries[index];
+          if (!e) {
+            return (
+              <li key={`waiting-${index}`} class="row muted" style={{ top: `${index * ROW}px` }}>
+                …
+              </li>
+            );
+          }
           const dir = e.type === 'dir';
           const mark = changed.has(e.key);
           return (

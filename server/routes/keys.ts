@@ -23,10 +23,27 @@ import {
 
 interface KeyRoute {
   Params: { branch: string; '*': string };
-  Querystring: { at?: string; nearest?: 'before'; recursive?: boolean; consistency?: 'linearizable' | 'cached' };
+  Querystring: {
+    at?: string;
+    nearest?: 'before';
+    recursive?: boolean;
+    consistency?: 'linearizable' | 'cached';
+    limit?: number;
+    offset?: number;
+  };
 }
 
 const recursive = { type: 'boolean', description: 'A directory and everything below it.' };
+
+/** A page of a listing: a large directory's first screen need not wait for all of it (the web UI's tree). */
+const page = {
+  limit: { type: 'integer', minimum: 1, description: 'At most this many entries (the answer then has `total`).' },
+  offset: {
+    type: 'integer',
+    minimum: 0,
+    description: 'Skip this many first (read the next page `at` the same commit).',
+  },
+} as const;
 
 /** Values: raw bytes in and out, with the blob oid as ETag for compare-and-set. */
 export function keyRoutes(store: Store): FastifyPluginAsync {
@@ -132,7 +149,7 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { ...readAtQuery, recursive, consistency: consistencyQuery },
+          properties: { ...readAtQuery, recursive, consistency: consistencyQuery, ...page },
         },
         ok: {
           200: {
@@ -152,7 +169,12 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
       const { at, nearest } = await readAt(request, store, branch, request.query.at, request.query.nearest);
       const listed = await store.list(prefix, { branch, at, nearest, recursive, consistency });
       if (at !== undefined) await commitHeaders(reply, store, listed.commit);
-      return visibleListing(request, branch, prefix, listed);
+      const visible = visibleListing(request, branch, prefix, listed);
+      const { limit, offset } = request.query;
+      if (limit === undefined && offset === undefined) return visible;
+      const from = offset ?? 0;
+      const entries = visible.entries.slice(from, limit === undefined ? undefined : from + limit);
+      return { ...visible, entries, total: visible.entries.length };
     };
     app.get<KeyRoute>(ROUTES.list, { schema: listOperation('listKeys', keyParams, 'a directory') }, (request, reply) =>
       list(request, request.params['*'], reply),

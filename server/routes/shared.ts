@@ -177,6 +177,7 @@ export const listResponse = {
         properties: { key: { type: 'string' }, type: { type: 'string', enum: ['value', 'dir'] }, oid: hex40 },
       },
     },
+    total: { type: 'integer', description: 'With `limit` or `offset`: how many entries the whole listing has.' },
   },
 } as const;
 

@@ -234,13 +234,14 @@ export class StoreClient implements StoreApi {
     return this.json<WriteResult>('DELETE', path, undefined, this.writeHeaders(options));
   }
 
-  async list(prefix = '', options: ReadOptions & { recursive?: boolean } = {}) {
-    const { at, nearest, recursive, consistency } = options;
-    const query = { at, nearest, recursive, consistency };
+  /** A listing; with `limit` or `offset`, one page of it, and `total`, the whole listing's length. */
+  async list(prefix = '', options: ReadOptions & { recursive?: boolean; limit?: number; offset?: number } = {}) {
+    const { at, nearest, recursive, consistency, limit, offset } = options;
+    const query = { at, nearest, recursive, consistency, limit, offset };
     const path = prefix
       ? await this.on(ROUTES.list, options.branch, { key: prefix }, query)
       : await this.on(ROUTES.listRoot, options.branch, {}, query);
-    return this.json<{ commit: string | null; entries: ListEntry[] }>('GET', path);
+    return this.json<{ commit: string | null; entries: ListEntry[]; total?: number }>('GET', path);
   }
 
   async batch(ops: BatchOp[], options: WriteOptions & { onProgress?: (done: number, total: number) => void } = {}) {
