@@ -1,8 +1,7 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from '../src/index.js';
+import { accessRepo } from './access-fixture.js';
 import { cli } from './cli-process.js';
 import { git, sleep } from './helpers.js';
 import { type Served, startServe, stopServe } from './serve.js';
@@ -32,25 +31,22 @@ let server: Served;
 let repo: string;
 
 beforeAll(async () => {
-  repo = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gitstore-bypass-')), 'store.git');
-  const store = await openStore({ fs, dir: repo, create: true });
-  await store.batch([
-    { op: 'set', key: '.store/access.json', value: JSON.stringify(ACCESS) },
-    { op: 'set', key: 'app/web/port', value: '8080' },
-    { op: 'set', key: 'secret/key', value: 'top secret value' },
-  ]);
-  await store.createBranch('dev');
-  await store.createBranch('ops');
-  await store.set('ops/db-password', 'hunter2', { branch: 'ops' });
-  await store.set('ops/db-user', 'root', { branch: 'ops' });
-  // main moves on: its head is in no other branch's history.
-  await store.set('secret/key', 'top secret value, rotated');
-  await store.close();
-  for (const who of WHO) {
-    const made = await cli(['--repo', repo, 'token', 'create', who, '--role', who]);
-    expect(made.code, made.stderr).toBe(0);
-    tokens[who] = made.stdout.trim();
-  }
+  const made = await accessRepo({
+    name: 'bypass',
+    access: ACCESS,
+    keys: { 'app/web/port': '8080', 'secret/key': 'top secret value' },
+    roles: WHO,
+    more: async (store) => {
+      await store.createBranch('dev');
+      await store.createBranch('ops');
+      await store.set('ops/db-password', 'hunter2', { branch: 'ops' });
+      await store.set('ops/db-user', 'root', { branch: 'ops' });
+      // main moves on: its head is in no other branch's history.
+      await store.set('secret/key', 'top secret value, rotated');
+    },
+  });
+  repo = made.repo;
+  Object.assign(tokens, made.tokens);
   server = await startServe(repo, ['--port', '0', '--rate-limit', '0']);
 });
 

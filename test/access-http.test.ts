@@ -1,9 +1,9 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NEEDS } from '../server/auth.js';
-import { openStore, StoreClient } from '../src/index.js';
+import { StoreClient } from '../src/index.js';
+import { accessRepo } from './access-fixture.js';
 import { cli } from './cli-process.js';
 import { git, sleep } from './helpers.js';
 import { type Served, startServe, stopServe } from './serve.js';
@@ -35,24 +35,18 @@ let seed: string;
 const tokens = {} as Record<Who, string>;
 
 beforeAll(async () => {
-  // Not tempDir(): that is removed after each test, and this repository serves the whole file.
-  repo = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gitstore-access-')), 'store.git');
-  const store = await openStore({ fs, dir: repo, create: true });
-  await store.batch([
-    { op: 'set', key: '.store/access.json', value: JSON.stringify(ACCESS) },
-    { op: 'set', key: 'app/web/port', value: '8080' },
-    { op: 'set', key: 'app/db/password', value: 'hunter2' },
-    { op: 'set', key: 'secret/key', value: 'top secret value' },
-  ]);
-  seed = (await store.tip()).commit!;
-  await store.createBranch('dev');
-  await store.close();
-  for (const who of WHO.slice(1)) {
-    const made = await cli(['--repo', repo, 'token', 'create', who, '--role', who]);
-    expect(made.code, made.stderr).toBe(0);
-    expect(made.stderr).toMatch(/cannot be shown again/);
-    tokens[who] = made.stdout.trim();
-  }
+  const made = await accessRepo({
+    name: 'access',
+    access: ACCESS,
+    keys: { 'app/web/port': '8080', 'app/db/password': 'hunter2', 'secret/key': 'top secret value' },
+    roles: WHO.slice(1),
+    more: async (store) => {
+      seed = (await store.tip()).commit!;
+      await store.createBranch('dev');
+    },
+  });
+  repo = made.repo;
+  Object.assign(tokens, made.tokens);
   // The rate limit has its own test (limits-http); here it would only get in the way of 1,000 transactions.
   server = await startServe(repo, ['--port', '0', '--rate-limit', '0']);
 });

@@ -5,11 +5,9 @@
  * creates, admin for a branch it deletes or a tag. git sends the token as a password (Basic), as with git hosts.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from '../src/index.js';
-import { cli } from './cli-process.js';
+import { accessRepo } from './access-fixture.js';
 import { expectFsckClean } from './git-packs.js';
 import { git, gitEnv, runProcess } from './helpers.js';
 import { type Served, startServe, stopServe } from './serve.js';
@@ -42,32 +40,20 @@ let repo: string;
 let root: string;
 
 beforeAll(async () => {
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'gitstore-git-access-'));
-  repo = path.join(root, 'store.git');
-  const store = await openStore({ fs, dir: repo, create: true });
-  await store.batch([
-    { op: 'set', key: '.store/access.json', value: JSON.stringify(ACCESS) },
-    { op: 'set', key: 'app/web/port', value: '8080' },
-    { op: 'set', key: 'secret/key', value: 'top secret value' },
-  ]);
-  await store.createBranch('dev');
-  await store.set('secret/key', 'changed on dev', { branch: 'dev' });
-  await store.close();
-  for (const who of ['web', 'appw', 'devw', 'admin'] as Who[]) {
-    const made = await cli([
-      '--repo',
-      repo,
-      'token',
-      'create',
-      who,
-      '--role',
-      who,
-      '--identity',
-      `${who} <${who}@git.test>`,
-    ]);
-    expect(made.code, made.stderr).toBe(0);
-    tokens[who] = made.stdout.trim();
-  }
+  const made = await accessRepo({
+    name: 'git-access',
+    access: ACCESS,
+    keys: { 'app/web/port': '8080', 'secret/key': 'top secret value' },
+    roles: ['web', 'appw', 'devw', 'admin'],
+    more: async (store) => {
+      await store.createBranch('dev');
+      await store.set('secret/key', 'changed on dev', { branch: 'dev' });
+    },
+    identity: (who) => `${who} <${who}@git.test>`,
+  });
+  repo = made.repo;
+  root = path.dirname(repo);
+  Object.assign(tokens, made.tokens);
   server = await startServe(repo, ['--port', '0', '--rate-limit', '0']);
 });
 

@@ -44,14 +44,8 @@ export function BranchesView({ client, current, onChange }: { client: Client; cu
                     label="Delete"
                     confirm={`Delete branch ${br.name}`}
                     danger
-                    onConfirm={async () => {
-                      try {
-                        await client.deleteBranch(br.name);
-                        refresh();
-                      } catch (e) {
-                        setError(e);
-                      }
-                    }}
+                    onConfirm={() => client.deleteBranch(br.name).then(refresh)}
+                    onError={setError}
                   />
                 )}
               </td>

@@ -69,14 +69,8 @@ export function HistoryPanel(props: { client: Client; branch: string; k: string;
                   <ConfirmButton
                     label="Revert"
                     confirm={`Revert ${shortId(c.id)}`}
-                    onConfirm={async () => {
-                      try {
-                        await client.revert(c.id, { branch });
-                        log.reload();
-                      } catch (e) {
-                        setError(e);
-                      }
-                    }}
+                    onConfirm={() => client.revert(c.id, { branch }).then(log.reload)}
+                    onError={setError}
                   />
                 </td>
               )}

@@ -145,14 +145,12 @@ function ValuePanel({ client, branch, k, canWrite }: { client: Client; branch: s
                 label="Delete"
                 confirm={`Delete ${k}`}
                 danger
-                onConfirm={async () => {
-                  try {
-                    await client.delete(k, { branch, ifMatch: oid });
+                onConfirm={() =>
+                  client.delete(k, { branch, ifMatch: oid }).then(() => {
                     location.hash = href({ view: 'tree', branch, path: parentOf(k) });
-                  } catch (e) {
-                    setError(e);
-                  }
-                }}
+                  })
+                }
+                onError={setError}
               />
             )}
           </div>

@@ -36,7 +36,14 @@ export function useLoad<T>(load: () => Promise<T>, inputs: unknown[]) {
  * A button that asks once more before it acts (deleting a key or a branch, reverting a commit): the second button
  * says exactly what will happen, and Cancel (or Escape) takes it back.
  */
-export function ConfirmButton(props: { label: string; confirm: string; onConfirm: () => void; danger?: boolean }) {
+export function ConfirmButton(props: {
+  label: string;
+  confirm: string;
+  /** What happens once confirmed; its failure goes to `onError`. */
+  onConfirm: () => Promise<unknown>;
+  onError: (e: unknown) => void;
+  danger?: boolean;
+}) {
   const [asking, setAsking] = useState(false);
   const yes = useRef<HTMLButtonElement>(null);
   useEffect(() => {
@@ -58,7 +65,7 @@ export function ConfirmButton(props: { label: string; confirm: string; onConfirm
         class="danger"
         onClick={() => {
           setAsking(false);
-          props.onConfirm();
+          props.onConfirm().catch(props.onError);
         }}
       >
         {props.confirm}

@@ -15,6 +15,12 @@ const branchSchema = {
   },
 } as const;
 
+/** What a merge and its preview take: the branch or revision merged, and a strategy for every key. */
+const mergeSource = {
+  from: { type: 'string', minLength: 1 },
+  strategy: { type: 'string', enum: [...STRATEGY_NAMES] },
+} as const;
+
 const wireOrNull = { anyOf: [WIRE_VALUE_SCHEMA, { type: 'null' }] } as const;
 
 /** A merge's resolutions as bytes (null: delete the key). */
@@ -112,8 +118,7 @@ export function branchRoutes(store: Store): FastifyPluginAsync {
             required: ['from'],
             additionalProperties: false,
             properties: {
-              from: { type: 'string', minLength: 1 },
-              strategy: { type: 'string', enum: [...STRATEGY_NAMES] },
+              ...mergeSource,
               message: { type: 'string' },
               ff: { type: 'boolean', description: 'Fast-forward only: 409 unless {branch} is behind `from`.' },
               resolutions: {
@@ -167,10 +172,7 @@ export function branchRoutes(store: Store): FastifyPluginAsync {
             type: 'object',
             required: ['from'],
             additionalProperties: false,
-            properties: {
-              from: { type: 'string', minLength: 1 },
-              strategy: { type: 'string', enum: [...STRATEGY_NAMES] },
-            },
+            properties: mergeSource,
           },
           ok: {
             200: {
