@@ -279,7 +279,7 @@ export async function checkMerge(request: FastifyRequest, store: Store, into: st
   const theirs = await store.resolve(from, into);
   const ours = (await store.branches()).find((b) => b.name === into)?.head ?? null;
   // Nothing to bring (`into` has it already): the merge changes nothing, and says only that to a reader of `into`.
-  if (ours && (ours === theirs || (await isAncestor((oid) => store.objects.readCommit(oid), theirs, ours)))) {
+  if (ours && (await inHistory(store, theirs, ours))) {
     return checkHistory(request, into);
   }
   // Against the head of `into` (none yet: every key of theirs).
@@ -293,6 +293,10 @@ export async function checkMerge(request: FastifyRequest, store: Store, into: st
   );
   checkWrites(request, into, changes);
 }
+
+/** Whether `commit` is `head` or one of its ancestors. */
+export const inHistory = (store: Store, commit: string, head: string): Promise<boolean> =>
+  isAncestor((oid) => store.objects.readCommit(oid), commit, head);
 
 /**
  * FORBIDDEN unless `commit` is in the history of a branch on which the caller may read `keys` (null: all of the
@@ -308,12 +312,11 @@ export async function checkSource(
 ): Promise<void> {
   if (!request.access.enabled) return;
   const { grants } = request.access;
-  const readCommit = (oid: string) => store.objects.readCommit(oid);
   for (const b of await store.branches()) {
     if (!b.head) continue;
     const readable =
       keys === null ? grants.canAll('read', b.name, '') : keys.every((k) => grants.can('read', b.name, k));
-    if (readable && (b.head === commit || (await isAncestor(readCommit, commit, b.head)))) return;
+    if (readable && (await inHistory(store, commit, b.head))) return;
   }
   throw forbidden(what);
 }

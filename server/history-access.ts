@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
-import { type Grants, isAncestor, type Store } from '../src/index.js';
-import { forbidden } from './auth.js';
+import type { Grants, Store } from '../src/index.js';
+import { forbidden, inHistory } from './auth.js';
 
 /**
  * History for a caller who may read only part of a branch (docs/ARCHITECTURE.md, "Access"). Every commit's tree
@@ -27,7 +27,7 @@ export async function checkInHistory(store: Store, branch: string, commits: stri
   if (commits.length === 0) return; // nothing to check, and an unborn branch has no head to resolve
   const head = await store.resolve(branch, branch);
   for (const commit of commits) {
-    if (!(await isAncestor((oid) => store.db.readCommit(oid), commit, head))) {
+    if (!(await inHistory(store, commit, head))) {
       throw forbidden(`read commits outside the history of ${branch}`);
     }
   }
