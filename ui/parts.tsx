@@ -1,8 +1,7 @@
-import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { type Client, hexPreview, messageOf, type Shown, show } from './api.js';
 import { type DiffLine, diffLines } from './diff.js';
-import { baseName, href } from './route.js';
+import { href } from './route.js';
 
 /** An error as a person reads it, announced to screen readers. */
 export function ErrorBox({ error }: { error: unknown }) {
@@ -156,13 +155,6 @@ export const KeyLink = ({ branch, k }: { branch: string; k: string }) => (
   </a>
 );
 
-export const Section = ({ title, children }: { title: string; children: ComponentChildren }) => (
-  <section aria-label={title}>
-    <h2>{title}</h2>
-    {children}
-  </section>
-);
-
 /**
  * Calls `onCommit` for every commit written to `branch` at or below `prefix` while the component is shown, through
  * the server's event stream (the client reconnects nothing: a view that is shown again opens a new watch).
@@ -199,5 +191,3 @@ export function useWatch(
     };
   }, [client, branch, prefix]);
 }
-
-export const nameOf = baseName;
