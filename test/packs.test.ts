@@ -8,6 +8,9 @@ import path from 'node:path';
 import { memfs } from 'memfs';
 import { describe, expect, it } from 'vitest';
 import { type FsLike, openStore, type Store } from '../src/index.js';
+import { hashObject } from '../src/objects/object.js';
+import { writePack } from '../src/objects/pack.js';
+import { Files } from '../src/storage/fs.js';
 import { copyFromMemfs, expectFsckClean, gitValues, verifyPacks } from './git-packs.js';
 import { diskStore, git, random, tempDir } from './helpers.js';
 
@@ -76,6 +79,24 @@ async function expectStoreValues(store: Store, expected: Map<string, string>) {
   for (const [key, value] of expected) expect(await store.getText(key), key).toBe(value);
   expect((await store.list('local/domain')).entries).toHaveLength(WIDE);
 }
+
+describe('writing a pack', () => {
+  it('leaves a pack already there under the same name alone (its file may be the durable one)', async () => {
+    const files = new Files(fs as unknown as FsLike, false);
+    const dir = path.join(tempDir(), 'pack');
+    fs.mkdirSync(dir);
+    const body = new TextEncoder().encode('the same value, written twice');
+    const objects = () => [{ oid: hashObject('blob', body), type: 'blob' as const, body }];
+    const first = await writePack(files, dir, objects());
+    const inode = (ext: string) => fs.statSync(path.join(dir, `${first.name}.${ext}`)).ino;
+    const before = [inode('pack'), inode('idx')];
+    const again = await writePack(files, dir, objects());
+    expect(again.name).toBe(first.name);
+    // Renamed over, the file a checkpoint had fsynced would be replaced by one not yet flushed.
+    expect([inode('pack'), inode('idx')]).toEqual(before);
+    expect(fs.readdirSync(dir).sort()).toEqual([`${first.name}.idx`, `${first.name}.pack`]);
+  });
+});
 
 describe('packs written by the store, as plain git sees them', () => {
   it('batches with several versions of a wide tree: deltas that verify-pack and fsck accept', async () => {

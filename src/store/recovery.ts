@@ -1,7 +1,7 @@
 import { isStoreError } from '../errors.js';
 import { isAncestor } from '../merge/merge-base.js';
 import type { ObjectDb } from '../objects/db.js';
-import { installPack } from '../objects/pack.js';
+import { installPack, packPresent } from '../objects/pack.js';
 import { tornPacks } from '../objects/pack-check.js';
 import type { Files } from '../storage/fs.js';
 import { isJournalLive, JOURNAL_DIR } from '../storage/journal.js';
@@ -113,8 +113,7 @@ async function replay(parts: RecoveryParts, records: JournalRecord[], report: Re
   // Objects first: a ref is only moved to a commit that is there.
   for (const { packs } of records) {
     for (const { name, pack, idx } of packs) {
-      const [p, i] = await Promise.all([files.stat(`${packDir}/${name}.pack`), files.stat(`${packDir}/${name}.idx`)]);
-      if (p?.size === pack.length && i?.size === idx.length) {
+      if (await packPresent(files, packDir, name, pack.length, idx.length)) {
         await files.syncFile(`${packDir}/${name}.pack`);
         await files.syncFile(`${packDir}/${name}.idx`);
         continue;
