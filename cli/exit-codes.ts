@@ -6,6 +6,17 @@ export { EXIT };
 /** The one place an error becomes an exit code: src/errors.ts's table (no second table here). */
 export const exitCodeFor = exitCodeOf;
 
+/**
+ * A command that did its work and printed its answer, but whose answer is a failure for scripts: `store validate`
+ * exits 4 when it found violations. Not an error: nothing more is printed.
+ */
+export class ExitWith extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+    this.name = 'ExitWith';
+  }
+}
+
 /** A mistake in how the command was called: INVALID_ARGUMENT, so exit 2 and the same JSON shape as every error. */
 export class UsageError extends StoreError {
   constructor(message: string, data: Record<string, unknown> = {}) {

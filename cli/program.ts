@@ -6,6 +6,7 @@ import { registerHistory } from './commands/history.js';
 import { registerKeys } from './commands/keys.js';
 import { registerLive } from './commands/live.js';
 import { registerRemotes } from './commands/remotes.js';
+import { registerSchemas } from './commands/schemas.js';
 import { makeAct } from './commands/shared.js';
 import { registerTokens } from './commands/tokens.js';
 import { registerTransfer } from './commands/transfer.js';
@@ -44,6 +45,7 @@ Examples:
   registerKeys(program, act);
   registerBranches(program, act);
   registerHistory(program, act);
+  registerSchemas(program, act);
   registerTransfer(program, act);
   registerLive(program, act);
   registerRemotes(program, act);

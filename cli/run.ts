@@ -1,6 +1,6 @@
 import { CommanderError } from 'commander';
 import { type ErrorBody, errorBodyOf, isStoreError } from '../src/index.js';
-import { EXIT, exitCodeFor } from './exit-codes.js';
+import { EXIT, ExitWith, exitCodeFor } from './exit-codes.js';
 import { type Io, styles } from './io.js';
 import { buildProgram } from './program.js';
 
@@ -11,6 +11,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
     return EXIT.ok;
   } catch (e) {
+    if (e instanceof ExitWith) return e.exitCode;
     const json = program.opts().json === true || beforeDashes(argv).includes('--json');
     if (e instanceof CommanderError) {
       // Help and version "errors" are commander's way of stopping after printing them.

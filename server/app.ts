@@ -15,6 +15,7 @@ import { batchRoute, keyRoutes } from './routes/keys.js';
 import { meRoutes } from './routes/me.js';
 import { remoteRoutes } from './routes/remotes.js';
 import { replicationRoutes } from './routes/replication.js';
+import { schemaRoutes } from './routes/schemas.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { transactionRoutes } from './routes/transactions.js';
 import { watchRoutes } from './routes/watch.js';
@@ -92,6 +93,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(keyRoutes(store));
   await app.register(batchRoute(store));
   await app.register(historyRoutes(store));
+  await app.register(schemaRoutes(store));
   await app.register(transactionRoutes(store));
   await app.register(watchRoutes(store, limits.watches));
   await app.register(replicationRoutes(store, replication));

@@ -80,6 +80,8 @@ export const NEEDS: Record<string, Need> = {
   [`GET ${ROUTES.commit}`]: TOKEN,
   [`GET ${ROUTES.diff}`]: TOKEN,
   [`POST ${ROUTES.bisect}`]: HISTORY,
+  // Its answer names any value that breaks a schema, anywhere in the tree.
+  [`GET ${ROUTES.validate}`]: branchNeed('read'),
   [`GET ${ROUTES.blame}`]: HISTORY,
   [`GET ${ROUTES.blameRoot}`]: HISTORY,
   [`POST ${ROUTES.gc}`]: ADMIN,

@@ -21,6 +21,10 @@ const TAGS = [
   { name: 'keys', description: 'Values: raw bytes in and out, with the blob oid as ETag for compare-and-set.' },
   { name: 'branches', description: 'Branches, and merging one into another.' },
   { name: 'history', description: 'The log, commits, diffs, bisect, blame, reverts and maintenance.' },
+  {
+    name: 'schemas',
+    description: 'JSON Schemas a branch declares in .store/schema.json: every write is held against them.',
+  },
   { name: 'transactions', description: 'Multi-step transactions on a branch, committed as a merge.' },
   { name: 'watch', description: 'Server-Sent Events of a branch’s changes.' },
   {

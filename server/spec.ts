@@ -49,6 +49,13 @@ export const REQUEST_HEADERS = {
     description: 'Who the transaction belongs to, for the per-client cap (default: the client’s address).',
     schema: { type: 'string' },
   },
+  force: {
+    name: 'X-Store-Force',
+    description:
+      '`true`: change the branch’s schemas (`.store/schema.json`) even though stored values break them; the values ' +
+      'this request writes are still checked. Admins only.',
+    schema: { type: 'string', enum: ['true', 'false'] },
+  },
   lastEventId: {
     name: 'Last-Event-ID',
     description: 'Resume after this commit (as `since`; sent by EventSource clients when they reconnect).',
@@ -165,7 +172,10 @@ export function operation(described: Operation): FastifySchema {
   };
 }
 
-/** Statuses every write to a branch can answer: bad input, no branch, clash, precondition, too large, locked. */
-export const WRITE_ERRORS = [400, 404, 409, 412, 413, 423];
+/**
+ * Statuses every write to a branch can answer: bad input, no branch, clash, precondition, too large, a value its
+ * schemas refuse, locked.
+ */
+export const WRITE_ERRORS = [400, 404, 409, 412, 413, 422, 423];
 /** Statuses a read at a revision can answer: bad input, not found, compacted away. */
 export const READ_ERRORS = [400, 404, 410];

@@ -7,7 +7,8 @@
  * The CLI's exit codes, by class of failure. 0–4 are the original classes; 5 and 6 exist because a script must act
  * differently on them: 5 (not allowed) will not succeed by retrying or by fixing the input — it needs other
  * credentials or permissions; 6 (unavailable) is the one class where running the same command again later can
- * succeed (a lock held, a limit reached for now, the server unreachable).
+ * succeed (a lock held, a limit reached for now, the server unreachable). 7 (invalid value): the request was
+ * well-formed, but a value breaks a schema the branch declares — the data must change, not the command line.
  */
 export const EXIT = {
   ok: 0,
@@ -17,6 +18,7 @@ export const EXIT = {
   conflict: 4,
   denied: 5,
   unavailable: 6,
+  invalid: 7,
 } as const;
 
 /** How an error code shows at each edge: the CLI's exit code, the HTTP status, and what it means. */
@@ -48,6 +50,11 @@ export const ERRORS = {
     meaning: 'a request or command line that means nothing: bad option, body, policy or revision form',
   },
   TOO_LARGE: { exit: EXIT.usage, status: 413, meaning: 'a value or request body is over its size limit' },
+  INVALID_VALUE: {
+    exit: EXIT.invalid,
+    status: 422,
+    meaning: "a value breaks the branch's schemas (`data.violations`: key, JSON pointer, rule); nothing was written",
+  },
   NOT_FOUND: {
     exit: EXIT.notFound,
     status: 404,
@@ -159,6 +166,21 @@ export interface Conflict {
   theirs: string | null;
 }
 
+/**
+ * One way a value breaks a schema (`.store/schema.json`), as data. `pointer` is the JSON pointer of the offending
+ * part of the value ("" for the whole value), `rule` the schema's path to the rule that failed (`#/properties/port/type`).
+ */
+export interface Violation {
+  key: string;
+  /** The pattern of `.store/schema.json` whose schema failed (for a broken schema file: the file's key). */
+  pattern: string;
+  pointer: string;
+  /** The JSON Schema keyword that failed (`type`, `minimum`, `required`, …), or `json` / `schema` (see below). */
+  keyword: string;
+  rule: string;
+  message: string;
+}
+
 /** The base of every error the store raises on purpose. */
 export class StoreError<D extends Record<string, unknown> = Record<string, unknown>> extends Error {
   constructor(
@@ -207,6 +229,24 @@ export const conflict = (message: string, conflicts: Conflict[]) =>
 
 export const tooLarge = (what: string, size: number, limit: number) =>
   new StoreError('TOO_LARGE', `${what} is ${size} bytes, over the limit of ${limit}`, { size, limit });
+
+/** The violations an INVALID_VALUE lists at most: one mistake across a large tree must not make a huge answer. */
+export const MAX_VIOLATIONS_LISTED = 100;
+
+/** A write refused because values break the branch's schemas; the message names the first few. */
+export function invalidValue(violations: Violation[], what = "the branch's schemas (.store/schema.json)") {
+  const keys = new Set(violations.map((v) => v.key));
+  const shown = violations
+    .slice(0, 3)
+    .map((v) => `${v.key}${v.pointer ? ` at ${v.pointer}` : ''}: ${v.message}`)
+    .join('; ');
+  const rest = violations.length > 3 ? `; and ${violations.length - 3} more (see data.violations)` : '';
+  return new StoreError<{ violations: Violation[]; total: number }>(
+    'INVALID_VALUE',
+    `${keys.size === 1 ? 'a value breaks' : `${keys.size} values break`} ${what}: ${shown}${rest}; nothing was written`,
+    { violations: violations.slice(0, MAX_VIOLATIONS_LISTED), total: violations.length },
+  );
+}
 
 /** True for errors the store raised on purpose (as opposed to bugs or I/O failures). */
 export const isStoreError = (e: unknown): e is StoreError => e instanceof StoreError;

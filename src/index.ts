@@ -27,6 +27,7 @@ export {
   isStoreError,
   StoreError,
   statusOf,
+  type Violation,
 } from './errors.js';
 export { type KeyPredicate, type Verdict, verdictOfExit } from './history/bisect.js';
 export type { BlameLine } from './history/blame.js';

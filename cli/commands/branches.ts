@@ -3,7 +3,7 @@ import { type Conflict, STRATEGY_NAMES, StoreError, type StrategyName } from '..
 import type { Context } from '../context.js';
 import { UsageError } from '../exit-codes.js';
 import { styles, table } from '../io.js';
-import { type Act, printJson, short } from './shared.js';
+import { type Act, FORCE_HELP, printJson, short } from './shared.js';
 
 export function registerBranches(program: Command, act: Act): void {
   program
@@ -54,30 +54,38 @@ export function registerBranches(program: Command, act: Act): void {
     .option('--into <branch>', 'the branch to merge into (default: --branch, else the default branch)')
     .option('--strategy <name>', `resolve every conflicting key with: ${STRATEGY_NAMES.join(', ')}`)
     .option('--ff', 'fast-forward only: move the branch without a merge commit, fail if they diverged')
+    .option('--force', FORCE_HELP)
     .addHelpText('after', '\nExamples:\n  $ store merge dev\n  $ store merge dev --into staging --strategy theirs')
     .action(
-      act(async (ctx: Context, from: string, opts: { into?: string; strategy?: string; ff?: boolean }) => {
-        const store = await ctx.store();
-        if (opts.strategy !== undefined && !(STRATEGY_NAMES as readonly string[]).includes(opts.strategy)) {
-          throw new UsageError(`unknown strategy ${opts.strategy}; use one of ${STRATEGY_NAMES.join(', ')}`);
-        }
-        try {
-          const r = await store.merge(from, {
-            into: opts.into ?? ctx.options.branch,
-            strategy: opts.strategy as StrategyName | undefined,
-            ff: opts.ff,
-            message: ctx.options.message,
-            author: ctx.author(),
-            committer: ctx.committer(),
-          });
-          if (ctx.options.json) printJson(ctx, r);
-          else ctx.io.out(r.outcome === 'up-to-date' ? `already up to date (${r.commit})\n` : `${r.commit}\n`);
-        } catch (e) {
-          if (e instanceof StoreError && e.code === 'CONFLICT')
-            printConflicts(ctx, (e.data as { conflicts: Conflict[] }).conflicts);
-          throw e;
-        }
-      }),
+      act(
+        async (
+          ctx: Context,
+          from: string,
+          opts: { into?: string; strategy?: string; ff?: boolean; force?: boolean },
+        ) => {
+          const store = await ctx.store();
+          if (opts.strategy !== undefined && !(STRATEGY_NAMES as readonly string[]).includes(opts.strategy)) {
+            throw new UsageError(`unknown strategy ${opts.strategy}; use one of ${STRATEGY_NAMES.join(', ')}`);
+          }
+          try {
+            const r = await store.merge(from, {
+              into: opts.into ?? ctx.options.branch,
+              strategy: opts.strategy as StrategyName | undefined,
+              ff: opts.ff,
+              force: opts.force,
+              message: ctx.options.message,
+              author: ctx.author(),
+              committer: ctx.committer(),
+            });
+            if (ctx.options.json) printJson(ctx, r);
+            else ctx.io.out(r.outcome === 'up-to-date' ? `already up to date (${r.commit})\n` : `${r.commit}\n`);
+          } catch (e) {
+            if (e instanceof StoreError && e.code === 'CONFLICT')
+              printConflicts(ctx, (e.data as { conflicts: Conflict[] }).conflicts);
+            throw e;
+          }
+        },
+      ),
     );
 }
 

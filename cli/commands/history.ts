@@ -8,7 +8,8 @@ import { verdictOfExit } from '../../src/index.js';
 import type { Context } from '../context.js';
 import { UsageError } from '../exit-codes.js';
 import { styles, table } from '../io.js';
-import { type Act, printJson, short } from './shared.js';
+import { printViolations } from './schemas.js';
+import { type Act, FORCE_HELP, printJson, short } from './shared.js';
 
 const MARK = { added: 'A', modified: 'M', deleted: 'D' } as const;
 
@@ -85,13 +86,17 @@ export function registerHistory(program: Command, act: Act): void {
 
   program
     .command('bisect')
-    .description('find the first commit where a key went bad, or where a command fails, in O(log n) snapshots')
-    .requiredOption('--good <rev>', 'a revision known to be good')
+    .description(
+      'find the first commit where a key went bad, where a command fails, or where the tree broke the schemas, in ' +
+        'O(log n) snapshots',
+    )
+    .option('--good <rev>', 'a revision known to be good (with --invalid: default the first commit)')
     .option('--bad <rev>', 'a revision known to be bad (default: the branch head)')
     .option('--key <key>', 'the key the predicate looks at')
     .option('--equals <value>', 'bad when the key has this value')
     .option('--matches <regex>', 'bad when the key matches this regular expression')
     .option('--missing', 'bad when the key is absent')
+    .option('--invalid', 'bad when the tree breaks the schemas the branch declares today (.store/schema.json)')
     .option(
       '--run <cmd>',
       'run CMD in each snapshot, exported to a temporary directory ($STORE_SNAPSHOT): exit 0 good, 125 skip, 1-127 bad',
@@ -99,46 +104,49 @@ export function registerHistory(program: Command, act: Act): void {
     .addHelpText(
       'after',
       '\nExamples:\n  $ store bisect --good main~500 --key vm/web1/memory --equals 0\n' +
-        '  $ store bisect --good 2026-11-01 --run \'test "$(cat vm/web1/state)" != crashed\'',
+        '  $ store bisect --good 2026-11-01 --run \'test "$(cat vm/web1/state)" != crashed\'\n' +
+        '  $ store bisect --invalid',
     )
     .action(
       act(async (ctx: Context, opts: BisectOptions) => {
         const predicate = predicateOf(opts);
-        if (!predicate) ctx.localOnly('bisect --run runs a command on snapshots of the repository itself');
+        if (!predicate && !opts.invalid)
+          ctx.localOnly('bisect --run runs a command on snapshots of the repository itself');
         const store = await ctx.store();
         const command = opts.run!;
-        const test = predicate
-          ? undefined
-          : async (commit: string): Promise<Verdict> => {
-              const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-bisect-'));
-              try {
-                // Each directory made once: a snapshot of a few hundred keys is exported at every step.
-                const made = new Set<string>();
-                for (const { key, value } of (await store.snapshot('', { at: commit })).entries) {
-                  const parent = path.dirname(path.join(dir, key));
-                  if (!made.has(parent)) fs.mkdirSync(parent, { recursive: true });
-                  made.add(parent);
-                  fs.writeFileSync(path.join(dir, key), value);
+        const test =
+          predicate || opts.invalid
+            ? undefined
+            : async (commit: string): Promise<Verdict> => {
+                const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-bisect-'));
+                try {
+                  // Each directory made once: a snapshot of a few hundred keys is exported at every step.
+                  const made = new Set<string>();
+                  for (const { key, value } of (await store.snapshot('', { at: commit })).entries) {
+                    const parent = path.dirname(path.join(dir, key));
+                    if (!made.has(parent)) fs.mkdirSync(parent, { recursive: true });
+                    made.add(parent);
+                    fs.writeFileSync(path.join(dir, key), value);
+                  }
+                  const r = spawnSync(command, {
+                    shell: true,
+                    cwd: dir,
+                    env: { ...ctx.io.env, STORE_SNAPSHOT: dir, STORE_COMMIT: commit },
+                    encoding: 'utf8',
+                    stdio: ['ignore', 'pipe', 'pipe'],
+                  });
+                  // The command's output goes to stderr: stdout carries the answer.
+                  ctx.io.err(`${r.stdout ?? ''}${r.stderr ?? ''}`);
+                  return verdictOfExit(r.status, command);
+                } finally {
+                  fs.rmSync(dir, { recursive: true, force: true });
                 }
-                const r = spawnSync(command, {
-                  shell: true,
-                  cwd: dir,
-                  env: { ...ctx.io.env, STORE_SNAPSHOT: dir, STORE_COMMIT: commit },
-                  encoding: 'utf8',
-                  stdio: ['ignore', 'pipe', 'pipe'],
-                });
-                // The command's output goes to stderr: stdout carries the answer.
-                ctx.io.err(`${r.stdout ?? ''}${r.stderr ?? ''}`);
-                return verdictOfExit(r.status, command);
-              } finally {
-                fs.rmSync(dir, { recursive: true, force: true });
-              }
-            };
+              };
         const result = await store.bisect({
           good: opts.good,
           bad: opts.bad,
           branch: ctx.options.branch,
-          ...(predicate ? { predicate } : { test }),
+          ...(opts.invalid ? { invalid: true } : predicate ? { predicate } : { test }),
           onProgress: (steps, inDoubt) => {
             if (ctx.io.tty)
               ctx.io.err(steps > 0 ? `\rbisect: ~${steps} steps left (${inDoubt} commits in doubt) ` : '\r\u001b[K');
@@ -151,6 +159,7 @@ export function registerHistory(program: Command, act: Act): void {
         }
         ctx.io.out(describe(ctx, result.firstBad));
         printChanges(ctx, result.changes);
+        if (result.violations) printViolations(ctx, result.violations);
       }),
     );
 
@@ -184,12 +193,14 @@ export function registerHistory(program: Command, act: Act): void {
     .command('revert')
     .description('undo a commit with a new commit (fails, writing nothing, if later commits changed the same keys)')
     .argument('<rev>', 'the commit to undo')
+    .option('--force', FORCE_HELP)
     .addHelpText('after', '\nExamples:\n  $ store revert 3f2a9c1e\n  $ store revert main~1')
     .action(
-      act(async (ctx: Context, rev: string) => {
+      act(async (ctx: Context, rev: string, opts: { force?: boolean }) => {
         const store = await ctx.store();
         const r = await store.revert(rev, {
           branch: ctx.options.branch,
+          force: opts.force,
           message: ctx.options.message,
           author: ctx.author(),
           committer: ctx.committer(),
@@ -201,7 +212,8 @@ export function registerHistory(program: Command, act: Act): void {
 }
 
 interface BisectOptions {
-  good: string;
+  good?: string;
+  invalid?: boolean;
   bad?: string;
   key?: string;
   equals?: string;
@@ -213,6 +225,13 @@ interface BisectOptions {
 /** The key predicate the options give, or null for --run; a UsageError for a combination that means nothing. */
 function predicateOf(opts: BisectOptions): KeyPredicate | null {
   const given = [opts.equals !== undefined, opts.matches !== undefined, opts.missing === true].filter(Boolean).length;
+  if (opts.invalid) {
+    if (opts.run !== undefined || opts.key !== undefined || given > 0) {
+      throw new UsageError('--invalid is a test of its own: give no --run, --key or predicate with it');
+    }
+    return null;
+  }
+  if (opts.good === undefined) throw new UsageError('give --good REV: a revision known to be good');
   if (opts.run !== undefined) {
     if (opts.key !== undefined || given > 0)
       throw new UsageError('give either --run or --key with a predicate, not both');

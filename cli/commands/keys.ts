@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { valueToLeaf } from '../../src/index.js';
 import type { Context } from '../context.js';
 import { table } from '../io.js';
-import { type Act, commitRead, NEAREST_HELP, nearestOf, printJson, tellCommitRead } from './shared.js';
+import { type Act, commitRead, FORCE_HELP, NEAREST_HELP, nearestOf, printJson, tellCommitRead } from './shared.js';
 
 export function registerKeys(program: Command, act: Act): void {
   program
@@ -42,12 +42,13 @@ export function registerKeys(program: Command, act: Act): void {
     .argument('<key>', 'the key')
     .argument('[value]', 'the value (omit or "-" to read stdin, binary safe)')
     .option('--if-match <oid>', 'only if the key currently has this blob id (compare-and-set)')
+    .option('--force', FORCE_HELP)
     .addHelpText(
       'after',
       '\nExamples:\n  $ store set vm/web1/memory 2048\n  $ store set certs/web1.pem < web1.pem\n  $ store set vm/web1/memory 4096 --if-match 1f2e3d4c...',
     )
     .action(
-      act(async (ctx: Context, key: string, value: string | undefined, opts: { ifMatch?: string }) => {
+      act(async (ctx: Context, key: string, value: string | undefined, opts: { ifMatch?: string; force?: boolean }) => {
         const bytes = value === undefined || value === '-' ? await ctx.io.readStdin() : value;
         const store = await ctx.store();
         const r = await store.set(key, bytes, {
@@ -56,6 +57,7 @@ export function registerKeys(program: Command, act: Act): void {
           author: ctx.author(),
           committer: ctx.committer(),
           ifMatch: opts.ifMatch,
+          force: opts.force,
         });
         if (ctx.options.json) printJson(ctx, { commit: r.commit, key: r.key, oid: r.oid });
         else ctx.io.out(`${r.commit}\n`);
@@ -67,13 +69,15 @@ export function registerKeys(program: Command, act: Act): void {
     .description('delete a key (-r: a whole directory)')
     .argument('<key>', 'the key or directory')
     .option('-r, --recursive', 'delete a directory and everything below it')
+    .option('--force', FORCE_HELP)
     .addHelpText('after', '\nExamples:\n  $ store rm vm/web1/memory\n  $ store rm -r vm/web1')
     .action(
-      act(async (ctx: Context, key: string, opts: { recursive?: boolean }) => {
+      act(async (ctx: Context, key: string, opts: { recursive?: boolean; force?: boolean }) => {
         const store = await ctx.store();
         const r = await store.delete(key, {
           branch: ctx.options.branch,
           recursive: opts.recursive,
+          force: opts.force,
           message: ctx.options.message,
           author: ctx.author(),
           committer: ctx.committer(),

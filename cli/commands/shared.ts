@@ -23,6 +23,10 @@ export function printJson(ctx: Context, value: unknown): void {
 }
 
 /** Commit ids shortened for people, as git does. */
+/** What `--force` does, on every command that writes (WriteOptions.force). */
+export const FORCE_HELP =
+  "change the branch's schemas (.store/schema.json) even though stored values break them (admins, over --url)";
+
 export const short = (oid: string | null | undefined): string => (oid ? oid.slice(0, 10) : '-');
 
 /** The help of `--nearest`, the same on every command that reads at a revision. */

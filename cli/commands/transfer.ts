@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { flattenDocument, nestDocument } from '../../src/index.js';
 import type { Context } from '../context.js';
 import { UsageError } from '../exit-codes.js';
-import { type Act, NEAREST_HELP, nearestOf, tellCommitRead } from './shared.js';
+import { type Act, FORCE_HELP, NEAREST_HELP, nearestOf, tellCommitRead } from './shared.js';
 
 // yaml is imported when used: loading it costs ~90 ms, more than a whole `store get` may take.
 const loadYaml = async () => (await import('yaml')).default;
@@ -55,12 +55,13 @@ export function registerTransfer(program: Command, act: Act): void {
     .description('write every value of a JSON or YAML document (FILE, or - for stdin) as keys, in ONE commit')
     .argument('<file>', 'a .json, .yaml or .yml file, or - for JSON on stdin')
     .option('--prefix <prefix>', 'put the keys below this directory')
+    .option('--force', FORCE_HELP)
     .addHelpText(
       'after',
       '\nExamples:\n  $ store import vms.json --prefix vm\n  $ store import config.yaml -m "initial load"',
     )
     .action(
-      act(async (ctx: Context, file: string, opts: { prefix?: string }) => {
+      act(async (ctx: Context, file: string, opts: { prefix?: string; force?: boolean }) => {
         const text = file === '-' ? (await ctx.io.readStdin()).toString('utf8') : await fs.readFile(file, 'utf8');
         const values = flattenDocument(await parseDocument(text, file), opts.prefix ?? '');
         if (values.length === 0) throw new UsageError(`${file} holds no values to import`);
@@ -73,6 +74,7 @@ export function registerTransfer(program: Command, act: Act): void {
             author: ctx.author(),
             committer: ctx.committer(),
             onProgress: progress(ctx, 'importing'),
+            force: opts.force,
           },
         );
         if (ctx.options.json) ctx.io.out(`${JSON.stringify({ commit: r.commit, keys: values.length })}\n`);

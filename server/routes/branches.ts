@@ -3,7 +3,16 @@ import { decodeValue, encodeValue, ROUTES, WIRE_VALUE_SCHEMA, type WireValue } f
 import { STRATEGY_NAMES, type Store, type StrategyName } from '../../src/index.js';
 import { checkBranch, checkMerge, checkSource, visibleBranches } from '../auth.js';
 import { operation } from '../spec.js';
-import { authorOf, branchParams, committerOf, hex40, messageOf, nullableHex40 } from './shared.js';
+import {
+  authorOf,
+  branchParams,
+  committerOf,
+  forceOf,
+  hex40,
+  messageOf,
+  nullableHex40,
+  violationSchema,
+} from './shared.js';
 
 const branchSchema = {
   type: 'object',
@@ -112,7 +121,7 @@ export function branchRoutes(store: Store): FastifyPluginAsync {
             'Merge a branch or revision into {branch} (409 with data.conflicts when keys conflict; nothing is written)',
           tags: ['branches'],
           params: branchParams,
-          headers: ['message', 'author', 'committer'],
+          headers: ['message', 'author', 'committer', 'force'],
           body: {
             type: 'object',
             required: ['from'],
@@ -143,7 +152,7 @@ export function branchRoutes(store: Store): FastifyPluginAsync {
               },
             },
           },
-          errors: [400, 404, 409, 410, 413, 423],
+          errors: [400, 404, 409, 410, 413, 422, 423],
         }),
       },
       async (request) => {
@@ -156,6 +165,7 @@ export function branchRoutes(store: Store): FastifyPluginAsync {
           message: request.body.message ?? messageOf(request),
           author: authorOf(request),
           committer: committerOf(request),
+          force: forceOf(request),
         });
       },
     );
@@ -179,7 +189,7 @@ export function branchRoutes(store: Store): FastifyPluginAsync {
               description: 'The outcome a merge would have now, and the keys a person must decide.',
               json: {
                 type: 'object',
-                required: ['outcome', 'ours', 'theirs', 'conflicts'],
+                required: ['outcome', 'ours', 'theirs', 'conflicts', 'violations'],
                 properties: {
                   outcome: { type: 'string', enum: ['merged', 'fast-forward', 'up-to-date', 'conflict'] },
                   ours: nullableHex40,
@@ -202,6 +212,12 @@ export function branchRoutes(store: Store): FastifyPluginAsync {
                         },
                       },
                     },
+                  },
+                  violations: {
+                    type: 'array',
+                    items: violationSchema,
+                    description:
+                      'What the merged tree would break of the branch’s schemas: the merge would be refused (422).',
                   },
                 },
               },

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ROUTES } from '../../src/http/contract.js';
-import type { CommitInfo, Store } from '../../src/index.js';
-import { checkHistory, checkRead, checkWrites, forbidden } from '../auth.js';
+import type { CommitInfo, KeyPredicate, Store } from '../../src/index.js';
+import { checkBranch, checkHistory, checkRead, checkWrites, forbidden } from '../auth.js';
 import { changesReadable, checkCommits, checkRevisions, partialReader, readable } from '../history-access.js';
 import { operation, READ_ERRORS } from '../spec.js';
 import {
@@ -10,11 +10,13 @@ import {
   commitHeaders,
   commitSchema,
   committerOf,
+  forceOf,
   hex40,
   keyParams,
   messageOf,
   nullableHex40,
   readAtQuery,
+  violationSchema,
   writeResult,
 } from './shared.js';
 
@@ -172,28 +174,47 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
 
     app.post<{
       Params: { branch: string };
-      Body: { good: string; bad?: string; key: string; equals?: string; matches?: string; missing?: boolean };
+      Body: {
+        good?: string;
+        bad?: string;
+        key?: string;
+        equals?: string;
+        matches?: string;
+        missing?: boolean;
+        invalid?: boolean;
+      };
     }>(
       ROUTES.bisect,
       {
         schema: operation({
           operationId: 'bisect',
-          summary: 'Find the first commit after `good` where a key equals a value, matches a regex, or is missing',
+          summary:
+            'Find the first commit after `good` where a key equals a value, matches a regex, or is missing, or (`invalid`) ' +
+            'where the tree stopped satisfying the branch’s schemas of today',
           tags: ['history'],
           params: branchParams,
           body: {
             type: 'object',
-            required: ['good', 'key'],
             additionalProperties: false,
             properties: {
-              good: { type: 'string', minLength: 1 },
+              good: {
+                type: 'string',
+                minLength: 1,
+                description: 'A good revision (required, but with `invalid`: default the first commit).',
+              },
               bad: { type: 'string', minLength: 1 },
               key: { type: 'string', minLength: 1 },
               equals: { type: 'string' },
               matches: { type: 'string' },
               missing: { type: 'boolean', const: true },
+              invalid: { type: 'boolean', const: true },
             },
-            oneOf: [{ required: ['equals'] }, { required: ['matches'] }, { required: ['missing'] }],
+            oneOf: [
+              { required: ['key', 'equals'] },
+              { required: ['key', 'matches'] },
+              { required: ['key', 'missing'] },
+              { required: ['invalid'], not: { required: ['key'] } },
+            ],
           },
           ok: {
             200: {
@@ -213,6 +234,11 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
                     },
                   },
                   candidates: { type: 'array', items: hex40 },
+                  violations: {
+                    type: 'array',
+                    items: violationSchema,
+                    description: 'With `invalid`: what the first bad commit breaks of today’s schemas.',
+                  },
                 },
               },
             },
@@ -221,18 +247,24 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
         }),
       },
       async (request) => {
-        const { good, bad, key, equals, matches } = request.body;
-        const predicate =
-          equals !== undefined
-            ? { key, equals }
-            : matches !== undefined
-              ? { key, matches }
-              : { key, missing: true as const };
+        const { good, bad, key, equals, matches, invalid } = request.body;
         const { branch } = request.params;
         const grants = partialReader(request, branch);
-        checkRead(request, branch, key);
+        let predicate: KeyPredicate | undefined;
+        if (invalid) {
+          // Its answer names values that break a schema anywhere in the tree.
+          checkBranch(request, branch, 'read');
+        } else if (key !== undefined) {
+          predicate =
+            equals !== undefined
+              ? { key, equals }
+              : matches !== undefined
+                ? { key, matches }
+                : { key, missing: true as const };
+          checkRead(request, branch, key);
+        }
         await checkRevisions(request, store, branch, [good, bad]);
-        const r = await store.bisect({ good, bad, branch, predicate });
+        const r = await store.bisect({ good, bad, branch, predicate, invalid });
         return {
           ...r,
           firstBad: present(r.firstBad),
@@ -404,7 +436,7 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
           summary: 'Undo a commit on {branch} with a new commit (409 if later commits changed the same keys)',
           tags: ['history'],
           params: branchParams,
-          headers: ['message', 'author', 'committer'],
+          headers: ['message', 'author', 'committer', 'force'],
           body: {
             type: 'object',
             required: ['commit'],
@@ -417,7 +449,7 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
               json: writeResult,
             },
           },
-          errors: [400, 404, 409, 410, 413, 423],
+          errors: [400, 404, 409, 410, 413, 422, 423],
         }),
       },
       async (request) => {
@@ -432,6 +464,7 @@ export function historyRoutes(store: Store): FastifyPluginAsync {
           message: request.body.message ?? messageOf(request),
           author: authorOf(request),
           committer: committerOf(request),
+          force: forceOf(request),
         });
       },
     );

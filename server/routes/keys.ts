@@ -11,6 +11,7 @@ import {
   commitHeaders,
   committerOf,
   consistencyQuery,
+  forceOf,
   keyParams,
   listResponse,
   messageOf,
@@ -100,7 +101,7 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
           tags: ['keys'],
           params: keyParams,
           rawBody: true,
-          headers: ['ifMatch', 'ifNoneMatchWrite', 'message', 'author', 'committer'],
+          headers: ['ifMatch', 'ifNoneMatchWrite', 'message', 'author', 'committer', 'force'],
           ok: {
             200: {
               description: 'Replaced a value, or (changed: false) it was already there: no commit was made.',
@@ -129,7 +130,7 @@ export function keyRoutes(store: Store): FastifyPluginAsync {
           tags: ['keys'],
           params: keyParams,
           querystring: { type: 'object', additionalProperties: false, properties: { recursive } },
-          headers: ['ifMatch', 'message', 'author', 'committer'],
+          headers: ['ifMatch', 'message', 'author', 'committer', 'force'],
           ok: { 200: { description: 'Deleted.', json: writeResult } },
           errors: WRITE_ERRORS,
         }),
@@ -222,7 +223,7 @@ export function batchRoute(store: Store): FastifyPluginAsync {
           summary: 'Apply several sets and deletes as ONE commit (all or nothing)',
           tags: ['keys'],
           params: branchParams,
-          headers: ['message', 'author', 'committer'],
+          headers: ['message', 'author', 'committer', 'force'],
           body: {
             type: 'object',
             required: ['ops'],
@@ -258,6 +259,7 @@ export function batchRoute(store: Store): FastifyPluginAsync {
           message: request.body.message ?? messageOf(request),
           author: authorOf(request),
           committer: committerOf(request),
+          force: forceOf(request),
         });
       },
     );

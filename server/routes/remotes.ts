@@ -185,7 +185,7 @@ export function remoteRoutes(store: Store): FastifyPluginAsync {
               },
             },
           },
-          errors: [400, 404, 409, 413, 423, 502],
+          errors: [400, 404, 409, 413, 422, 423, 502],
         }),
       },
       (request) =>

@@ -134,6 +134,32 @@ export function acceptRawBodies(app: FastifyInstance): void {
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 }
 
+/**
+ * X-Store-Force: true, for a schema change that stored values do not meet yet. Only an admin may: it lets values
+ * stand that the rules refuse (docs/ARCHITECTURE.md, "Schemas").
+ */
+export function forceOf(request: FastifyRequest): boolean {
+  const value = header(request, HEADERS.force);
+  if (value === undefined || value === 'false') return false;
+  if (value !== 'true') throw new StoreError('INVALID_ARGUMENT', 'X-Store-Force takes "true" or "false"');
+  if (!request.access.grants.isAdmin()) throw forbidden('force a schema change past the values it breaks');
+  return true;
+}
+
+/** One way a value breaks a schema, as INVALID_VALUE's data and previews list it (src/errors.ts, Violation). */
+export const violationSchema = {
+  type: 'object',
+  required: ['key', 'pattern', 'pointer', 'keyword', 'rule', 'message'],
+  properties: {
+    key: { type: 'string' },
+    pattern: { type: 'string', description: 'The pattern of .store/schema.json whose schema failed.' },
+    pointer: { type: 'string', description: 'JSON pointer into the value ("" for the whole value).' },
+    keyword: { type: 'string', description: 'The rule’s keyword (`type`, `minimum`, …), or `json` / `schema`.' },
+    rule: { type: 'string', description: 'The path of the rule in its schema (`#/properties/port/type`).' },
+    message: { type: 'string' },
+  },
+} as const;
+
 /** The parts of a write request that preconditions and commit metadata come from. */
 export function writeOptionsOf(request: FastifyRequest) {
   const ifNoneMatch = header(request, HEADERS.ifNoneMatch);
@@ -146,6 +172,7 @@ export function writeOptionsOf(request: FastifyRequest) {
     message: messageOf(request),
     author: authorOf(request),
     committer: committerOf(request),
+    force: forceOf(request),
   };
 }
 

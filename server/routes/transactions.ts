@@ -119,7 +119,7 @@ export function transactionRoutes(store: Store): FastifyPluginAsync {
               },
             },
           },
-          errors: [404, 409, 423],
+          errors: [404, 409, 422, 423],
         }),
       },
       (request) => txOf(request).commit(),

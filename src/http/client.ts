@@ -4,6 +4,7 @@ import type { BlameLine } from '../history/blame.js';
 import type { CommitInfo, Identity } from '../history/commit-info.js';
 import type { Change } from '../history/diff.js';
 import type { LogOptions, LogPage } from '../history/log.js';
+import type { ReadAt } from '../history/revision.js';
 import type { GitObject } from '../objects/object.js';
 import { decodeObjects } from '../objects/object-stream.js';
 import type { CreatedToken, TokenAdmin } from '../store/access.js';
@@ -30,6 +31,7 @@ import type {
   Remotes,
   SetResult,
   Store,
+  ValidationReport,
   Value,
   WriteOptions,
   WriteResult,
@@ -93,6 +95,7 @@ type StoreCalls = Pick<
   | 'compact'
   | 'bisect'
   | 'blame'
+  | 'validate'
   | 'remotes'
   | 'fetch'
   | 'pull'
@@ -255,7 +258,7 @@ export class StoreClient implements StoreApi {
       'POST',
       await this.on(ROUTES.batch, options.branch),
       body,
-      this.writeHeaders({ author: options.author, committer: options.committer }),
+      this.writeHeaders({ author: options.author, committer: options.committer, force: options.force }),
     );
     options.onProgress?.(ops.length, ops.length);
     return r;
@@ -290,7 +293,7 @@ export class StoreClient implements StoreApi {
             Object.entries(options.resolutions).map(([k, v]) => [k, v === null ? null : encodeValue(v)]),
           ),
       },
-      this.writeHeaders({ author: options.author, committer: options.committer }),
+      this.writeHeaders({ author: options.author, committer: options.committer, force: options.force }),
     );
   }
 
@@ -351,15 +354,20 @@ export class StoreClient implements StoreApi {
 
   /** Key predicates only: a `test` function cannot travel over HTTP (the CLI's --run needs the repository). */
   async bisect(options: Parameters<Store['bisect']>[0]): Promise<BisectResult> {
-    if (options.test || !options.predicate) {
-      throw new StoreError('INVALID_ARGUMENT', 'over HTTP, bisect takes a key predicate, not a test to run', {});
+    if (options.test || (!options.predicate && !options.invalid)) {
+      throw new StoreError('INVALID_ARGUMENT', 'over HTTP, bisect takes a key predicate or invalid, not a test to run');
     }
     const r = await this.json<BisectResult>('POST', await this.on(ROUTES.bisect, options.branch), {
       good: options.good,
       bad: options.bad,
-      ...options.predicate,
+      ...(options.invalid ? { invalid: true } : options.predicate),
     });
     return { ...r, firstBad: fromWire(r.firstBad) };
+  }
+
+  async validate(options: ReadAt = {}): Promise<ValidationReport> {
+    const { at, nearest } = options;
+    return this.json<ValidationReport>('GET', await this.on(ROUTES.validate, options.branch, {}, { at, nearest }));
   }
 
   async blame(prefix = '', options: ReadOptions = {}): Promise<BlameLine[]> {
@@ -390,7 +398,7 @@ export class StoreClient implements StoreApi {
       'POST',
       await this.on(ROUTES.revert, options.branch),
       { commit: rev, message: options.message },
-      this.writeHeaders({ author: options.author, committer: options.committer }),
+      this.writeHeaders({ author: options.author, committer: options.committer, force: options.force }),
     );
   }
 

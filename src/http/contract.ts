@@ -34,6 +34,7 @@ export const ROUTES = {
   commit: '/v1/commits/:rev',
   diff: '/v1/diff',
   bisect: '/v1/branches/:branch/bisect',
+  validate: '/v1/branches/:branch/validate',
   blame: '/v1/branches/:branch/blame/*',
   blameRoot: '/v1/branches/:branch/blame',
   gc: '/v1/gc',
@@ -94,6 +95,8 @@ export const HEADERS = {
   commit: 'x-store-commit',
   /** With `at`: the time of the commit read (ISO 8601). */
   commitTime: 'x-store-commit-time',
+  /** `true`: a schema change stands although stored values break the new schemas (WriteOptions.force). */
+  force: 'x-store-force',
   /** Who a transaction belongs to, for the per-client cap (default: the client's address). */
   client: 'x-store-client',
   etag: 'etag',
@@ -233,6 +236,7 @@ export function writeHeaders(options: {
   message?: string;
   ifMatch?: string | readonly string[];
   ifNoneMatch?: boolean;
+  force?: boolean;
 }): Record<string, string> {
   const h: Record<string, string> = {};
   // `Name <email>`, with the raw git date after it when the identity has one.
@@ -244,6 +248,7 @@ export function writeHeaders(options: {
     h[HEADERS.ifMatch] = oids.map((o) => (o === ANY_VALUE ? o : formatEtag(o))).join(', ');
   }
   if (options.ifNoneMatch) h[HEADERS.ifNoneMatch] = '*';
+  if (options.force) h[HEADERS.force] = 'true';
   return h;
 }
 

@@ -13,6 +13,7 @@ import { Leftovers } from '../storage/leftovers.js';
 import { Refs } from '../storage/refs.js';
 import { lookup } from '../tree/editor.js';
 import { branchNameProblem, checkBranchName } from '../tree/keys.js';
+import { StoreSchemas } from './schemas.js';
 import type { Consistency, OpenOptions, Value } from './types.js';
 import type { BranchFeed } from './watch.js';
 import { type Apply, type BranchIo, BranchWriter, type Head, type WriteContext } from './writer.js';
@@ -51,6 +52,8 @@ export class StoreCore {
   /** The refs the branch writers move: without fsync when the journal makes their moves durable. */
   private readonly writeRefs: Refs;
   readonly maps: CompactionMaps;
+  /** The branches' schemas: every write is checked against them before it can be published. */
+  readonly schemas: StoreSchemas;
   /** Locks and temporary files that dead store processes left: removed at open and by a periodic sweep. */
   readonly leftovers: Leftovers;
   /** Branch feeds of watches, poked when this process moves a branch. */
@@ -87,6 +90,7 @@ export class StoreCore {
     this.consistency = options.consistency ?? 'linearizable';
     this.maxValueBytes = options.maxValueBytes ?? 16 << 20;
     this.maps = new CompactionMaps(this.db, this.refs);
+    this.schemas = new StoreSchemas(this.db);
     this.leftovers = new Leftovers(files, dir, options.staleLockMs ?? 30_000);
   }
 
@@ -225,9 +229,17 @@ export class StoreCore {
     return w;
   }
 
-  /** Runs `apply` in the branch's serial writer (default: the default branch); see writer.ts. */
-  write<T>(branch: string | undefined, apply: Apply<T>): Promise<T> {
-    return this.writer(branch ?? this.defaultBranch).submit(apply);
+  /**
+   * Runs `apply` in the branch's serial writer (default: the default branch); see writer.ts. The tree it leads to
+   * must satisfy the branch's schemas (schemas.ts): every write path comes through here, so none can skip them. A
+   * request refused by them fails alone — its objects are dropped, and the rest of its batch is published.
+   */
+  write<T>(branch: string | undefined, apply: Apply<T>, options: { force?: boolean } = {}): Promise<T> {
+    return this.writer(branch ?? this.defaultBranch).submit(async (ctx) => {
+      const applied = await apply(ctx);
+      await this.schemas.checkMove(ctx.head.tree, applied.head.tree, options.force);
+      return applied;
+    });
   }
 
   /** Waits until every queued write has been answered. */

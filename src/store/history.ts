@@ -7,6 +7,8 @@ import { type LogOptions, type LogPage, readLog } from '../history/log.js';
 import type { ReadAt } from '../history/revision.js';
 import { mergeTrees } from '../merge/three-way.js';
 import { isTreeMode } from '../objects/tree.js';
+import { SCHEMA_KEY } from '../schema/load.js';
+import type { SchemaSet } from '../schema/schema-set.js';
 import { lookup } from '../tree/editor.js';
 import { checkMessage, normalizeKey, parseKey } from '../tree/keys.js';
 import { commitMessage, type StoreCore } from './core.js';
@@ -55,22 +57,38 @@ export class StoreHistory {
    * `test` says so (0 good, 125 skip, other exit codes bad, as for `git bisect run`). O(log n) snapshots are read.
    */
   async bisect(options: BisectOptions): Promise<BisectResult> {
-    const { db } = this.core;
+    const { db, schemas } = this.core;
     const branch = options.branch ?? this.core.defaultBranch;
-    const good = await this.core.resolve(options.good, branch);
     const bad =
       options.bad === undefined ? (await this.core.head(branch)).commit! : await this.core.resolve(options.bad, branch);
     let test = options.test;
-    if (!test) {
-      if (!options.predicate) throw invalidArgument('bisect needs a key predicate or a test to run');
+    let todays: SchemaSet | null = null;
+    if (options.invalid) {
+      // Today's schemas, the branch head's: the question is when the data stopped meeting the rules in force now.
+      todays = await schemas.schemasOf((await this.core.head(branch)).tree);
+      if (!todays) {
+        throw invalidArgument(`${branch} declares no schemas (${SCHEMA_KEY}), so no commit of it can be invalid`);
+      }
+      const set = todays;
+      test = Object.assign(
+        async (commit: string) =>
+          (await schemas.validate(commit, (await db.readCommit(commit)).tree, set)).valid ? 'good' : ('bad' as const),
+        { condition: `the tree breaks today's schemas of ${branch}` },
+      );
+    } else if (!test) {
+      if (!options.predicate) throw invalidArgument('bisect needs a key predicate, a test to run, or --invalid');
       const segments = normalizeKey(options.predicate.key).split('/');
       test = keyTest(options.predicate, async (commit) => {
         const entry = await lookup(db, (await db.readCommit(commit)).tree, segments);
         return entry && !isTreeMode(entry.mode) ? db.readBlob(entry.oid) : null;
       });
     }
+    if (options.good === undefined && !options.invalid) throw invalidArgument('bisect needs a good revision (--good)');
+    // With --invalid the good end may be left out: the first commit of the history, before anything went wrong.
+    const good =
+      options.good === undefined ? await firstParentRoot(db, bad) : await this.core.resolve(options.good, branch);
     const outcome = await bisect(db, good, bad, test, options.onProgress, {
-      good: options.good,
+      good: options.good ?? 'the first commit',
       bad: options.bad ?? branch,
     });
     const commit = await db.readCommit(outcome.firstBad);
@@ -79,6 +97,7 @@ export class StoreHistory {
       changes: await diffRevisions(db, commit.parents[0] ?? null, outcome.firstBad),
       tested: outcome.tested,
       candidates: outcome.candidates,
+      ...(todays ? { violations: (await schemas.validate(outcome.firstBad, commit.tree, todays)).violations } : {}),
     };
   }
 
@@ -103,18 +122,31 @@ export class StoreHistory {
     const body = [`Reverts "${target.message.split('\n', 1)[0]}".`, options.message?.trim()]
       .filter(Boolean)
       .join('\n\n');
-    return this.core.write(branch, async (ctx) => {
-      const merged = await mergeTrees(
-        db,
-        { base: target.tree, ours: ctx.head.tree, theirs: parentTree, oursTime: 0, theirsTime: 0 },
-        { policy: { default: 'conflict', prefixes: {} }, batch: ctx.batch },
-      );
-      if (merged.conflicts.length > 0) {
-        throw conflict(`cannot revert ${id.slice(0, 12)}: later commits changed the same keys`, merged.conflicts);
-      }
-      const tree = merged.editor.write(ctx.batch, ctx.trees);
-      const { head, changed } = this.core.commitTree(ctx, tree, commitMessage(subject, body), options);
-      return { head, result: { commit: head.commit!, changed } };
-    });
+    return this.core.write(
+      branch,
+      async (ctx) => {
+        const merged = await mergeTrees(
+          db,
+          { base: target.tree, ours: ctx.head.tree, theirs: parentTree, oursTime: 0, theirsTime: 0 },
+          { policy: { default: 'conflict', prefixes: {} }, batch: ctx.batch },
+        );
+        if (merged.conflicts.length > 0) {
+          throw conflict(`cannot revert ${id.slice(0, 12)}: later commits changed the same keys`, merged.conflicts);
+        }
+        const tree = merged.editor.write(ctx.batch, ctx.trees);
+        const { head, changed } = this.core.commitTree(ctx, tree, commitMessage(subject, body), options);
+        return { head, result: { commit: head.commit!, changed } };
+      },
+      options,
+    );
   }
+}
+
+/** The first commit of `tip`'s first-parent history. */
+async function firstParentRoot(db: StoreCore['db'], tip: string): Promise<string> {
+  let oid = tip;
+  for (let parent = (await db.readCommit(oid)).parents[0]; parent; parent = (await db.readCommit(oid)).parents[0]) {
+    oid = parent;
+  }
+  return oid;
 }

@@ -147,84 +147,95 @@ export class StoreMerges {
     if (deterministic && (options.author || options.committer)) {
       throw invalidArgument('a deterministic merge is always made by the store itself; give no author or committer');
     }
-    return core.write<MergeResult | MergePreview>(into, async (ctx) => {
-      const theirs = await core.resolve(from, into);
-      const ours = ctx.head.commit;
-      if (from === into) throw invalidArgument(`cannot merge ${into} into itself; name another branch or revision`);
-      const unchanged = (outcome: MergePreview['outcome'], conflicts: MergePreview['conflicts'] = []) => ({
-        head: ctx.head,
-        result: { outcome, ours, theirs, conflicts },
-      });
-      if (ours && (await isAncestor((o) => db.readCommit(o), theirs, ours))) {
-        if (preview) return unchanged('up-to-date');
-        return { head: ctx.head, result: { commit: ours, outcome: 'up-to-date' as const } };
-      }
-      const canFastForward = ours === null || (await isAncestor((o) => db.readCommit(o), ours, theirs));
-      // A deterministic merge fast-forwards when it can: a merge commit there would make the replica still at
-      // `theirs` merge it back with one more commit, and so on, round after round.
-      if (options.ff || (deterministic && canFastForward)) {
-        if (!canFastForward) {
-          throw conflict(`cannot fast-forward ${into} to ${from}: the branches have diverged; merge without --ff`, []);
+    return core.write<MergeResult | MergePreview>(
+      into,
+      async (ctx) => {
+        const theirs = await core.resolve(from, into);
+        const ours = ctx.head.commit;
+        if (from === into) throw invalidArgument(`cannot merge ${into} into itself; name another branch or revision`);
+        const unchanged = (
+          outcome: MergePreview['outcome'],
+          conflicts: MergePreview['conflicts'] = [],
+          violations: MergePreview['violations'] = [],
+        ) => ({ head: ctx.head, result: { outcome, ours, theirs, conflicts, violations } });
+        // What the branch's schemas would make of the merged tree: a preview answers it rather than throwing.
+        const violations = (tree: string) => core.schemas.violationsOfMove(ctx.head.tree, tree, options.force);
+        if (ours && (await isAncestor((o) => db.readCommit(o), theirs, ours))) {
+          if (preview) return unchanged('up-to-date');
+          return { head: ctx.head, result: { commit: ours, outcome: 'up-to-date' as const } };
         }
-        if (preview) return unchanged('fast-forward');
-        const tree = (await db.readCommit(theirs)).tree;
-        return { head: { commit: theirs, tree }, result: { commit: theirs, outcome: 'fast-forward' as const } };
-      }
-      const theirsCommit = await db.readCommit(theirs);
-      const run = new MergeRun(core, ctx, override);
-      const base = ours ? await this.virtualBase(ours, theirs, run) : null;
-      // A deterministic merge must not depend on which side is ours, so neither may its policy.
-      const policy =
-        override ??
-        (deterministic
-          ? await this.mergedPolicy(base, ctx.head.tree, theirsCommit.tree)
-          : await core.policyAt(ctx.head.tree));
-      const merged = await mergeTrees(
-        db,
-        {
-          base,
-          ours: ctx.head.tree,
-          theirs: theirsCommit.tree,
-          ...(ours ? { lastChanges: run.times(ours, theirs) } : {}),
-        },
-        { policy, batch: ctx.batch },
-      );
-      const conflicts = await resolveConflicts(merged, options.resolutions, ctx.batch);
-      if (preview) {
-        const values = (oid: string | null) => (oid === null ? Promise.resolve(null) : db.readBlob(oid));
-        const withValues = await Promise.all(
-          conflicts.map(async (c) => ({
-            ...c,
-            values: { base: await values(c.base), ours: await values(c.ours), theirs: await values(c.theirs) },
-          })),
+        const canFastForward = ours === null || (await isAncestor((o) => db.readCommit(o), ours, theirs));
+        // A deterministic merge fast-forwards when it can: a merge commit there would make the replica still at
+        // `theirs` merge it back with one more commit, and so on, round after round.
+        if (options.ff || (deterministic && canFastForward)) {
+          if (!canFastForward) {
+            throw conflict(
+              `cannot fast-forward ${into} to ${from}: the branches have diverged; merge without --ff`,
+              [],
+            );
+          }
+          const tree = (await db.readCommit(theirs)).tree;
+          if (preview) return unchanged('fast-forward', [], await violations(tree));
+          return { head: { commit: theirs, tree }, result: { commit: theirs, outcome: 'fast-forward' as const } };
+        }
+        const theirsCommit = await db.readCommit(theirs);
+        const run = new MergeRun(core, ctx, override);
+        const base = ours ? await this.virtualBase(ours, theirs, run) : null;
+        // A deterministic merge must not depend on which side is ours, so neither may its policy.
+        const policy =
+          override ??
+          (deterministic
+            ? await this.mergedPolicy(base, ctx.head.tree, theirsCommit.tree)
+            : await core.policyAt(ctx.head.tree));
+        const merged = await mergeTrees(
+          db,
+          {
+            base,
+            ours: ctx.head.tree,
+            theirs: theirsCommit.tree,
+            ...(ours ? { lastChanges: run.times(ours, theirs) } : {}),
+          },
+          { policy, batch: ctx.batch },
         );
-        return unchanged(conflicts.length > 0 ? 'conflict' : 'merged', withValues);
-      }
-      if (conflicts.length > 0) {
-        const n = conflicts.length;
-        throw conflict(
-          `merging ${from} into ${into}: ${n} conflicting key${n === 1 ? '' : 's'}; nothing was written`,
-          conflicts,
+        const conflicts = await resolveConflicts(merged, options.resolutions, ctx.batch);
+        if (preview) {
+          const values = (oid: string | null) => (oid === null ? Promise.resolve(null) : db.readBlob(oid));
+          const withValues = await Promise.all(
+            conflicts.map(async (c) => ({
+              ...c,
+              values: { base: await values(c.base), ours: await values(c.ours), theirs: await values(c.theirs) },
+            })),
+          );
+          if (conflicts.length > 0) return unchanged('conflict', withValues);
+          return unchanged('merged', [], await violations(merged.editor.write(ctx.batch, ctx.trees)));
+        }
+        if (conflicts.length > 0) {
+          const n = conflicts.length;
+          throw conflict(
+            `merging ${from} into ${into}: ${n} conflicting key${n === 1 ? '' : 's'}; nothing was written`,
+            conflicts,
+          );
+        }
+        const tree = merged.editor.write(ctx.batch, ctx.trees);
+        if (deterministic && ours) {
+          const oursCommit = await db.readCommit(ours);
+          const time = Math.max(oursCommit.committer.timestamp, theirsCommit.committer.timestamp);
+          const who: Signature = { ...DETERMINISTIC_IDENTITY, timestamp: time, timezoneOffset: 0 };
+          const parents = [ours, theirs].sort();
+          const head = ctx.commit(tree, parents, commitMessage('merge', options.message), who, who);
+          return { head, result: { commit: head.commit!, outcome: 'merged' as const } };
+        }
+        const parents = ours ? [ours, theirs] : [theirs];
+        const head = ctx.commit(
+          tree,
+          parents,
+          commitMessage(`merge ${from} into ${into}`, options.message),
+          ...core.signatures(options),
         );
-      }
-      const tree = merged.editor.write(ctx.batch, ctx.trees);
-      if (deterministic && ours) {
-        const oursCommit = await db.readCommit(ours);
-        const time = Math.max(oursCommit.committer.timestamp, theirsCommit.committer.timestamp);
-        const who: Signature = { ...DETERMINISTIC_IDENTITY, timestamp: time, timezoneOffset: 0 };
-        const parents = [ours, theirs].sort();
-        const head = ctx.commit(tree, parents, commitMessage('merge', options.message), who, who);
         return { head, result: { commit: head.commit!, outcome: 'merged' as const } };
-      }
-      const parents = ours ? [ours, theirs] : [theirs];
-      const head = ctx.commit(
-        tree,
-        parents,
-        commitMessage(`merge ${from} into ${into}`, options.message),
-        ...core.signatures(options),
-      );
-      return { head, result: { commit: head.commit!, outcome: 'merged' as const } };
-    });
+      },
+      options,
+    );
   }
 
   /**

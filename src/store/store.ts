@@ -3,7 +3,7 @@ import type { BlameLine } from '../history/blame.js';
 import type { CommitInfo, Identity } from '../history/commit-info.js';
 import type { Change } from '../history/diff.js';
 import type { LogOptions, LogPage } from '../history/log.js';
-import type { ResolveOptions } from '../history/revision.js';
+import type { ReadAt, ResolveOptions } from '../history/revision.js';
 import type { ObjectDb } from '../objects/db.js';
 import { EMPTY_TREE, type GitObject } from '../objects/object.js';
 import { isTreeMode } from '../objects/tree.js';
@@ -48,6 +48,7 @@ import type {
   ReadOptions,
   Remotes,
   SetResult,
+  ValidationReport,
   Value,
   WriteOptions,
   WriteResult,
@@ -185,6 +186,15 @@ export class Store {
     return new TextDecoder().decode(await this.get(key, options));
   }
 
+  /**
+   * Holds a branch's tree (or a revision's, with `at`) against the schemas it declares: every value a pattern of
+   * `.store/schema.json` matches is checked, and every violation listed (`store validate`).
+   */
+  async validate(options: ReadAt = {}): Promise<ValidationReport> {
+    const { commit, tree } = await this.core.treeAt(options.branch, options.at, undefined, options.nearest);
+    return this.core.schemas.validate(commit, tree);
+  }
+
   /** The entries below a prefix: one level, or with `recursive` every value below it. */
   async list(
     prefix = '',
@@ -215,24 +225,32 @@ export class Store {
     checkMessage(options.message);
     const bytes = toBytes(value);
     this.core.checkSize(k, bytes);
-    return this.core.write(options.branch, async (ctx) => {
-      const editor = await TreeEditor.open(this.core.db, ctx.head.tree);
-      const { created, oid } = await this.applyOp(editor, ctx, { op: 'set', key: k, value: bytes, ...options });
-      const { head, changed } = this.commitEdit(ctx, editor, commitMessage(`set ${k}`, options.message), options);
-      return { head, result: { commit: head.commit!, key: k, oid: oid!, created, changed } };
-    });
+    return this.core.write(
+      options.branch,
+      async (ctx) => {
+        const editor = await TreeEditor.open(this.core.db, ctx.head.tree);
+        const { created, oid } = await this.applyOp(editor, ctx, { op: 'set', key: k, value: bytes, ...options });
+        const { head, changed } = this.commitEdit(ctx, editor, commitMessage(`set ${k}`, options.message), options);
+        return { head, result: { commit: head.commit!, key: k, oid: oid!, created, changed } };
+      },
+      options,
+    );
   }
 
   /** Deletes a key (a directory only with `recursive`); NOT_FOUND when absent. One commit `delete <key>`. */
   async delete(key: string, options: WriteOptions & Precondition & { recursive?: boolean } = {}): Promise<WriteResult> {
     const k = normalizeKey(key);
     checkMessage(options.message);
-    return this.core.write(options.branch, async (ctx) => {
-      const editor = await TreeEditor.open(this.core.db, ctx.head.tree);
-      await this.applyOp(editor, ctx, { op: 'delete', key: k, ...options });
-      const { head, changed } = this.commitEdit(ctx, editor, commitMessage(`delete ${k}`, options.message), options);
-      return { head, result: { commit: head.commit!, changed } };
-    });
+    return this.core.write(
+      options.branch,
+      async (ctx) => {
+        const editor = await TreeEditor.open(this.core.db, ctx.head.tree);
+        await this.applyOp(editor, ctx, { op: 'delete', key: k, ...options });
+        const { head, changed } = this.commitEdit(ctx, editor, commitMessage(`delete ${k}`, options.message), options);
+        return { head, result: { commit: head.commit!, changed } };
+      },
+      options,
+    );
   }
 
   /**
@@ -273,16 +291,20 @@ export class Store {
       return { ...op, key, value };
     });
     const subject = `batch: ${ops.length} change${ops.length === 1 ? '' : 's'}`;
-    return this.core.write(options.branch, async (ctx) => {
-      const editor = await TreeEditor.open(this.core.db, ctx.head.tree);
-      for (let i = 0; i < checked.length; i++) {
-        await this.applyOp(editor, ctx, checked[i]!);
-        if (options.onProgress && (i % 1000 === 999 || i === checked.length - 1))
-          options.onProgress(i + 1, checked.length);
-      }
-      const { head, changed } = this.commitEdit(ctx, editor, commitMessage(subject, options.message), options);
-      return { head, result: { commit: head.commit!, changed } };
-    });
+    return this.core.write(
+      options.branch,
+      async (ctx) => {
+        const editor = await TreeEditor.open(this.core.db, ctx.head.tree);
+        for (let i = 0; i < checked.length; i++) {
+          await this.applyOp(editor, ctx, checked[i]!);
+          if (options.onProgress && (i % 1000 === 999 || i === checked.length - 1))
+            options.onProgress(i + 1, checked.length);
+        }
+        const { head, changed } = this.commitEdit(ctx, editor, commitMessage(subject, options.message), options);
+        return { head, result: { commit: head.commit!, changed } };
+      },
+      options,
+    );
   }
 
   private async applyOp(

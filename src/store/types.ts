@@ -1,4 +1,4 @@
-import type { Conflict } from '../errors.js';
+import type { Conflict, Violation } from '../errors.js';
 import type { KeyPredicate, Verdict } from '../history/bisect.js';
 import type { CommitInfo, Identity } from '../history/commit-info.js';
 import type { Change } from '../history/diff.js';
@@ -97,6 +97,11 @@ export interface WriteOptions {
   author?: Identity;
   /** Who made the commit (git's committer); default: the author's name and email, dated at the time of writing. */
   committer?: Identity;
+  /**
+   * Change the branch's schemas (`.store/schema.json`, `.store/schemas/`) even though values already stored break
+   * the new ones; the values this write itself sets are still checked. Over HTTP, for admins only.
+   */
+  force?: boolean;
 }
 
 export type { Precondition };
@@ -171,6 +176,8 @@ export interface MergePreview {
   theirs: string;
   /** The keys it cannot decide, with their three values (null: no value there). */
   conflicts: (Conflict & { values: { base: Uint8Array | null; ours: Uint8Array | null; theirs: Uint8Array | null } })[];
+  /** What the merged tree breaks of the branch's schemas: a merge that would be refused as INVALID_VALUE. */
+  violations: Violation[];
 }
 
 export interface MergeResult {
@@ -186,6 +193,8 @@ export interface BisectResult {
   changes: Change[];
   tested: { commit: string; verdict: Verdict }[];
   candidates: string[];
+  /** With `invalid`: what the first bad commit's tree breaks of today's schemas. */
+  violations?: Violation[];
 }
 
 /** What `gc` did: packs and bytes of the pack directory before and after, objects kept, and the time it took. */
@@ -195,11 +204,14 @@ export interface GcResult extends PackGcResult {
 
 /** How to bisect: the good end, the bad end (default: the branch head), and a key predicate or a test. */
 export interface BisectOptions {
-  good: string;
+  /** The good end; with `invalid` it may be left out (the first commit of the history). */
+  good?: string;
   bad?: string;
   branch?: string;
   predicate?: KeyPredicate;
   test?: (commit: string) => Promise<Verdict>;
+  /** Bad where the tree breaks the schemas the branch head declares today (`store bisect --invalid`). */
+  invalid?: boolean;
   onProgress?: (stepsLeft: number, inDoubt: number) => void;
 }
 
@@ -279,4 +291,17 @@ export interface Remotes {
   list(): Promise<RemoteInfo[]>;
   /** Removes a remote and its remote-tracking refs; NOT_FOUND if there is none by that name. */
   remove(name: string): Promise<void>;
+}
+
+/** A tree held against schemas (Store.validate): every value a pattern matches, checked. */
+export interface ValidationReport {
+  /** The commit validated (null: an unborn branch). */
+  commit: string | null;
+  /** The patterns of the schemas used (empty: the tree declares none). */
+  patterns: string[];
+  /** How many values a pattern matched, and were checked. */
+  checked: number;
+  valid: boolean;
+  /** Every violation: the key, the JSON pointer in its value, the rule that failed. */
+  violations: Violation[];
 }
