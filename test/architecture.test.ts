@@ -54,15 +54,21 @@ describe('architecture', () => {
     expect(
       violations(
         under('objects', 'storage'),
-        above('tree', 'history', 'merge', 'remote', 'store', 'http', 'xenstore', 'replication'),
+        above('tree', 'history', 'merge', 'schema', 'remote', 'store', 'http', 'xenstore', 'replication'),
       ),
     ).toEqual([]);
     // the key/value model over trees, and the algorithms over it, know nothing of the store.
     const upper = ['store', 'http', 'xenstore', 'replication'];
-    expect(violations(under('tree'), above('history', 'merge', 'remote', ...upper))).toEqual([]);
+    expect(violations(under('tree'), above('history', 'merge', 'schema', 'remote', ...upper))).toEqual([]);
     expect(violations(under('history', 'merge'), above('remote', ...upper))).toEqual([]);
+    // schemas are rules over keys and values: they read neither trees nor objects themselves (src/schema/check.ts
+    // is given its trees), so the store and the push check can share them.
+    expect(under('schema').length).toBeGreaterThan(2);
+    expect(
+      violations(under('schema'), above('objects', 'storage', 'tree', 'history', 'merge', 'remote', ...upper)),
+    ).toEqual([]);
     // the git program's transports work on a repository, not on a store (the push check reads the store's file
-    // formats: .store/merge.json, .store/retention.json).
+    // formats: .store/merge.json, .store/retention.json, and holds what it brings against .store/schema.json).
     expect(under('remote').length).toBeGreaterThan(3);
     expect(violations(under('remote'), above(...upper))).toEqual([]);
     // the store knows nothing of the protocols built on it.

@@ -186,6 +186,39 @@ export class QuarantinedObjects implements PushedObjects {
     return [...keys];
   }
 
+  async treeValues(commit: string, paths: string[] = []): Promise<[string, string][]> {
+    const values: [string, string][] = [];
+    // `<mode> <type> <oid>\t<path>`: blobs only (a submodule's commit is no value).
+    const entries = nulFields((field) => {
+      const text = field.toString('utf8');
+      const tab = text.indexOf('\t');
+      const [, type, oid] = text.slice(0, tab).split(' ');
+      if (type === 'blob') values.push([text.slice(tab + 1), oid!]);
+    });
+    await runGit(['ls-tree', '-r', '-z', '--full-tree', commit, '--', ...paths], undefined, (c) => entries.push(c));
+    entries.end();
+    return values;
+  }
+
+  async changedValues(old: string | null, next: string): Promise<[string, string][]> {
+    if (old === null) return this.treeValues(next);
+    const values: [string, string][] = [];
+    let header: string | null = null;
+    const fields = nulFields((field) => {
+      if (header === null) {
+        header = field.toString('latin1');
+        return;
+      }
+      // `:<old mode> <new mode> <old oid> <new oid> <status>`, then the path.
+      const [, mode, , oid, status] = header.split(' ');
+      header = null;
+      if (status !== 'D' && mode !== '160000') values.push([field.toString('utf8'), oid!]);
+    });
+    await runGit(['diff-tree', '-r', '-z', '--no-renames', '--raw', old, next], undefined, (c) => fields.push(c));
+    fields.end();
+    return values;
+  }
+
   async blobs(oids: string[]): Promise<Map<string, Uint8Array>> {
     const out = await runGit(['cat-file', '--batch'], oids.map((oid) => `${oid}\n`).join(''));
     const found = new Map<string, Uint8Array>();

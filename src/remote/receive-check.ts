@@ -1,8 +1,10 @@
 import type { Grants } from '../access/rules.js';
-import { type ErrorCode, isStoreError, StoreError } from '../errors.js';
+import { type ErrorCode, isStoreError, StoreError, type Violation } from '../errors.js';
 import { retentionFromFile } from '../history/retention.js';
 import { policyFromFile } from '../merge/config.js';
 import { fromUtf8 } from '../objects/object.js';
+import { checkMove, type SchemaTrees } from '../schema/check.js';
+import { SCHEMA_KEY, SCHEMAS_DIR } from '../schema/load.js';
 import { checkBranchName, parseKey } from '../tree/keys.js';
 import { accessRefusals } from './push-access.js';
 
@@ -69,6 +71,10 @@ export interface PushedObjects {
   borrowed(tips: string[], known: string[]): Promise<string[]>;
   /** Each commit's author and committer (name and email). */
   identities(commits: string[]): Promise<Map<string, { author: Person; committer: Person }>>;
+  /** The values (key and blob) of a commit's tree; with `paths`, only those at or below them. */
+  treeValues(commit: string, paths?: string[]): Promise<[string, string][]>;
+  /** The values `next`'s tree adds or changes against `old`'s (key and blob in `next`). */
+  changedValues(old: string | null, next: string): Promise<[string, string][]>;
 }
 
 export interface Person {
@@ -289,6 +295,44 @@ export async function checkPush(
       refuse(refusalOfConfig(path, commit, blobs.get(oid) ?? new Uint8Array()));
     }
   }
+  // What each branch is left holding must satisfy the schemas it declares, as every other write must.
+  if (refusals.length === 0) {
+    const trees = schemaTrees(objects);
+    for (const update of valid) {
+      if (!update.ref.startsWith('refs/heads/') || update.next === ZERO_OID) continue;
+      for (const v of await schemaViolations(trees, update)) {
+        const at = v.pointer ? ` at ${v.pointer}` : '';
+        refuse({
+          code: 'INVALID_VALUE',
+          message: `${update.ref}: ${v.key}${at}: ${v.message} (${v.pattern} ${v.rule})`,
+        });
+      }
+    }
+  }
   if (more > 0) refusals.push({ code: refusals[0]!.code, message: `… and ${more} more` });
   return refusals;
+}
+
+/** The pushed trees as the schema checks read them (src/schema/check.ts). */
+function schemaTrees(objects: PushedObjects): SchemaTrees {
+  return {
+    schemaFiles: async (commit) => {
+      const files = await objects.treeValues(commit, [SCHEMA_KEY, SCHEMAS_DIR.slice(0, -1)]);
+      const schema = files.find(([key]) => key === SCHEMA_KEY);
+      return schema ? { schema: schema[1], refs: new Map(files.filter(([key]) => key.startsWith(SCHEMAS_DIR))) } : null;
+    },
+    values: (commit) => objects.treeValues(commit),
+    changed: (old, next) => objects.changedValues(old, next),
+    blobs: (oids) => objects.blobs(oids),
+  };
+}
+
+/** What moving a branch as pushed breaks of the schemas its new head declares (a broken schema file included). */
+async function schemaViolations(trees: SchemaTrees, update: PushedRef): Promise<Violation[]> {
+  try {
+    return await checkMove(trees, update.old === ZERO_OID ? null : update.old, update.next);
+  } catch (e) {
+    if (isStoreError(e) && e.code === 'INVALID_VALUE') return (e.data as { violations: Violation[] }).violations;
+    throw e;
+  }
 }

@@ -111,6 +111,8 @@ function errnoOf(e: unknown): XsErrno {
       return 'ENOENT';
     case 'INVALID_KEY':
     case 'INVALID_ARGUMENT':
+    // A value the branch's schemas refuse (.store/schema.json): Xen's tools know it as an invalid argument.
+    case 'INVALID_VALUE':
       return 'EINVAL';
     case 'QUOTA':
       return 'ENOSPC';
