@@ -237,7 +237,7 @@ export class StoreCore {
   write<T>(branch: string | undefined, apply: Apply<T>, options: { force?: boolean } = {}): Promise<T> {
     return this.writer(branch ?? this.defaultBranch).submit(async (ctx) => {
       const applied = await apply(ctx);
-      await this.schemas.checkMove(ctx.head.tree, applied.head.tree, options.force);
+      await this.schemas.checkMove(ctx.head.tree, applied.head.tree, options.force, ctx.trees);
       return applied;
     });
   }

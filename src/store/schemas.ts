@@ -1,6 +1,6 @@
 import { invalidValue, isStoreError, type Violation } from '../errors.js';
 import type { ObjectDb } from '../objects/db.js';
-import { isTreeMode } from '../objects/tree.js';
+import { isTreeMode, type Tree } from '../objects/tree.js';
 import { checkMove, type SchemaTrees, schemasOf, violationsOf } from '../schema/check.js';
 import { SCHEMAS_DIR, type SchemaFiles } from '../schema/load.js';
 import type { SchemaSet } from '../schema/schema-set.js';
@@ -15,27 +15,37 @@ import type { ValidationReport } from './types.js';
  * written.
  */
 export class StoreSchemas {
+  /** Trees as the object database has them. */
   readonly trees: SchemaTrees;
 
-  constructor(db: ObjectDb) {
-    this.trees = {
+  constructor(private readonly db: ObjectDb) {
+    this.trees = this.treesOver(db);
+  }
+
+  /**
+   * Trees read through `reader`: a write passes the trees it has just built (parsed, and for wide directories
+   * overlays whose changed names are known), so checking it neither parses them again nor compares unchanged names.
+   */
+  private treesOver(reader: Pick<ObjectDb, 'readTree'>): SchemaTrees {
+    const { db } = this;
+    return {
       schemaFiles: async (tree) => {
-        const config = await lookup(db, tree, ['.store']);
+        const config = await lookup(reader, tree, ['.store']);
         if (!config || !isTreeMode(config.mode)) return null;
-        const dir = await db.readTree(config.oid);
+        const dir = await reader.readTree(config.oid);
         const schema = dir.get('schema.json');
         if (!schema || isTreeMode(schema.mode)) return null;
         const files: SchemaFiles = { schema: schema.oid, refs: new Map() };
         const refs = dir.get('schemas');
         if (refs && isTreeMode(refs.mode)) {
           const base = SCHEMAS_DIR.slice(0, -1).split('/');
-          for (const e of await listTree(db, tree, base, true)) files.refs.set(e.key, e.oid);
+          for (const e of await listTree(reader, tree, base, true)) files.refs.set(e.key, e.oid);
         }
         return files;
       },
-      values: async (tree) => (await listTree(db, tree, [], true)).map((e) => [e.key, e.oid]),
+      values: async (tree) => (await listTree(reader, tree, [], true)).map((e) => [e.key, e.oid]),
       changed: async (before, after) =>
-        (await diffTrees(db, before, after)).flatMap((c) =>
+        (await diffTrees(reader, before, after)).flatMap((c) =>
           c.after && !isTreeMode(c.after.mode) ? [[c.key, c.after.oid] as [string, string]] : [],
         ),
       blobs: async (oids) => new Map(await Promise.all(oids.map(async (o) => [o, await db.readBlob(o)] as const))),
@@ -43,8 +53,18 @@ export class StoreSchemas {
   }
 
   /** Refuses (INVALID_VALUE, listing the violations) a branch's move from tree `before` to `after`; see checkMove. */
-  async checkMove(before: string | null, after: string | null, force = false): Promise<void> {
-    const violations = await checkMove(this.trees, before, after, force);
+  async checkMove(
+    before: string | null,
+    after: string | null,
+    force = false,
+    built?: ReadonlyMap<string, Tree>,
+  ): Promise<void> {
+    const trees = built
+      ? this.treesOver({
+          readTree: (oid) => (built.has(oid) ? Promise.resolve(built.get(oid)!) : this.db.readTree(oid)),
+        })
+      : this.trees;
+    const violations = await checkMove(trees, before, after, force);
     if (violations.length > 0) throw invalidValue(violations);
   }
 

@@ -16,7 +16,12 @@ const empty: Tree = new Map();
  * read, so the cost follows the size of the change, not of the tree. A value replaced by a directory (or the
  * reverse) shows as the value's deletion plus each key of the directory.
  */
-export async function diffTrees(db: ObjectDb, a: string | null, b: string | null, prefix = ''): Promise<KeyChange[]> {
+export async function diffTrees(
+  db: Pick<ObjectDb, 'readTree'>,
+  a: string | null,
+  b: string | null,
+  prefix = '',
+): Promise<KeyChange[]> {
   const out: KeyChange[] = [];
   const read = (oid: string | null) => (oid === null ? Promise.resolve(empty) : db.readTree(oid));
   const walk = async (ta: Tree, tb: Tree, base: string): Promise<void> => {

@@ -79,7 +79,7 @@ export interface ListEntry {
  * with `recursive`. Empty when the prefix is absent; KEY_IS_VALUE when it is a value.
  */
 export async function listTree(
-  db: ObjectDb,
+  db: Pick<ObjectDb, 'readTree'>,
   root: string | null,
   segments: string[],
   recursive: boolean,
