@@ -1,3 +1,4 @@
+import type { Violation } from '../src/errors.js';
 import { StoreClient } from '../src/http/client.js';
 
 /**
@@ -21,6 +22,18 @@ export type Client = StoreClient;
 export const codeOf = (e: unknown): string | undefined => (e as { code?: string } | null)?.code;
 
 export const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/**
+ * What an INVALID_VALUE refusal lists (`data.violations`, at most 100 of `data.total`): each value that breaks the
+ * branch's schemas, where in it, and the rule. Null for any other failure.
+ */
+export function violationsOf(e: unknown): { violations: Violation[]; total: number } | null {
+  if (codeOf(e) !== 'INVALID_VALUE') return null;
+  const data = (e as { data?: { violations?: unknown; total?: unknown } }).data;
+  if (!Array.isArray(data?.violations) || data.violations.length === 0) return null;
+  const violations = data.violations as Violation[];
+  return { violations, total: typeof data.total === 'number' ? data.total : violations.length };
+}
 
 const strict = new TextDecoder('utf-8', { fatal: true });
 

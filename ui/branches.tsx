@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
-import type { BranchInfo } from '../src/store/types.js';
+import type { BranchInfo, ValidationReport } from '../src/store/types.js';
 import { type Client, shortId } from './api.js';
-import { ConfirmButton, ErrorBox, KeyLink, useLoad } from './parts.js';
+import { ConfirmButton, ErrorBox, KeyLink, useLoad, Violations } from './parts.js';
 import { href } from './route.js';
 
 /** Branches: create one from any revision, delete one, and pick two to compare or merge. */
@@ -9,6 +9,7 @@ export function BranchesView({ client, current, onChange }: { client: Client; cu
   const branches = useLoad(() => client.branches(), [client]);
   const me = useLoad(() => client.me(), [client]);
   const [error, setError] = useState<unknown>(null);
+  const [checked, setChecked] = useState<{ branch: string; report: ValidationReport } | null>(null);
   const list: BranchInfo[] = branches.data ?? [];
   const names = list.map((b) => b.name);
   const [a, setA] = useState(current);
@@ -38,7 +39,19 @@ export function BranchesView({ client, current, onChange }: { client: Client; cu
                 {br.default && <span class="badge">default</span>}
               </td>
               <td>{shortId(br.head)}</td>
-              <td>
+              <td class="actions">
+                <button
+                  type="button"
+                  onClick={() => {
+                    setError(null);
+                    setChecked(null);
+                    client
+                      .validate({ branch: br.name })
+                      .then((report) => setChecked({ branch: br.name, report }), setError);
+                  }}
+                >
+                  Validate
+                </button>
                 {!br.default && me.data?.admin && (
                   <ConfirmButton
                     label="Delete"
@@ -54,6 +67,7 @@ export function BranchesView({ client, current, onChange }: { client: Client; cu
         </tbody>
       </table>
       <ErrorBox error={error} />
+      {checked && <Validation branch={checked.branch} report={checked.report} />}
       <NewBranch client={client} from={current} onCreated={refresh} />
       <form class="pair" aria-label="Compare or merge" onSubmit={(e) => e.preventDefault()}>
         <h2>Compare or merge</h2>
@@ -80,6 +94,31 @@ export function BranchesView({ client, current, onChange }: { client: Client; cu
           Merge {other} into {a}…
         </a>
       </form>
+    </section>
+  );
+}
+
+/** A branch held against its own schemas (`GET /v1/branches/{b}/validate`): valid, or each violation. */
+function Validation({ branch, report }: { branch: string; report: ValidationReport }) {
+  const { commit, patterns, checked, violations } = report;
+  const at = `${branch} at ${shortId(commit)}`;
+  return (
+    <section class={report.valid ? 'validation' : 'validation refused'} aria-label={`Validation of ${branch}`}>
+      {report.valid ? (
+        <p role="status">
+          {patterns.length === 0
+            ? `${at} declares no schemas (.store/schema.json): nothing to check.`
+            : `${at} is valid: ${checked} value${checked === 1 ? '' : 's'} checked against ${patterns.length} schema pattern${patterns.length === 1 ? '' : 's'}.`}
+        </p>
+      ) : (
+        <>
+          <p class="error" role="alert">
+            {at} breaks its schemas (.store/schema.json): {violations.length} violation
+            {violations.length === 1 ? '' : 's'}.
+          </p>
+          <Violations violations={violations} branch={branch} />
+        </>
+      )}
     </section>
   );
 }

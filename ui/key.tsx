@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { type Client, codeOf, formatSize, messageOf, shortId, show } from './api.js';
+import { type Client, codeOf, formatSize, messageOf, shortId, show, violationsOf } from './api.js';
 import { HistoryPanel } from './history.js';
 import { ConfirmButton, ErrorBox, PathBar, useLoad, useWatch, ValueBlock } from './parts.js';
 import { href, parentOf } from './route.js';
@@ -60,6 +60,8 @@ function ValuePanel({ client, branch, k, canWrite }: { client: Client; branch: s
   if (!read.data) return <p class="muted">Loading…</p>;
   const { value, oid, commit } = read.data;
   const shown = show(value);
+  // The editor's text is what the schemas refused: marked invalid, and described by the list of violations.
+  const refused = violationsOf(error) !== null;
 
   const save = async (text: string | Uint8Array, ifMatch: string) => {
     setError(null);
@@ -78,6 +80,8 @@ function ValuePanel({ client, branch, k, canWrite }: { client: Client; branch: s
       setChangedBy(null);
       read.reload();
     } catch (e) {
+      // Anything else (a value the branch's schemas refuse, INVALID_VALUE, among them) is shown below the editor,
+      // which keeps the person's text to fix.
       if (codeOf(e) !== 'PRECONDITION_FAILED') return setError(e);
       // Someone changed the key since it was read: show both versions and let the person choose.
       try {
@@ -120,11 +124,23 @@ function ValuePanel({ client, branch, k, canWrite }: { client: Client; branch: s
         >
           <label>
             Value of {k}
-            <textarea rows={16} value={editing} onInput={(e) => setEditing((e.target as HTMLTextAreaElement).value)} />
+            <textarea
+              rows={16}
+              value={editing}
+              aria-invalid={refused ? 'true' : undefined}
+              aria-describedby={refused ? 'save-error' : undefined}
+              onInput={(e) => setEditing((e.target as HTMLTextAreaElement).value)}
+            />
           </label>
           <div class="buttons">
             <button type="submit">Save</button>
-            <button type="button" onClick={() => setEditing(null)}>
+            <button
+              type="button"
+              onClick={() => {
+                setEditing(null);
+                setError(null);
+              }}
+            >
               Cancel
             </button>
           </div>
@@ -156,7 +172,7 @@ function ValuePanel({ client, branch, k, canWrite }: { client: Client; branch: s
           </div>
         </>
       )}
-      <ErrorBox error={error} />
+      <ErrorBox error={error} id="save-error" />
     </div>
   );
 }

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { MergePreview } from '../src/store/types.js';
 import { type Client, codeOf, shortId, show } from './api.js';
-import { ErrorBox, useLoad, ValueBlock } from './parts.js';
+import { ErrorBox, useLoad, ValueBlock, Violations } from './parts.js';
 import { href } from './route.js';
 
 type Conflict = MergePreview['conflicts'][number];
@@ -27,7 +27,9 @@ export function MergeView({ client, into, from }: { client: Client; into: string
 
   if (preview.error) return <ErrorBox error={preview.error} />;
   if (!preview.data) return <p class="muted">Looking at the merge…</p>;
-  const { outcome, conflicts } = preview.data;
+  const { outcome, conflicts, violations } = preview.data;
+  // What the merged tree would break of the branch's schemas: the server would refuse the merge (INVALID_VALUE).
+  const refused = violations.length > 0;
 
   const commit = async () => {
     setError(null);
@@ -69,7 +71,20 @@ export function MergeView({ client, into, from }: { client: Client; into: string
           {into} has not diverged: it will move to {from}.
         </p>
       )}
-      {outcome === 'merged' && <p>No key conflicts: the merge can be made as it is.</p>}
+      {outcome === 'merged' && !refused && <p>No key conflicts: the merge can be made as it is.</p>}
+      {refused && (
+        <section class="refused" id="merge-refused" aria-label="Schema violations">
+          <p class="error" role="alert">
+            The merge would be refused: the merged {into} would break its schemas (.store/schema.json) in{' '}
+            {violations.length === 1 ? 'one place' : `${violations.length} places`}. Nothing can be written until these
+            values are fixed on {from} or {into}.
+          </p>
+          <Violations violations={violations} />
+          <button type="button" onClick={preview.reload}>
+            Check again
+          </button>
+        </section>
+      )}
       {outcome === 'conflict' && (
         <p role="alert">
           {conflicts.length} key{conflicts.length === 1 ? '' : 's'} conflict. Choose a value for each, then commit the
@@ -87,7 +102,12 @@ export function MergeView({ client, into, from }: { client: Client; into: string
         />
       ))}
       {outcome !== 'up-to-date' && (
-        <button type="button" onClick={commit}>
+        <button
+          type="button"
+          onClick={commit}
+          disabled={refused}
+          aria-describedby={refused ? 'merge-refused' : undefined}
+        >
           {conflicts.length ? 'Commit the merge with these resolutions' : 'Merge'}
         </button>
       )}

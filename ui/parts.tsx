@@ -1,15 +1,80 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { type Client, hexPreview, messageOf, type Shown, show } from './api.js';
+import type { Violation } from '../src/errors.js';
+import { type Client, hexPreview, messageOf, type Shown, show, violationsOf } from './api.js';
 import { type DiffLine, diffLines } from './diff.js';
 import { href } from './route.js';
 
-/** An error as a person reads it, announced to screen readers. */
-export function ErrorBox({ error }: { error: unknown }) {
+/**
+ * An error as a person reads it, announced to screen readers. A value refused by the branch's schemas
+ * (INVALID_VALUE) lists each violation: the key, where in the value, what is wrong, and the rule.
+ */
+export function ErrorBox({ error, id }: { error: unknown; id?: string }) {
+  const box = useRef<HTMLElement>(null);
+  const invalid = error ? violationsOf(error) : null;
+  // A list of violations may start below a long editor: bring it into view.
+  useEffect(() => {
+    if (invalid) box.current?.scrollIntoView({ block: 'nearest' });
+  }, [error]);
   if (!error) return null;
+  if (invalid) {
+    const n = invalid.total;
+    return (
+      <section ref={box} class="refused" id={id} role="alert" aria-label="Refused by the schemas">
+        <p class="error">
+          Refused: {n === 1 ? 'a value breaks' : `${n} violations of`} the branch’s schemas (.store/schema.json).
+          Nothing was written.
+        </p>
+        <Violations violations={invalid.violations} total={n} />
+      </section>
+    );
+  }
   return (
-    <p class="error" role="alert">
+    <p class="error" id={id} role="alert">
       {messageOf(error)}
     </p>
+  );
+}
+
+/**
+ * Violations of a branch's schemas, one row each: the key (a link when `branch` is given), the JSON pointer of the
+ * offending part of its value, the message, and the rule that failed with the pattern whose schema it is.
+ */
+export function Violations({
+  violations,
+  total,
+  branch,
+}: {
+  violations: Violation[];
+  total?: number;
+  branch?: string;
+}) {
+  const more = (total ?? violations.length) - violations.length;
+  return (
+    <>
+      <table class="violations">
+        <thead>
+          <tr>
+            <th scope="col">Key</th>
+            <th scope="col">Where in the value</th>
+            <th scope="col">Problem</th>
+            <th scope="col">Rule</th>
+          </tr>
+        </thead>
+        <tbody>
+          {violations.map((v, i) => (
+            <tr key={i}>
+              <td class="mono">{branch ? <KeyLink branch={branch} k={v.key} /> : v.key}</td>
+              <td>{v.pointer ? <code>{v.pointer}</code> : <span class="muted">the whole value</span>}</td>
+              <td>{v.message}</td>
+              <td>
+                <code>{v.rule}</code> <span class="muted">of the schema for</span> <code>{v.pattern}</code>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {more > 0 && <p class="muted">… and {more} more, not listed.</p>}
+    </>
   );
 }
 
