@@ -36,7 +36,7 @@ function replicationMetrics(status: ReplicationStatus | null): string[] {
     `# TYPE ${name} ${type}`,
     ...samples,
   ];
-  const states = ['starting', 'ok', 'conflict', 'unreachable'] as const;
+  const states = ['starting', 'ok', 'conflict', 'invalid', 'unreachable'] as const;
   const each = (f: (l: ReplicationStatus['links'][number]) => string) => status.links.map(f);
   return [
     ...metric(

@@ -388,6 +388,90 @@ describe('authorisation', () => {
   });
 });
 
+describe('schemas (issue 18) with auth on', () => {
+  it('X-Store-Force is for admins: 403 from any other token, whatever it writes; an admin adopts a schema with it', async () => {
+    const admin = async (method: string, url: string, body?: unknown, headers: Record<string, string> = {}) => {
+      const r = await call('admin', method, url, body, headers);
+      expect(r.status, `${method} ${url}: ${r.text}`).toBeLessThan(300);
+      return r;
+    };
+    const force = { 'x-store-force': 'true' };
+    const port = '/v1/branches/main/keys/app/web/port';
+    const schema = '/v1/branches/main/keys/.store/schema.json';
+    await admin('PUT', schema, JSON.stringify({ 'app/*/port': { type: 'integer', minimum: 1 } }));
+    try {
+      // The schema holds for every token: a writer of app/ gets 422 for a value that breaks it.
+      const before = head();
+      const low = await call('appw', 'PUT', port, '0');
+      expect(low.status, low.text).toBe(422);
+      expect(JSON.parse(low.text).error).toMatchObject({ code: 'INVALID_VALUE', data: { total: 1 } });
+      // Force from a token that is not admin is 403 on every write route that takes it — from one that may make the
+      // write without it (a writer of app/ on main, a writer of dev on dev) because of the force.
+      const writes = [
+        ['PUT', port, '9090', 'appw'],
+        ['DELETE', port, undefined, 'appw'],
+        ['POST', '/v1/branches/main/batch', { ops: [{ op: 'set', key: 'app/web/port', value: '9090' }] }, 'appw'],
+        ['POST', '/v1/branches/dev/batch', { ops: [{ op: 'set', key: 'x', value: '1' }] }, 'devw'],
+      ] as const;
+      for (const [method, url, body, writer] of writes) {
+        for (const who of ['appw', 'devw', 'web'] as const) {
+          const r = await call(who, method, url, body, force);
+          expect(r.status, `${who} ${method} ${url}: ${r.text}`).toBe(403);
+          expect(JSON.parse(r.text).error.code).toBe('FORBIDDEN');
+          if (who === writer) expect(JSON.parse(r.text).error.message).toMatch(/force a schema change/);
+        }
+      }
+      const devBefore = head('dev');
+      const cliDenied = await cli([
+        '--url',
+        server.url,
+        '--token',
+        tokens.appw,
+        'set',
+        '--force',
+        'app/web/port',
+        '9090',
+      ]);
+      expect(cliDenied.code, cliDenied.stderr).toBe(5);
+      expect(head()).toBe(before);
+      expect(head('dev')).toBe(devBefore);
+      expect((await call('admin', 'GET', port)).text).toBe('8080');
+
+      // A schema that the stored 8080 breaks: refused without force (to the admin too), adopted with it.
+      const tighter = JSON.stringify({ 'app/*/port': { type: 'integer', minimum: 9000 } });
+      const refused = await call('admin', 'PUT', schema, tighter);
+      expect(refused.status, refused.text).toBe(422);
+      expect(JSON.parse(refused.text).error.data.violations.map((v: { key: string }) => v.key)).toEqual([
+        'app/web/port',
+      ]);
+      expect(head()).toBe(before);
+      expect((await call('admin', 'PUT', schema, tighter, { 'x-store-force': 'yes' })).status).toBe(400);
+      await admin('PUT', schema, tighter, force);
+      expect(head()).not.toBe(before);
+      const report = JSON.parse((await admin('GET', '/v1/branches/main/validate')).text);
+      expect(report).toMatchObject({ valid: false, violations: [{ key: 'app/web/port', keyword: 'minimum' }] });
+      // The CLI's --force over --url, as an admin: a looser schema still, forced (8080 breaks it too).
+      const looser = JSON.stringify({ 'app/*/port': { type: 'integer', minimum: 8500 } });
+      const asAdmin = ['--url', server.url, '--token', tokens.admin];
+      expect((await cli([...asAdmin, 'set', '.store/schema.json', looser])).code).toBe(7);
+      const forced = await cli([...asAdmin, 'set', '--force', '.store/schema.json', looser]);
+      expect(forced.code, forced.stderr).toBe(0);
+      expect(forced.stdout.trim()).toBe(head());
+
+      // validate needs read on all of the branch: a reader of app/web/ is refused, a writer of all of dev is not.
+      expect((await call('web', 'GET', '/v1/branches/main/validate')).status).toBe(403);
+      expect((await call('appw', 'GET', '/v1/branches/main/validate')).status).toBe(403);
+      const dev = await call('devw', 'GET', '/v1/branches/dev/validate');
+      expect(dev.status, dev.text).toBe(200);
+      expect(JSON.parse(dev.text)).toMatchObject({ valid: true, patterns: [] });
+      expect((await cli(['--url', server.url, '--token', tokens.web, 'validate'])).code).toBe(5);
+    } finally {
+      // Removing the schemas is never refused.
+      await admin('DELETE', schema);
+    }
+  });
+});
+
 /** One request per route, with what it needs in its path; the body is enough to pass validation. */
 const SAMPLE: Record<string, { method: string; url: string; body?: unknown }> = {};
 const row = (route: string, url: string, body?: unknown) => {
@@ -416,6 +500,7 @@ row('POST /v1/branches/:branch/bisect', '/v1/branches/main/bisect', {
   key: 'app/web/port',
   equals: 'x',
 });
+row('GET /v1/branches/:branch/validate', '/v1/branches/main/validate');
 row('GET /v1/branches/:branch/blame/*', '/v1/branches/main/blame/app');
 row('GET /v1/branches/:branch/blame', '/v1/branches/main/blame');
 row('POST /v1/gc', '/v1/gc');
@@ -478,6 +563,8 @@ const ALLOWED: Record<string, Record<Exclude<Who, 'none'>, boolean>> = {
   'GET /v1/commits/:rev': MAIN_READERS,
   'GET /v1/diff': MAIN_READERS,
   'POST /v1/branches/:branch/bisect': MAIN_READERS,
+  // Its answer may name any value of the branch: it needs read on all of it, which no role but admin has on main.
+  'GET /v1/branches/:branch/validate': { web: false, appw: false, devw: false, admin: true },
   'GET /v1/branches/:branch/blame/*': MAIN_READERS,
   'GET /v1/branches/:branch/blame': MAIN_READERS,
   'POST /v1/gc': ADMIN_ONLY,

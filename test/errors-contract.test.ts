@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES, ERRORS, type ErrorCode, EXIT, openStore } from '../src/index.js';
 import { type CliRun, cli, serve } from './cli-process.js';
-import { git } from './helpers.js';
+import { git, sleep } from './helpers.js';
 
 /**
  * The error contract: ONE table (src/errors.ts) gives each error code its exit code and HTTP status. Every code is
@@ -50,6 +50,8 @@ beforeAll(async () => {
   await store.createBranch('dev');
   await store.set('c', 'on dev', { branch: 'dev' });
   await store.set('c', 'on main');
+  // Schemas (issue 18): a value under typed/ must be an integer.
+  await store.set('.store/schema.json', JSON.stringify({ 'typed/*': { type: 'integer' } }));
   await store.createBranch('locked');
   await store.createBranch('locked2');
   // Remotes: `peer` has a history of its own (a push there is not a fast-forward), `gone` is not there at all.
@@ -119,6 +121,10 @@ const scenarios: Partial<Record<ErrorCode, Scenario>> = {
     // over the body limit, the server answers 413 and closes while the client still sends: it then sees EPIPE.)
     cli: { args: ['set', 'big'], input: BIG, remoteInput: BIG.subarray(0, (1 << 20) + 1) },
     http: () => request('PUT', '/v1/branches/main/keys/big', { body: BIG.subarray(0, (1 << 20) + 1) }),
+  },
+  INVALID_VALUE: {
+    cli: { args: ['set', 'typed/x', 'abc'] },
+    http: () => request('PUT', '/v1/branches/main/keys/typed/x', { body: 'abc' }),
   },
   NOT_FOUND: {
     cli: { args: ['get', 'nosuch'] },
@@ -316,6 +322,9 @@ describe('every error code, through the CLI (--repo and --url) and HTTP (store s
       for (let i = 0; i < ids.length; i += 50) {
         await Promise.all(ids.slice(i, i + 50).map((id) => request('DELETE', `/v1/transactions/${id}`)));
       }
+      // Two thousand requests from this address: the server's rate limit (1,000 a second per address) is waited out,
+      // or the next test's requests are refused as over it (QUOTA, exit 6) instead of answering their own code.
+      await sleep(1100);
     }
   });
 

@@ -244,6 +244,42 @@ describe('replication: a conflict under the conflict strategy', () => {
   });
 });
 
+describe('replication: a merged result the schemas refuse', () => {
+  it('stops that branch as `invalid` on both sides, says why, and resumes once the value is fixed', async () => {
+    const dir = tempDir('gitstore-repl-invalid-');
+    const [a, b] = [path.join(dir, 'a.git'), path.join(dir, 'b.git')];
+    const seed = await openStore({ fs, dir: a, create: true });
+    await seed.set('.store/schema.json', JSON.stringify({ 'vm/*/memory': { type: 'integer', minimum: 64 } }));
+    await seed.close();
+    git(['clone', '--bare', '-q', a, b]);
+    // Apart, each side is valid: a tightens the schema, b writes a value the old one takes.
+    const sa0 = await openStore({ fs, dir: a });
+    await sa0.set('.store/schema.json', JSON.stringify({ 'vm/*/memory': { type: 'integer', minimum: 128 } }));
+    await sa0.close();
+    const sb0 = await openStore({ fs, dir: b });
+    await sb0.set('vm/x/memory', '100');
+    await sb0.close();
+    const [pa, pb] = await Promise.all([freePort(), freePort()]);
+    const [ua, ub] = [`http://127.0.0.1:${pa}`, `http://127.0.0.1:${pb}`];
+    const sa = await startServe(a, ['--port', String(pa), '--peer', ub]);
+    running.push(sa);
+    const sb = await startServe(b, ['--port', String(pb), '--peer', ua]);
+    running.push(sb);
+    for (const url of [ua, ub])
+      await waitFor(`${url} to report invalid`, async () => (await statusOf(url)).links[0]?.state === 'invalid');
+    expect((await statusOf(ua)).links[0]!.error).toMatch(/vm\/x\/memory: must be >= 128/);
+    const metrics = await (await fetch(`${ua}/metrics`)).text();
+    expect(metrics).toContain(`gitstore_replication_state{peer="${ub}",branch="main",state="invalid"} 1`);
+    expect(sa.stderr()).toMatch(/replication of main from .* stopped: the merged result would break the schemas/);
+    // Fixed on b: both sides take the merge, and converge.
+    expect((await put(ub, 'vm/x/memory', '256')).status).toBe(200);
+    for (const url of [ua, ub])
+      await waitFor(`${url} to resume`, async () => (await statusOf(url)).links[0]?.state === 'ok');
+    await waitFor('one tree', async () => tree(a) === tree(b));
+    expect(show(a, 'vm/x/memory')).toBe('256');
+  });
+});
+
 describe('replication: bad configuration', () => {
   it('store serve refuses a bad --peer, --peer with --memory, and a malformed .store/replication.json, saying why', async () => {
     const repo = path.join(tempDir('gitstore-repl-bad-'), 'r.git');

@@ -677,6 +677,7 @@ describe('HTTP API via inject', () => {
       'POST /v1/gc',
       'POST /v1/branches/{branch}/compact',
       'POST /v1/branches/{branch}/bisect',
+      'GET /v1/branches/{branch}/validate',
       'GET /v1/branches/{branch}/blame',
       'GET /v1/branches/{branch}/blame/{prefix}',
       'GET /metrics',

@@ -14,7 +14,7 @@ import type { Context } from '../context.js';
 import { UsageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { printConflicts } from './branches.js';
-import { type Act, printJson, short } from './shared.js';
+import { type Act, FORCE_HELP, printJson, short } from './shared.js';
 
 /** `--timeout SECONDS` as milliseconds (default: the library's, 120 s). */
 function timeoutOf(opts: { timeout?: string }): number | undefined {
@@ -179,6 +179,7 @@ export function registerRemotes(program: Command, act: Act): void {
     .description("fetch a remote's branch and merge it into the same branch here, with its merge strategies")
     .argument('[remote]', 'a remote name, or a URL or path (default: origin)')
     .option('--strategy <name>', `resolve every conflicting key with: ${STRATEGY_NAMES.join(', ')}`)
+    .option('--force', FORCE_HELP)
     .addOption(timeoutOption())
     .addHelpText(
       'after',
@@ -186,38 +187,45 @@ export function registerRemotes(program: Command, act: Act): void {
         '\n\nExamples:\n  $ store pull\n  $ store pull origin --branch dev\n  $ store pull backup --strategy theirs',
     )
     .action(
-      act(async (ctx: Context, name: string | undefined, opts: { strategy?: string; timeout?: string }) => {
-        if (opts.strategy !== undefined && !(STRATEGY_NAMES as readonly string[]).includes(opts.strategy)) {
-          throw new UsageError(`unknown strategy ${opts.strategy}; use one of ${STRATEGY_NAMES.join(', ')}`);
-        }
-        const store = await ctx.store();
-        const bar = progressBar(ctx);
-        try {
-          const r = await store
-            .pull(name, {
-              branch: ctx.options.branch,
-              strategy: opts.strategy as StrategyName | undefined,
-              message: ctx.options.message,
-              author: ctx.author(),
-              committer: ctx.committer(),
-              onProgress: bar.onProgress,
-              timeoutMs: timeoutOf(opts),
-            })
-            .finally(bar.done);
-          if (ctx.options.json) return printJson(ctx, r);
-          const m = r.merge;
-          ctx.io.out(
-            m.outcome === 'up-to-date'
-              ? `${r.branch}: already up to date (${short(m.commit)})\n`
-              : `${r.branch}: ${m.outcome === 'merged' ? 'merged' : 'fast-forwarded to'} ${m.commit}\n`,
-          );
-        } catch (e) {
-          if (e instanceof StoreError && e.code === 'CONFLICT') {
-            printConflicts(ctx, (e.data as { conflicts: Conflict[] }).conflicts);
+      act(
+        async (
+          ctx: Context,
+          name: string | undefined,
+          opts: { strategy?: string; timeout?: string; force?: boolean },
+        ) => {
+          if (opts.strategy !== undefined && !(STRATEGY_NAMES as readonly string[]).includes(opts.strategy)) {
+            throw new UsageError(`unknown strategy ${opts.strategy}; use one of ${STRATEGY_NAMES.join(', ')}`);
           }
-          throw e;
-        }
-      }),
+          const store = await ctx.store();
+          const bar = progressBar(ctx);
+          try {
+            const r = await store
+              .pull(name, {
+                branch: ctx.options.branch,
+                strategy: opts.strategy as StrategyName | undefined,
+                message: ctx.options.message,
+                author: ctx.author(),
+                committer: ctx.committer(),
+                onProgress: bar.onProgress,
+                timeoutMs: timeoutOf(opts),
+                force: opts.force,
+              })
+              .finally(bar.done);
+            if (ctx.options.json) return printJson(ctx, r);
+            const m = r.merge;
+            ctx.io.out(
+              m.outcome === 'up-to-date'
+                ? `${r.branch}: already up to date (${short(m.commit)})\n`
+                : `${r.branch}: ${m.outcome === 'merged' ? 'merged' : 'fast-forwarded to'} ${m.commit}\n`,
+            );
+          } catch (e) {
+            if (e instanceof StoreError && e.code === 'CONFLICT') {
+              printConflicts(ctx, (e.data as { conflicts: Conflict[] }).conflicts);
+            }
+            throw e;
+          }
+        },
+      ),
     );
 
   program

@@ -31,9 +31,10 @@ export function registerSchemas(program: Command, act: Act): void {
         if (ctx.options.json) printJson(ctx, r);
         else {
           if (r.violations.length > 0) printViolations(ctx, r.violations);
-          const what = r.patterns.length === 0 ? 'no schemas declared' : `${r.patterns.length} schemas`;
-          const verdict = r.valid ? 'valid' : `${r.violations.length} violations`;
-          ctx.io.out(`${short(r.commit)}: ${r.checked} values checked against ${what}: ${verdict}\n`);
+          const n = (count: number, what: string) => `${count} ${what}${count === 1 ? '' : 's'}`;
+          const against = r.patterns.length === 0 ? 'no schemas declared' : n(r.patterns.length, 'schema');
+          const verdict = r.valid ? 'valid' : n(r.violations.length, 'violation');
+          ctx.io.out(`${short(r.commit)}: ${n(r.checked, 'value')} checked against ${against}: ${verdict}\n`);
         }
         if (!r.valid) throw new ExitWith(EXIT.conflict);
       }),

@@ -22,11 +22,11 @@ export function printJson(ctx: Context, value: unknown): void {
   ctx.io.out(`${JSON.stringify(value, null, ctx.io.tty ? 2 : undefined)}\n`);
 }
 
-/** Commit ids shortened for people, as git does. */
 /** What `--force` does, on every command that writes (WriteOptions.force). */
 export const FORCE_HELP =
   "change the branch's schemas (.store/schema.json) even though stored values break them (admins, over --url)";
 
+/** Commit ids shortened for people, as git does. */
 export const short = (oid: string | null | undefined): string => (oid ? oid.slice(0, 10) : '-');
 
 /** The help of `--nearest`, the same on every command that reads at a revision. */

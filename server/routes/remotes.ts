@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { ROUTES } from '../../src/http/contract.js';
 import { checkRemoteName, STRATEGY_NAMES, type Store, type StrategyName } from '../../src/index.js';
 import { operation } from '../spec.js';
-import { authorOf, committerOf, hex40, messageOf, nullableHex40 } from './shared.js';
+import { authorOf, committerOf, forceOf, hex40, messageOf, nullableHex40 } from './shared.js';
 
 const remoteParams = {
   type: 'object',
@@ -152,7 +152,7 @@ export function remoteRoutes(store: Store): FastifyPluginAsync {
             'data.conflicts when keys conflict; the branch is left as it was)',
           tags: ['remotes'],
           params: remoteParams,
-          headers: ['message', 'author', 'committer'],
+          headers: ['message', 'author', 'committer', 'force'],
           body: {
             type: 'object',
             additionalProperties: false,
@@ -195,6 +195,7 @@ export function remoteRoutes(store: Store): FastifyPluginAsync {
           message: request.body.message ?? messageOf(request),
           author: authorOf(request),
           committer: committerOf(request),
+          force: forceOf(request),
         }),
     );
 

@@ -10,7 +10,7 @@ const link = {
   properties: {
     peer: { type: 'string' },
     branch: { type: 'string' },
-    state: { enum: ['starting', 'ok', 'conflict', 'unreachable'] },
+    state: { enum: ['starting', 'ok', 'conflict', 'invalid', 'unreachable'] },
     lastSync: { type: ['string', 'null'] },
     peerHead: { type: ['string', 'null'] },
     localHead: { type: ['string', 'null'] },

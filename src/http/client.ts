@@ -534,7 +534,7 @@ export class StoreClient implements StoreApi {
       'POST',
       pathOf(ROUTES.pull, { remote }),
       { branch: options.branch, strategy: options.strategy, message: options.message },
-      this.writeHeaders({ author: options.author, committer: options.committer }),
+      this.writeHeaders({ author: options.author, committer: options.committer, force: options.force }),
     );
   }
 

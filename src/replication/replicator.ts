@@ -22,10 +22,12 @@ export interface PeerBranchStatus {
   /**
    * `ok`: the last round pulled and merged; `conflict`: a key under the `conflict` strategy (or a value a strategy
    * cannot merge) differs on both sides, and this branch stops replicating from this peer until a person merges by
-   * hand (local writes go on); `unreachable`: the peer did not answer, retried every interval; `starting`: no round
-   * finished yet.
+   * hand (local writes go on); `invalid`: the merged result would break the branch's schemas (.store/schema.json),
+   * so it is not taken — until the values are fixed on one side, or an admin merges by hand with `--force` where the
+   * schemas changed; `unreachable`: the peer did not answer, retried every interval; `starting`: no round finished
+   * yet.
    */
-  state: 'starting' | 'ok' | 'conflict' | 'unreachable';
+  state: 'starting' | 'ok' | 'conflict' | 'invalid' | 'unreachable';
   /** ISO time of the last round that pulled without error. */
   lastSync: string | null;
   /** The peer's head we last fetched, and ours after merging it. */
@@ -34,7 +36,7 @@ export interface PeerBranchStatus {
   /** Rounds run, and rounds that merged something in. */
   rounds: number;
   merges: number;
-  /** With `conflict`: the keys; with `unreachable`: why. */
+  /** With `conflict`: the keys; with `invalid` and `unreachable`: why. */
   conflicts?: string[];
   error?: string;
   /** ISO time the current conflict or outage started. */
@@ -172,6 +174,10 @@ class Link {
         this.settle('conflict', { conflicts });
         return; // replication of this branch from this peer stops: pushing would spread a half-merged state
       }
+      if (e.code === 'INVALID_VALUE') {
+        this.settle('invalid', { error: e.message });
+        return; // as for a conflict: nothing is taken, and the peer is not offered ours
+      }
       if (e.code !== 'NOT_FOUND') {
         this.settle('unreachable', { error: e.message });
         return;
@@ -238,7 +244,7 @@ class Link {
     const changed =
       was !== state ||
       JSON.stringify(status.conflicts ?? null) !== JSON.stringify(detail.conflicts ?? null) ||
-      (state === 'unreachable' && status.error !== detail.error);
+      ((state === 'unreachable' || state === 'invalid') && status.error !== detail.error);
     if (state === 'ok') status.lastSync = nowIso();
     if (!changed) return;
     status.state = state;
@@ -252,6 +258,8 @@ class Link {
         `${what} stopped: conflicting keys ${detail.conflicts?.join(', ')}; merge by hand ` +
           `(store pull ${gitUrlOf(this.peer)} --branch ${this.branch}) to resume`,
       );
+    } else if (state === 'invalid') {
+      this.options.log?.('warn', `${what} stopped: the merged result would break the schemas: ${detail.error}`);
     } else if (state === 'unreachable') this.options.log?.('warn', `${what}: peer unreachable (${detail.error})`);
     else if (was !== 'starting') this.options.log?.('info', `${what} resumed`);
   }

@@ -157,8 +157,8 @@ export class StoreRemotes implements Remotes {
   private async mergeFetched(from: string, theirs: string, branch: string, options: PullOptions): Promise<MergeResult> {
     const { core } = this;
     const ref = core.refName(branch);
-    const { strategy, message, author, committer, deterministic } = options;
-    const mergeOptions = { into: branch, strategy, message, author, committer, deterministic };
+    const { strategy, message, author, committer, deterministic, force } = options;
+    const mergeOptions = { into: branch, strategy, message, author, committer, deterministic, force };
     const ours = await core.refs.read(ref);
     if (ours === null && branch !== core.defaultBranch) {
       // A branch the remote has and this store has not: created at the remote's commit, as createBranch would.

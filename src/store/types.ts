@@ -258,7 +258,7 @@ export type FetchOptions = TransferOptions;
 /** How to pull: the branch (default: the default branch), and the merge's options (see MergeOptions). */
 export interface PullOptions
   extends TransferOptions,
-    Pick<MergeOptions, 'strategy' | 'message' | 'author' | 'committer'> {
+    Pick<MergeOptions, 'strategy' | 'message' | 'author' | 'committer' | 'force'> {
   branch?: string;
   /** Passed to the merge (deterministic merges for replicas). */
   deterministic?: boolean;
