@@ -13,11 +13,23 @@ import { openStore } from '../src/index.js';
 export interface HttpFigures {
   keys: number;
   connections: number;
-  writes: Latency & { commits: number };
-  /** Linearizable reads (the default: each checks the ref's version). */
-  reads: Latency;
-  /** `?consistency=cached` reads (the head cache trusted for 10 ms). */
-  cachedReads: Latency;
+  /**
+   * `serverCpuUsPerWrite`: the server process's CPU time (user and system, from /proc; null elsewhere) over the write
+   * run, per commit made — what a write costs the server, which other load on the machine moves far less than rates.
+   */
+  writes: Latency & { commits: number; serverCpuUsPerWrite: number | null };
+  /** Linearizable reads (the default: each checks the ref's version); absent with `reads: false`. */
+  reads?: Latency;
+  /** `?consistency=cached` reads (the head cache trusted for 10 ms); absent with `reads: false`. */
+  cachedReads?: Latency;
+}
+
+/** What a run of benchHttp turns on; see there. */
+export interface HttpOptions {
+  auth?: boolean;
+  schemas?: boolean;
+  /** false: the writes only (default true: then the reads, linearizable and cached). */
+  reads?: boolean;
 }
 
 interface Latency {
@@ -62,6 +74,17 @@ export async function startServer(
   };
 }
 
+/** CPU time a process has used so far, user and system, in microseconds (Linux's /proc; null elsewhere). */
+function cpuUs(pid: number): number | null {
+  try {
+    // Fields 14 and 15 (utime, stime), counted after the command name, which may hold spaces, in clock ticks (100/s).
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return null;
+  }
+}
+
 function run(options: autocannon.Options): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
     autocannon(options, (err, result) => (err ? reject(err) : resolve(result)));
@@ -69,25 +92,52 @@ function run(options: autocannon.Options): Promise<autocannon.Result> {
 }
 
 /**
+ * `.store/schema.json` of the schemas-on runs (issue 18): one schema covering every key the run seeds and writes,
+ * `local/domain/<vm>/cfg/<key>`, fitting their values (`v<i>` seeded, `value <n>` written): text, so each write is
+ * checked as a string against length and pattern, the path a string-valued key takes.
+ */
+export const HTTP_SCHEMA = {
+  'local/domain/*/cfg/*': { type: 'string', minLength: 1, maxLength: 64, pattern: '^v(alue )?[0-9]+$' },
+};
+
+/** The schemas-on server must refuse a value its schema does not allow, with 422 (INVALID_VALUE). */
+async function expectRefused(url: string, headers: Record<string, string>): Promise<void> {
+  const res = await fetch(`${url}/v1/branches/main/keys/local/domain/0/cfg/invalid`, {
+    method: 'PUT',
+    headers,
+    body: 'not a value the schema allows',
+  });
+  const body = await res.text();
+  if (res.status !== 422) {
+    throw new Error(`an invalid value under the schema was answered ${res.status}, not 422: ${body.slice(0, 200)}`);
+  }
+}
+
+/**
  * With `auth`, the store has tokens and `.store/access.json`, and every request carries the token of a role that may
  * write `local/` on main (a rule to evaluate, not the built-in admin): what authentication and authorisation cost.
+ * With `schemas`, main has HTTP_SCHEMA, so every write is validated: what validation costs. Before the timed run the
+ * server must refuse an invalid value with 422, and during it no write may be refused, or the run throws: a
+ * comparison that checked nothing, or measured refusals, would mean nothing.
  */
 export async function benchHttp(
   seconds: number,
   keys = 1000,
   connections = 50,
-  options: { auth?: boolean } = {},
+  options: HttpOptions = {},
 ): Promise<HttpFigures> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gitstore-http-'));
   const repo = path.join(dir, 'store.git');
   const store = await openStore({ fs, dir: repo, create: true });
-  await store.batch(
-    Array.from({ length: keys }, (_, i) => ({
+  // One seeding commit either way: the schema, when there is one, is checked against the seeded values in it.
+  await store.batch([
+    ...(options.schemas ? [{ op: 'set' as const, key: '.store/schema.json', value: JSON.stringify(HTTP_SCHEMA) }] : []),
+    ...Array.from({ length: keys }, (_, i) => ({
       op: 'set' as const,
       key: `local/domain/${i % 100}/cfg/k${Math.floor(i / 100)}`,
       value: `v${i}`,
     })),
-  );
+  ]);
   const headers: Record<string, string> = {};
   if (options.auth) {
     await store.set(
@@ -100,7 +150,9 @@ export async function benchHttp(
   await store.close();
   const server = await startServer(repo);
   try {
+    if (options.schemas) await expectRefused(server.url, headers);
     let n = 0;
+    const cpuBefore = cpuUs(server.pid);
     const writes = await run({
       url: server.url,
       headers,
@@ -117,6 +169,7 @@ export async function benchHttp(
         },
       ],
     });
+    const cpuAfter = cpuUs(server.pid);
     const readRun = (query: string) =>
       run({
         url: server.url,
@@ -133,8 +186,11 @@ export async function benchHttp(
           },
         ],
       });
-    const reads = await readRun('');
-    const cachedReads = await readRun('?consistency=cached');
+    if (options.schemas && writes.non2xx > 0) {
+      throw new Error(`${writes.non2xx} writes were answered with an error status under the schema`);
+    }
+    const reads = options.reads === false ? undefined : await readRun('');
+    const cachedReads = options.reads === false ? undefined : await readRun('?consistency=cached');
     const after = await openStore({ fs, dir: repo });
     let commits = options.auth ? -2 : -1; // the seeding batch (and access.json) are not benchmark writes
     for (
@@ -148,9 +204,13 @@ export async function benchHttp(
     return {
       keys,
       connections,
-      writes: { ...latency(writes), commits },
-      reads: latency(reads),
-      cachedReads: latency(cachedReads),
+      writes: {
+        ...latency(writes),
+        commits,
+        serverCpuUsPerWrite:
+          cpuBefore === null || cpuAfter === null || commits <= 0 ? null : Math.round((cpuAfter - cpuBefore) / commits),
+      },
+      ...(reads && cachedReads ? { reads: latency(reads), cachedReads: latency(cachedReads) } : {}),
     };
   } finally {
     await server.stop();

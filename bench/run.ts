@@ -7,7 +7,7 @@ import { benchFastImport, benchNaiveIsomorphicGit, disposeGitPrefills } from './
 import { benchDisk } from './disk.js';
 import { benchEtcd } from './etcd.js';
 import { benchHistory, benchMerge, benchOpen } from './history.js';
-import { benchHttp } from './http.js';
+import { benchHttp, type HttpOptions } from './http.js';
 import { benchTransactions, benchWatch } from './live.js';
 import { benchClone, benchPullPush, benchReplicationLag, benchWritesAlone } from './replication.js';
 import { benchRetention } from './retention.js';
@@ -17,9 +17,11 @@ import { libraryConcurrent, libraryOneCaller, oneWritePerOpen, type Workload, wo
 import { benchXenstoreLifecycle } from './xenstore.js';
 
 /**
- * `npm run bench` (build, then `node dist/bench/run.js [--quick] [--save] [--table]`): the issue-6 benchmark. Prints
- * ONE JSON object on stdout; progress, one line per section, on stderr, and a readable table there too when stdout
- * is a terminal (or with --table). `--quick` runs small versions; `--save` also writes bench/results/latest.json.
+ * `npm run bench` (build, then `node dist/bench/run.js [--quick] [--save] [--table] [--only TEXT]`): the issue-6
+ * benchmark. Prints ONE JSON object on stdout; progress, one line per section, on stderr, and a readable table there
+ * too when stdout is a terminal (or with --table). `--quick` runs small versions; `--save` also writes
+ * bench/results/latest.json. `--only TEXT` runs only the sections whose progress label contains TEXT (`--only
+ * schemas`: the schemas on/off pairs); the others are recorded as { error: 'not run (--only …)' }.
  * BENCH_MACHINE, when set, is recorded as machine.description. A section that throws is recorded as { error }.
  */
 
@@ -27,12 +29,19 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const save = args.includes('--save');
 const table = args.includes('--table') || process.stdout.isTTY === true;
+const onlyAt = args.indexOf('--only');
+const only = onlyAt < 0 ? null : (args[onlyAt + 1] ?? '');
+if (only !== null && (only === '' || save)) {
+  process.stderr.write('bench: --only takes the text of a section label, and does not go with --save\n');
+  process.exit(2);
+}
 const started = Date.now();
 
 type Failed = { error: string };
 type Maybe<T> = T | Failed;
 
 async function section<T>(label: string, fn: () => Promise<T> | T): Promise<Maybe<T>> {
+  if (only !== null && !label.includes(only)) return { error: `not run (--only ${only})` };
   process.stderr.write(`bench: ${label} … `);
   const start = Date.now();
   try {
@@ -192,28 +201,8 @@ figures.http = {
   ...(etcdHttp === null ? { note: 'etcd is not on PATH: no etcd figures' } : {}),
 };
 
-// ---- auth -----------------------------------------------------------------------------------------------------------
+// ---- auth and schemas ---------------------------------------------------------------------------------------------
 
-// The same HTTP run with tokens and access rules on, and without, in alternating pairs (issue 15: at most 10 %
-// slower). One pair is not enough on this 2-core machine: single runs spread from 8,000 to 13,900 reads/s either way
-// (measured), so the ratio is of the medians, the off side counting the run above too.
-const authPairs = quick ? 1 : 3;
-const authOn: unknown[] = [];
-const authOff: unknown[] = [oursHttp];
-for (let i = 0; i < authPairs; i++) {
-  authOn.push(
-    await section(`HTTP with auth on (a token, a rule), pair ${i + 1} of ${authPairs}`, () =>
-      benchHttp(seconds, httpKeys, connections, { auth: true }),
-    ),
-  );
-  if (i < authPairs - 1) {
-    authOff.push(
-      await section(`HTTP with auth off, pair ${i + 2} of ${authPairs}`, () =>
-        benchHttp(seconds, httpKeys, connections),
-      ),
-    );
-  }
-}
 const medianOf = (runs: unknown[], field: string): number | null => {
   const xs = runs
     .map((r) => num(at(r, field)))
@@ -221,20 +210,62 @@ const medianOf = (runs: unknown[], field: string): number | null => {
     .sort((a, b) => a - b);
   return xs.length === 0 ? null : (xs[(xs.length - 1) >> 1]! + xs[xs.length >> 1]!) / 2;
 };
-figures.auth = {
-  on: authOn,
-  off: authOff,
-  medians: {
-    writesOn: medianOf(authOn, 'writes.requestsPerSecond'),
-    writesOff: medianOf(authOff, 'writes.requestsPerSecond'),
-    readsOn: medianOf(authOn, 'reads.requestsPerSecond'),
-    readsOff: medianOf(authOff, 'reads.requestsPerSecond'),
-  },
-  ratios: {
-    writesOnOverOff: ratio(medianOf(authOn, 'writes.requestsPerSecond'), medianOf(authOff, 'writes.requestsPerSecond')),
-    readsOnOverOff: ratio(medianOf(authOn, 'reads.requestsPerSecond'), medianOf(authOff, 'reads.requestsPerSecond')),
-  },
-};
+
+/**
+ * The HTTP run with a feature on beside the same run with it off, in `pairs` pairs, each pair's order the reverse of
+ * the last's (off on, on off, off on, …), so a drift over the section weighs on both sides alike; `firstOff`, a run
+ * already made, is the first pair's off. One pair is not enough on this 2-core machine: single runs spread from 8,000
+ * to 13,900 reads/s either way (measured), so each figure is the median of its side, and each ratio (on / off) is of
+ * those medians. `measures` names the figures: `writes` gives medians writesOn and writesOff and the ratio
+ * writesOnOverOff.
+ */
+async function onOff(
+  feature: { on: string; off: string },
+  options: { on: HttpOptions; off: HttpOptions },
+  pairs: number,
+  measures: Record<string, string>,
+  firstOff?: unknown,
+) {
+  const on: unknown[] = [];
+  const off: unknown[] = firstOff === undefined ? [] : [firstOff];
+  const runs = { on, off };
+  for (let i = 0; i < pairs; i++) {
+    for (const side of i % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
+      if (runs[side].length > i) continue;
+      runs[side].push(
+        await section(`HTTP with ${feature[side]}, pair ${i + 1} of ${pairs}`, () =>
+          benchHttp(seconds, httpKeys, connections, options[side]),
+        ),
+      );
+    }
+  }
+  const medians: Record<string, number | null> = {};
+  const ratios: Record<string, number | null> = {};
+  for (const [name, field] of Object.entries(measures)) {
+    medians[`${name}On`] = medianOf(on, field);
+    medians[`${name}Off`] = medianOf(off, field);
+    ratios[`${name}OnOverOff`] = ratio(medians[`${name}On`], medians[`${name}Off`]);
+  }
+  return { on, off, medians, ratios };
+}
+
+// Issue 15: tokens and access rules cost at most 10 % (the run above is the first pair's off).
+figures.auth = await onOff(
+  { on: 'auth on (a token, a rule)', off: 'auth off' },
+  { on: { auth: true }, off: {} },
+  quick ? 1 : 3,
+  { writes: 'writes.requestsPerSecond', reads: 'reads.requestsPerSecond' },
+  oursHttp,
+);
+// Issue 18: validating every write against the branch's schemas (bench/http.ts, HTTP_SCHEMA: one covering every key
+// written) makes writes at most 10 % slower. Writes only: reads do not validate. The server's CPU time per write
+// (cpuUsPerWrite) says what validation costs even when other load on the machine moves the rates.
+figures.schemas = await onOff(
+  { on: 'schemas on (every write validated)', off: 'schemas off' },
+  { on: { schemas: true, reads: false }, off: { reads: false } },
+  quick ? 2 : 5,
+  { writes: 'writes.requestsPerSecond', p99: 'writes.p99ms', cpuUsPerWrite: 'writes.serverCpuUsPerWrite' },
+);
 
 // ---- history --------------------------------------------------------------------------------------------------------
 
@@ -328,6 +359,12 @@ figures.targets = {
     (x) => x >= 1,
   ),
   httpWritesP99: target('HTTP writes p99 ms', at(figures, 'http.ours.writes.p99ms'), '≤ 50 ms', (x) => x <= 50),
+  httpWritesSchemasOnOverOff: target(
+    'HTTP writes, schemas on / off',
+    at(figures, 'schemas.ratios.writesOnOverOff'),
+    '≥ 0.90 (≤ 10 % slower)',
+    (x) => x >= 0.9,
+  ),
   httpReadsOverEtcd: target(
     'HTTP reads / etcd range',
     at(figures, 'http.ratios.readsOursOverEtcd'),

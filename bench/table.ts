@@ -53,6 +53,10 @@ const SECTIONS: [title: string, rows: Row[]][] = [
       ['etcd range', 'http.etcd.reads.requestsPerSecond', '/s'],
       ['writes ours / etcd', 'http.ratios.writesOursOverEtcd', '×'],
       ['reads ours / etcd', 'http.ratios.readsOursOverEtcd', '×'],
+      ['writes, schemas on / off (medians)', 'schemas.medians.writesOn|schemas.medians.writesOff', '/s'],
+      ['writes p99, schemas on / off', 'schemas.medians.p99On|schemas.medians.p99Off', 'ms'],
+      ['writes schemas on / off', 'schemas.ratios.writesOnOverOff', '×'],
+      ['server CPU/write, schemas on / off', 'schemas.medians.cpuUsPerWriteOn|schemas.medians.cpuUsPerWriteOff', 'µs'],
     ],
   ],
   [

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { expectFsckClean, gitValues } from './git-packs.js';
-import { cliEnv, git, gitEnv, runProcess, tempDir } from './helpers.js';
+import { cliEnv, commitFiles, git, gitEnv, gitOk, runProcess, tempDir } from './helpers.js';
 import { put, type Served, startServe, stopServe } from './serve.js';
 
 const servers: Served[] = [];
@@ -19,29 +19,8 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await stopServe(s);
 });
 
-async function gitOk(args: string[]): Promise<string> {
-  const r = await runProcess('git', args, gitEnv);
-  expect(r.code, `git ${args.join(' ')}\n${r.stdout}\n${r.stderr}`).toBe(0);
-  return r.stdout;
-}
-
 const headOf = (repo: string, ref = 'main') => git(['--git-dir', repo, 'rev-parse', ref]).toString().trim();
 const revParse = (work: string, rev = 'HEAD') => git(['-C', work, 'rev-parse', rev]).toString().trim();
-
-/** Writes `files` (null: delete) in a working clone and commits them; returns the commit id. */
-async function commitFiles(work: string, files: Record<string, string | null>, message: string): Promise<string> {
-  for (const [key, value] of Object.entries(files)) {
-    const file = path.join(work, key);
-    if (value === null) fs.rmSync(file);
-    else {
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-      fs.writeFileSync(file, value);
-    }
-  }
-  await gitOk(['-C', work, 'add', '-A']);
-  await gitOk(['-C', work, 'commit', '-q', '--allow-empty', '-m', message]);
-  return revParse(work);
-}
 
 /** A served store with one key, and a working clone of it. */
 async function setup(): Promise<{ s: Served; repo: string; work: string }> {

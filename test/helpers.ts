@@ -2,8 +2,8 @@ import { type ChildProcess, type ExecFileSyncOptions, execFileSync, spawn } from
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach } from 'vitest';
-import { type OpenOptions, openStore, type Store } from '../src/index.js';
+import { afterEach, expect } from 'vitest';
+import { type OpenOptions, openStore, type Store, type StoreError } from '../src/index.js';
 
 const made: string[] = [];
 afterEach(() => {
@@ -69,6 +69,16 @@ export async function settle(count: () => number, quietMs = 200, ms = 10_000): P
 }
 
 /** The `code` of the StoreError a promise rejects with, or 'no error'. */
+/** The StoreError a promise rejects with; fails the test when it resolves. */
+export async function errorOf(p: Promise<unknown>): Promise<StoreError> {
+  try {
+    await p;
+  } catch (e) {
+    return e as StoreError;
+  }
+  throw new Error('expected the call to fail, but it succeeded');
+}
+
 export async function codeOf(p: Promise<unknown>): Promise<string> {
   try {
     await p;
@@ -131,3 +141,29 @@ export function startProcess(
 /** Runs a command without blocking the event loop (in-process writers keep writing meanwhile). */
 export const runProcess = (command: string, args: string[], env: NodeJS.ProcessEnv = gitEnv): Promise<Run> =>
   startProcess(command, args, env).done;
+
+/** Runs git (the test identity); fails the test, with git's output, unless it exits 0. Resolves with its stdout. */
+export async function gitOk(args: string[]): Promise<string> {
+  const r = await runProcess('git', args, gitEnv);
+  expect(r.code, `git ${args.join(' ')}\n${r.stdout}\n${r.stderr}`).toBe(0);
+  return r.stdout;
+}
+
+/** Writes `files` (null: delete) in a working clone and commits them; returns the commit id. */
+export async function commitFiles(
+  work: string,
+  files: Record<string, string | null>,
+  message: string,
+): Promise<string> {
+  for (const [key, value] of Object.entries(files)) {
+    const file = path.join(work, key);
+    if (value === null) fs.rmSync(file);
+    else {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, value);
+    }
+  }
+  await gitOk(['-C', work, 'add', '-A']);
+  await gitOk(['-C', work, 'commit', '-q', '--allow-empty', '-m', message]);
+  return git(['-C', work, 'rev-parse', 'HEAD']).toString().trim();
+}

@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cloneStore, openStore, type Progress, type StoreError } from '../src/index.js';
+import { cloneStore, openStore, type Progress } from '../src/index.js';
 import { type GitHttpServer, gitHttpBackend } from './git-http-backend.js';
-import { codeOf, git, tempDir } from './helpers.js';
+import { codeOf, errorOf, git, tempDir } from './helpers.js';
 import { bareRepository, gitAsync, lsRemote, peerStore, type RemoteFixture } from './remotes-peers.js';
 import { startServe, stopServe } from './serve.js';
 
@@ -58,16 +58,6 @@ async function remoteOf(make: () => Promise<RemoteFixture>): Promise<RemoteFixtu
 /** How many loose objects a repository has (a local clone hard-links the remote's). */
 const looseObjects = (dir: string) =>
   Number(/^count: (\d+)$/m.exec(git(['--git-dir', dir, 'count-objects', '-v']).toString())![1]);
-
-/** The error a promise rejects with (fails the test when it resolves). */
-async function errorOf(p: Promise<unknown>): Promise<StoreError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as StoreError;
-  }
-  throw new Error('expected an error');
-}
 
 /** A remote, a store `a` that pushed `k = base` to it as origin, and `b` cloned from it. */
 async function clonedPair(makeRemote: () => Promise<RemoteFixture>) {

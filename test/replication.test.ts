@@ -189,6 +189,16 @@ async function waitFor(what: string, cond: () => Promise<boolean>, ms = 30_000):
   }
 }
 
+/** `store serve` on two repositories, each the other's peer. */
+async function servePeered(a: string, b: string) {
+  const [pa, pb] = await Promise.all([freePort(), freePort()]);
+  const [ua, ub] = [`http://127.0.0.1:${pa}`, `http://127.0.0.1:${pb}`];
+  const sa = await startServe(a, ['--port', String(pa), '--peer', ub]);
+  running.push(sa);
+  running.push(await startServe(b, ['--port', String(pb), '--peer', ua]));
+  return { sa, ua, ub };
+}
+
 describe('replication: a conflict under the conflict strategy', () => {
   it('stops that branch only, is reported in /v1/replication, /metrics and the log, and clears once merged by hand', async () => {
     const dir = tempDir('gitstore-repl-conflict-');
@@ -209,12 +219,7 @@ describe('replication: a conflict under the conflict strategy', () => {
       await s.set('plain/x', value);
       await s.close();
     }
-    const [pa, pb] = await Promise.all([freePort(), freePort()]);
-    const [ua, ub] = [`http://127.0.0.1:${pa}`, `http://127.0.0.1:${pb}`];
-    const sa = await startServe(a, ['--port', String(pa), '--peer', ub]);
-    running.push(sa);
-    const sb = await startServe(b, ['--port', String(pb), '--peer', ua]);
-    running.push(sb);
+    const { sa, ua, ub } = await servePeered(a, b);
 
     for (const url of [ua, ub])
       await waitFor(`${url} to report the conflict`, async () => (await statusOf(url)).links[0]?.state === 'conflict');
@@ -259,12 +264,7 @@ describe('replication: a merged result the schemas refuse', () => {
     const sb0 = await openStore({ fs, dir: b });
     await sb0.set('vm/x/memory', '100');
     await sb0.close();
-    const [pa, pb] = await Promise.all([freePort(), freePort()]);
-    const [ua, ub] = [`http://127.0.0.1:${pa}`, `http://127.0.0.1:${pb}`];
-    const sa = await startServe(a, ['--port', String(pa), '--peer', ub]);
-    running.push(sa);
-    const sb = await startServe(b, ['--port', String(pb), '--peer', ua]);
-    running.push(sb);
+    const { sa, ua, ub } = await servePeered(a, b);
     for (const url of [ua, ub])
       await waitFor(`${url} to report invalid`, async () => (await statusOf(url)).links[0]?.state === 'invalid');
     expect((await statusOf(ua)).links[0]!.error).toMatch(/vm\/x\/memory: must be >= 128/);

@@ -12,21 +12,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { cloneStore, openStore, type Store, type StoreError, type Violation } from '../src/index.js';
 import { cli } from './cli-process.js';
 import { expectFsckClean } from './git-packs.js';
-import { git, gitEnv, runProcess, tempDir } from './helpers.js';
+import { commitFiles, errorOf, git, gitEnv, gitOk, runProcess, tempDir } from './helpers.js';
 import { put, type Served, startServe, stopServe } from './serve.js';
 
 const SCHEMA = JSON.stringify({ 'vm/*/memory': { type: 'integer', minimum: 128 } });
 
 const head = (repo: string, ref = 'main') => git(['--git-dir', repo, 'rev-parse', ref]).toString().trim();
-
-async function errorOf(p: Promise<unknown>): Promise<StoreError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as StoreError;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
 
 const violationsOf = (e: StoreError) => (e.data as { violations: Violation[] }).violations;
 
@@ -132,27 +123,6 @@ describe('a pull that would bring values breaking the local schemas', () => {
 });
 
 // ---- pushes with real git to `store serve`'s /git (see test/git-server-push.test.ts) ----------------------------
-
-async function gitOk(args: string[]): Promise<string> {
-  const r = await runProcess('git', args, gitEnv);
-  expect(r.code, `git ${args.join(' ')}\n${r.stdout}\n${r.stderr}`).toBe(0);
-  return r.stdout;
-}
-
-/** Writes `files` (null: delete) in a working clone and commits them; returns the commit id. */
-async function commitFiles(work: string, files: Record<string, string | null>, message: string): Promise<string> {
-  for (const [key, value] of Object.entries(files)) {
-    const file = path.join(work, key);
-    if (value === null) fs.rmSync(file);
-    else {
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-      fs.writeFileSync(file, value);
-    }
-  }
-  await gitOk(['-C', work, 'add', '-A']);
-  await gitOk(['-C', work, 'commit', '-q', '--allow-empty', '-m', message]);
-  return git(['-C', work, 'rev-parse', 'HEAD']).toString().trim();
-}
 
 /** A push the store's hook must decline: git's rejection, and each of `reasons` on the `remote:` lines. */
 async function expectDeclined(work: string, refspec: string, reasons: RegExp[], shown = `${refspec} -> ${refspec}`) {

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Store, StoreError, Violation } from '../../src/index.js';
-import { git } from '../helpers.js';
+import { errorOf, git } from '../helpers.js';
 import { factories } from './store-factories.js';
 
 const SCHEMA = {
@@ -22,15 +22,6 @@ const APP = {
     replicas: { type: 'integer', minimum: 0 },
   },
 };
-
-async function errorOf(p: Promise<unknown>): Promise<StoreError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as StoreError;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
 
 const violationsOf = (e: StoreError) => (e.data as { violations: Violation[] }).violations;
 

@@ -7,20 +7,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Conflict, openStore, type Store, type StoreError } from '../../src/index.js';
-import { git, sleep, tempDir } from '../helpers.js';
+import { errorOf, git, sleep, tempDir } from '../helpers.js';
 import { factories } from './store-factories.js';
 
 const TX_PREFIX = 'refs/store/tx/';
-
-/** The StoreError a promise rejects with (fails the test when it resolves). */
-async function errorOf(p: Promise<unknown>): Promise<StoreError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as StoreError;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
 
 const codeOf = async (p: Promise<unknown>) => (await errorOf(p)).code;
 
