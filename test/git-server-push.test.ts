@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { expectFsckClean, gitValues } from './git-packs.js';
-import { cliEnv, commitFiles, git, gitEnv, gitOk, runProcess, tempDir } from './helpers.js';
+import { cliEnv, commitFiles, expectDeclined, git, gitEnv, gitOk, runProcess, tempDir } from './helpers.js';
 import { put, type Served, startServe, stopServe } from './serve.js';
 
 const servers: Served[] = [];
@@ -31,26 +31,6 @@ async function setup(): Promise<{ s: Served; repo: string; work: string }> {
   const work = path.join(tempDir(), 'work');
   await gitOk(['clone', '-q', `${s.url}/git`, work]);
   return { s, repo, work };
-}
-
-/** A push that must be refused by the hook: git's rejection line and the store's reason on `remote:` lines. */
-async function expectDeclined(
-  work: string,
-  refspec: string,
-  reason: RegExp,
-  shown = `${refspec} -> ${refspec}`,
-): Promise<void> {
-  const r = await runProcess('git', ['-C', work, 'push', 'origin', refspec], gitEnv);
-  expect(r.code, r.stderr).not.toBe(0);
-  expect(r.stderr).toContain(`! [remote rejected] ${shown} (pre-receive hook declined)`);
-  const remote = r.stderr
-    .split('\n')
-    .filter((l) => l.startsWith('remote:'))
-    .join('\n');
-  expect(remote).toMatch(/The store refused this push; nothing was changed/);
-  expect(remote).toMatch(reason);
-  // The store's messages name refs, commits and keys, never where the repository is.
-  expect(remote).not.toContain(path.dirname(work));
 }
 
 /**

@@ -167,3 +167,25 @@ export async function commitFiles(
   await gitOk(['-C', work, 'commit', '-q', '--allow-empty', '-m', message]);
   return git(['-C', work, 'rev-parse', 'HEAD']).toString().trim();
 }
+
+/**
+ * A push the store's pre-receive hook must decline: git's rejection line, the store's refusal and each of `reasons` on
+ * the `remote:` lines — which name refs, commits and keys, never where the repository is.
+ */
+export async function expectDeclined(
+  work: string,
+  refspec: string,
+  reasons: RegExp | RegExp[],
+  shown = `${refspec} -> ${refspec}`,
+): Promise<void> {
+  const r = await runProcess('git', ['-C', work, 'push', 'origin', refspec], gitEnv);
+  expect(r.code, r.stderr).not.toBe(0);
+  expect(r.stderr).toContain(`! [remote rejected] ${shown} (pre-receive hook declined)`);
+  const remote = r.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('remote:'))
+    .join('\n');
+  expect(remote).toMatch(/The store refused this push; nothing was changed/);
+  for (const reason of Array.isArray(reasons) ? reasons : [reasons]) expect(remote).toMatch(reason);
+  expect(remote).not.toContain(path.dirname(work));
+}

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { cloneStore, openStore, type Store, type StoreError, type Violation } from '../src/index.js';
 import { cli } from './cli-process.js';
 import { expectFsckClean } from './git-packs.js';
-import { commitFiles, errorOf, git, gitEnv, gitOk, runProcess, tempDir } from './helpers.js';
+import { commitFiles, errorOf, expectDeclined, git, gitOk, tempDir } from './helpers.js';
 import { put, type Served, startServe, stopServe } from './serve.js';
 
 const SCHEMA = JSON.stringify({ 'vm/*/memory': { type: 'integer', minimum: 128 } });
@@ -123,20 +123,6 @@ describe('a pull that would bring values breaking the local schemas', () => {
 });
 
 // ---- pushes with real git to `store serve`'s /git (see test/git-server-push.test.ts) ----------------------------
-
-/** A push the store's hook must decline: git's rejection, and each of `reasons` on the `remote:` lines. */
-async function expectDeclined(work: string, refspec: string, reasons: RegExp[], shown = `${refspec} -> ${refspec}`) {
-  const r = await runProcess('git', ['-C', work, 'push', 'origin', refspec], gitEnv);
-  expect(r.code, r.stderr).not.toBe(0);
-  expect(r.stderr).toContain(`! [remote rejected] ${shown} (pre-receive hook declined)`);
-  const remote = r.stderr
-    .split('\n')
-    .filter((l) => l.startsWith('remote:'))
-    .join('\n');
-  expect(remote).toMatch(/The store refused this push; nothing was changed/);
-  for (const reason of reasons) expect(remote).toMatch(reason);
-  expect(remote).not.toContain(path.dirname(work));
-}
 
 /** A served store declaring the schema (and `app/*` through a $ref), with valid values; a working clone of it. */
 async function servedTyped(): Promise<{ s: Served; repo: string; work: string }> {
