@@ -234,7 +234,7 @@ export const tooLarge = (what: string, size: number, limit: number) =>
 export const MAX_VIOLATIONS_LISTED = 100;
 
 /** A write refused because values break the branch's schemas; the message names the first few. */
-export function invalidValue(violations: Violation[], what = "the branch's schemas (.store/schema.json)") {
+export function invalidValue(violations: Violation[]) {
   const keys = new Set(violations.map((v) => v.key));
   const shown = violations
     .slice(0, 3)
@@ -243,7 +243,7 @@ export function invalidValue(violations: Violation[], what = "the branch's schem
   const rest = violations.length > 3 ? `; and ${violations.length - 3} more (see data.violations)` : '';
   return new StoreError<{ violations: Violation[]; total: number }>(
     'INVALID_VALUE',
-    `${keys.size === 1 ? 'a value breaks' : `${keys.size} values break`} ${what}: ${shown}${rest}; nothing was written`,
+    `${keys.size === 1 ? 'a value breaks' : `${keys.size} values break`} the branch's schemas (.store/schema.json): ${shown}${rest}; nothing was written`,
     { violations: violations.slice(0, MAX_VIOLATIONS_LISTED), total: violations.length },
   );
 }

@@ -25,11 +25,12 @@ export type BisectTest = ((commit: string) => Promise<Verdict>) & { condition?: 
  * The two ends are tested first, the bad one before the good one: git bisect takes them on trust and, when the bad
  * end is in fact good, names it "the first bad commit" — a wrong answer that looks like a right one. Here an end that
  * is not what it was said to be (or cannot be tested) is an INVALID_ARGUMENT naming it. `names` are the revisions as
- * the caller gave them, for those messages.
+ * the caller gave them, for those messages. A `good` of null is the first commit of the history: the chain is walked
+ * once, to its end.
  */
 export async function bisect(
   db: ObjectDb,
-  good: string,
+  givenGood: string | null,
   bad: string,
   test: BisectTest,
   progress: (stepsLeft: number, inDoubt: number) => void = () => {},
@@ -37,14 +38,22 @@ export async function bisect(
 ): Promise<BisectOutcome> {
   // chain[0] is the commit after `good`, chain[n-1] is `bad`.
   const chain: string[] = [];
-  for (let oid: string | undefined = bad; oid !== good; ) {
+  for (let oid: string | undefined = bad; oid !== givenGood; ) {
     if (oid === undefined) {
-      throw invalidArgument(`${good} is not on the first-parent history of ${bad}; give an older --good`);
+      if (givenGood === null) break;
+      throw invalidArgument(`${givenGood} is not on the first-parent history of ${bad}; give an older --good`);
     }
     chain.push(oid);
     oid = (await db.readCommit(oid)).parents[0];
   }
-  if (chain.length === 0) throw invalidArgument('--good and --bad name the same commit');
+  const good = givenGood ?? chain.pop()!;
+  if (chain.length === 0) {
+    throw invalidArgument(
+      givenGood === null
+        ? `${bad} is the first commit: nothing before it to bisect`
+        : '--good and --bad name the same commit',
+    );
+  }
   chain.reverse();
   const tested: BisectOutcome['tested'] = [];
   for (const end of ['bad', 'good'] as const) {

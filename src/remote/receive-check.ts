@@ -1,9 +1,9 @@
 import type { Grants } from '../access/rules.js';
-import { type ErrorCode, isStoreError, StoreError, type Violation } from '../errors.js';
+import { type ErrorCode, isStoreError, StoreError } from '../errors.js';
 import { retentionFromFile } from '../history/retention.js';
 import { policyFromFile } from '../merge/config.js';
 import { fromUtf8 } from '../objects/object.js';
-import { checkMove, type SchemaTrees } from '../schema/check.js';
+import { type SchemaTrees, violationsOfMove } from '../schema/check.js';
 import { SCHEMA_KEY, SCHEMAS_DIR } from '../schema/load.js';
 import { checkBranchName, parseKey } from '../tree/keys.js';
 import { accessRefusals } from './push-access.js';
@@ -300,7 +300,7 @@ export async function checkPush(
     const trees = schemaTrees(objects);
     for (const update of valid) {
       if (!update.ref.startsWith('refs/heads/') || update.next === ZERO_OID) continue;
-      for (const v of await schemaViolations(trees, update)) {
+      for (const v of await violationsOfMove(trees, update.old === ZERO_OID ? null : update.old, update.next)) {
         const at = v.pointer ? ` at ${v.pointer}` : '';
         refuse({
           code: 'INVALID_VALUE',
@@ -325,14 +325,4 @@ function schemaTrees(objects: PushedObjects): SchemaTrees {
     changed: (old, next) => objects.changedValues(old, next),
     blobs: (oids) => objects.blobs(oids),
   };
-}
-
-/** What moving a branch as pushed breaks of the schemas its new head declares (a broken schema file included). */
-async function schemaViolations(trees: SchemaTrees, update: PushedRef): Promise<Violation[]> {
-  try {
-    return await checkMove(trees, update.old === ZERO_OID ? null : update.old, update.next);
-  } catch (e) {
-    if (isStoreError(e) && e.code === 'INVALID_VALUE') return (e.data as { violations: Violation[] }).violations;
-    throw e;
-  }
 }

@@ -1,4 +1,4 @@
-import type { Violation } from '../errors.js';
+import { isStoreError, type Violation } from '../errors.js';
 import { identityOf, loadSchemas, type SchemaFiles } from './load.js';
 import type { SchemaSet } from './schema-set.js';
 
@@ -14,6 +14,15 @@ export interface SchemaTrees {
   /** The values `after` adds or changes against `before`: key and blob in `after`. */
   changed(before: string | null, after: string): Promise<[key: string, oid: string][]>;
   blobs(oids: string[]): Promise<Map<string, Uint8Array>>;
+}
+
+/**
+ * The violations a schema check refused with — a schema file that cannot be used is its one violation — for the
+ * callers that report them rather than throw (previews, validation, the push check); any other error is thrown again.
+ */
+export function refusedViolations(e: unknown): Violation[] {
+  if (isStoreError(e) && e.code === 'INVALID_VALUE') return (e.data as { violations: Violation[] }).violations;
+  throw e;
 }
 
 /** The blobs read at once while checking: bounds memory on a large tree. */
@@ -62,3 +71,7 @@ export async function checkMove(
   const entries = schemasChanged && !force ? await trees.values(after) : await trees.changed(before, after);
   return (await violationsOf(set, entries, trees.blobs)).violations;
 }
+
+/** checkMove, with a schema file that cannot be used answered as its violation instead of thrown. */
+export const violationsOfMove = (trees: SchemaTrees, before: string | null, after: string | null, force = false) =>
+  checkMove(trees, before, after, force).catch(refusedViolations);

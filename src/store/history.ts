@@ -84,9 +84,8 @@ export class StoreHistory {
       });
     }
     if (options.good === undefined && !options.invalid) throw invalidArgument('bisect needs a good revision (--good)');
-    // With --invalid the good end may be left out: the first commit of the history, before anything went wrong.
-    const good =
-      options.good === undefined ? await firstParentRoot(db, bad) : await this.core.resolve(options.good, branch);
+    // With --invalid the good end may be left out: the first commit of the history (null), before anything went wrong.
+    const good = options.good === undefined ? null : await this.core.resolve(options.good, branch);
     const outcome = await bisect(db, good, bad, test, options.onProgress, {
       good: options.good ?? 'the first commit',
       bad: options.bad ?? branch,
@@ -140,13 +139,4 @@ export class StoreHistory {
       options,
     );
   }
-}
-
-/** The first commit of `tip`'s first-parent history. */
-async function firstParentRoot(db: StoreCore['db'], tip: string): Promise<string> {
-  let oid = tip;
-  for (let parent = (await db.readCommit(oid)).parents[0]; parent; parent = (await db.readCommit(oid)).parents[0]) {
-    oid = parent;
-  }
-  return oid;
 }

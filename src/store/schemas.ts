@@ -1,7 +1,14 @@
-import { invalidValue, isStoreError, type Violation } from '../errors.js';
+import { invalidValue, type Violation } from '../errors.js';
 import type { ObjectDb } from '../objects/db.js';
 import { isTreeMode, type Tree } from '../objects/tree.js';
-import { checkMove, type SchemaTrees, schemasOf, violationsOf } from '../schema/check.js';
+import {
+  checkMove,
+  refusedViolations,
+  type SchemaTrees,
+  schemasOf,
+  violationsOf,
+  violationsOfMove,
+} from '../schema/check.js';
 import { SCHEMAS_DIR, type SchemaFiles } from '../schema/load.js';
 import type { SchemaSet } from '../schema/schema-set.js';
 import { diffTrees } from '../tree/diff.js';
@@ -69,13 +76,8 @@ export class StoreSchemas {
   }
 
   /** What checkMove would refuse, as data (a broken schema file is its one violation): for previews. */
-  async violationsOfMove(before: string | null, after: string | null, force = false): Promise<Violation[]> {
-    try {
-      return await checkMove(this.trees, before, after, force);
-    } catch (e) {
-      if (isStoreError(e) && e.code === 'INVALID_VALUE') return (e.data as { violations: Violation[] }).violations;
-      throw e;
-    }
+  violationsOfMove(before: string | null, after: string | null, force = false): Promise<Violation[]> {
+    return violationsOfMove(this.trees, before, after, force);
   }
 
   /** The schemas a tree declares (null: none); INVALID_VALUE when its schema files are broken. */
@@ -92,9 +94,7 @@ export class StoreSchemas {
     try {
       schemas = set === undefined ? await this.schemasOf(tree) : set;
     } catch (e) {
-      if (!isStoreError(e) || e.code !== 'INVALID_VALUE') throw e;
-      const violations = (e.data as { violations: Violation[] }).violations;
-      return { commit, patterns: [], checked: 0, valid: false, violations };
+      return { commit, patterns: [], checked: 0, valid: false, violations: refusedViolations(e) };
     }
     const patterns = schemas?.schemas.map((s) => s.pattern.source) ?? [];
     if (!schemas || tree === null) return { commit, patterns, checked: 0, valid: true, violations: [] };
