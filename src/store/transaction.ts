@@ -329,10 +329,17 @@ export const transactionConflict = (tx: Transaction, conflicts: Conflict[]) =>
     conflicts,
   );
 
+/** The longest pause before a transaction's next attempt, in ms. */
+const RETRY_PAUSE_CAP_MS = 100;
+
 /**
  * Runs `fn` in a transaction `begin` opens and commits it; on a conflict, runs it again on the new head, up to
  * `retries` more times (default 5). `fn` may run more than once, so it should only act through the transaction.
  * Store.withTransaction and StoreClient.withTransaction both retry this way.
+ *
+ * Before each retry it pauses for a random whole number of ms below 2^(attempt + 1) (and below 100): callers that conflicted
+ * together would otherwise all start again at once and conflict again, and over HTTP a crowd retrying without a
+ * pause spends the caller's rate limit on attempts that cannot win.
  */
 export async function retryTransaction<
   T,
@@ -353,5 +360,7 @@ export async function retryTransaction<
     } catch (e) {
       if ((e as StoreError).code !== 'CONFLICT' || attempt >= retries) throw e;
     }
+    const pause = Math.floor(Math.random() * Math.min(RETRY_PAUSE_CAP_MS, 2 ** (attempt + 1)));
+    await new Promise((r) => setTimeout(r, pause));
   }
 }
