@@ -83,22 +83,31 @@ export function expectFsckClean(dir: string) {
 
 /** The values of `keys` at `rev` as git reads them (one `git cat-file --batch` for all); absent keys are left out. */
 export function gitValues(dir: string, keys: string[], rev = 'main'): Map<string, Buffer> {
+  const found = gitBlobs(
+    dir,
+    keys.map((k) => `${rev}:${k}`),
+  );
+  return new Map(keys.flatMap((k) => (found.has(`${rev}:${k}`) ? [[k, found.get(`${rev}:${k}`)!]] : [])));
+}
+
+/** Blobs named `<rev>:<path>` as git reads them (one `git cat-file --batch` for all); missing ones are left out. */
+export function gitBlobs(dir: string, names: string[]): Map<string, Buffer> {
   const out = git(['--git-dir', dir, 'cat-file', '--batch'], {
-    input: keys.map((k) => `${rev}:${k}\n`).join(''),
+    input: names.map((n) => `${n}\n`).join(''),
     stdio: ['pipe', 'pipe', 'pipe'],
     maxBuffer: 64 << 20,
   });
   const values = new Map<string, Buffer>();
   let at = 0;
-  for (const key of keys) {
+  for (const name of names) {
     const nl = out.indexOf(10, at);
     const m = /^[0-9a-f]{40} blob (\d+)$/.exec(out.toString('utf8', at, nl));
     if (!m) {
-      at = nl + 1; // "<rev>:<key> missing"
+      at = nl + 1; // "<name> missing"
       continue;
     }
     const size = Number(m[1]);
-    values.set(key, out.subarray(nl + 1, nl + 1 + size));
+    values.set(name, out.subarray(nl + 1, nl + 1 + size));
     at = nl + 1 + size + 1;
   }
   return values;

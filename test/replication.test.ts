@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../bench/free-port.js';
 import { openStore, type ReplicationStatus, StoreClient, StoreError } from '../src/index.js';
-import { expectFsckClean } from './git-packs.js';
+import { expectFsckClean, gitBlobs } from './git-packs.js';
 import { git, sleep, tempDir } from './helpers.js';
 import { put, type Served, startServe, stopServe } from './serve.js';
 
@@ -22,19 +22,33 @@ const CONVERGE_MS = 120_000;
 const tree = (repo: string) => git(['--git-dir', repo, 'rev-parse', 'main^{tree}']).toString().trim();
 const show = (repo: string, key: string) => git(['--git-dir', repo, 'show', `main:${key}`]).toString();
 
-/** Each commit of `repo` that changed `key`, with its parents and the value: what a count that is off needs. */
-const historyOf = (repo: string, key: string) =>
-  git(['--git-dir', repo, 'log', '--format=%H %P %ct %s', 'main', '--', key])
+/**
+ * Each commit of `repo` whose value of `key` differs from a parent's (merges included, which `git log -- key` would
+ * simplify away), with its parents, time and value: what a count that is off needs.
+ */
+function historyOf(repo: string, key: string): string {
+  const commits = git(['--git-dir', repo, 'log', '--format=%H %P %ct %s', 'main'])
     .toString()
     .trim()
     .split('\n')
-    .map(
-      (line) =>
-        `${line} = ${git(['--git-dir', repo, 'show', `${line.slice(0, 40)}:${key}`])
-          .toString()
-          .trim()}`,
-    )
+    .map((line) => ({
+      line,
+      id: line.slice(0, 40),
+      parents: line
+        .split(' ')
+        .slice(1)
+        .filter((w) => /^[0-9a-f]{40}$/.test(w)),
+    }));
+  const values = gitBlobs(
+    repo,
+    commits.map((c) => `${c.id}:${key}`),
+  );
+  const at = (id: string) => values.get(`${id}:${key}`)?.toString().trim() ?? '(absent)';
+  return commits
+    .filter((c) => c.parents.length === 0 || c.parents.some((p) => at(p) !== at(c.id)))
+    .map((c) => `${c.line} = ${at(c.id)}`)
     .join('\n');
+}
 
 /** Read-modify-write with If-Match, again whenever someone (a replication merge included) changed the key meanwhile. */
 async function modify(client: StoreClient, key: string, change: (old: string) => string): Promise<void> {
