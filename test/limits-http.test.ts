@@ -128,10 +128,18 @@ describe('limits', () => {
     const open = (request: string) =>
       new Promise<{ closedAfterMs: number }>((resolve, reject) => {
         const started = Date.now();
-        const socket = net.connect(Number(port), '127.0.0.1', () => socket.write(request));
-        socket.on('error', () => {});
+        // What the connection saw, for the message if it is still open: which kind, when it connected, what came.
+        const seen: string[] = [request.includes('Content-Length') ? 'a short body' : 'unfinished headers'];
+        const at = (what: string) => seen.push(`${what} at ${Date.now() - started} ms`);
+        const socket = net.connect(Number(port), '127.0.0.1', () => {
+          at('connected');
+          socket.write(request);
+        });
+        socket.on('error', (e) => at(`error ${e.message}`));
+        socket.on('end', () => at('end'));
+        socket.setEncoding('utf8').on('data', (d: string) => at(`got ${JSON.stringify(d.slice(0, 60))}`));
         socket.on('close', () => resolve({ closedAfterMs: Date.now() - started }));
-        setTimeout(() => reject(new Error('still open after 20 s')), 20_000).unref();
+        setTimeout(() => reject(new Error(`still open after 20 s: ${seen.join(', ')}`)), 20_000).unref();
       });
     const headers = 'PUT /v1/branches/main/keys/k HTTP/1.1\r\nHost: x\r\n';
     const body = 'PUT /v1/branches/main/keys/k HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten b';
