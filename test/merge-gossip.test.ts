@@ -3,9 +3,9 @@
  * merged by its own store instance (its own caches of merge bases), gossiping through deterministic merges of each
  * other's heads — the current one or one fetched earlier — with commits in the same second and clocks going back,
  * increments made by read and If-Match that share a writer batch with a merge, and now and then a replica restarted
- * (its caches gone). Every increment of the counter also writes a key of its own, so after every
- * merge the counter must equal the sum of the increments whose keys the merged tree holds: a wrong merge base (a
- * criss-cross resolved badly, a cached base reused wrongly) shows as a count that is off, at the merge that made it.
+ * (its caches gone). Every increment of the counter also writes a key of its own, named after its step and amount,
+ * so after every step the counter must equal the sum of the increments whose keys the tree holds: a wrong merge base
+ * (a criss-cross resolved badly, a cached base reused wrongly) shows as a count that is off, at the step that made it.
  * Then the replicas gossip until they agree, and must agree on every increment made.
  */
 import { memfs } from 'memfs';
@@ -16,12 +16,11 @@ import { random } from './helpers.js';
 const REPLICAS = ['r0', 'r1', 'r2'];
 const POLICY = { default: 'conflict', prefixes: { count: 'counter' } };
 
-/** The counter of a branch, and the sum of the increments its tree holds. */
+/** The counter of a branch, and the sum of the increments its tree holds (`inc/<step>-<amount>`: names alone). */
 async function tally(store: Store, branch: string): Promise<{ counter: number; increments: number }> {
   const counter = Number(await store.getText('count', { branch }));
   const { entries } = await store.list('inc', { branch }).catch(() => ({ entries: [] }));
-  let increments = 0;
-  for (const e of entries) increments += Number(await store.getText(e.key, { branch }));
+  const increments = entries.reduce((sum, e) => sum + Number(e.key.split('-').at(-1)), 0);
   return { counter, increments };
 }
 
@@ -77,7 +76,7 @@ async function gossip(seed: number, steps: number): Promise<void> {
       .batch(
         [
           { op: 'set', key: 'count', value: String(Number(Buffer.from(value).toString()) + delta), ifMatch: oid },
-          { op: 'set', key: `inc/${step}`, value: String(delta) },
+          { op: 'set', key: `inc/${step}-${delta}`, value: '' },
         ],
         { branch },
       )

@@ -155,7 +155,7 @@ async function converge(writes: number) {
   for (const repo of repos) {
     for (const [key, n] of increments) {
       const counted = Number(show(repo, key));
-      // The key's history only when the count is off: it costs a git process per commit.
+      // The key's history only when the count is off: it reads the key at every commit of the branch.
       expect(counted, counted === n ? key : `${key}\n${historyOf(repo, key)}`).toBe(n);
     }
     for (const [key, added] of members) {

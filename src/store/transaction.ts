@@ -337,9 +337,9 @@ const RETRY_PAUSE_CAP_MS = 100;
  * `retries` more times (default 5). `fn` may run more than once, so it should only act through the transaction.
  * Store.withTransaction and StoreClient.withTransaction both retry this way.
  *
- * Before each retry it pauses for a random whole number of ms below 2^(attempt + 1) (and below 100): callers that conflicted
- * together would otherwise all start again at once and conflict again, and over HTTP a crowd retrying without a
- * pause spends the caller's rate limit on attempts that cannot win.
+ * Before each retry it pauses for a random whole number of ms below 2^(attempt + 1) (and below 100): callers that
+ * conflicted together would otherwise all start again at once and conflict again, and over HTTP a crowd retrying
+ * without a pause spends the caller's rate limit on attempts that cannot win.
  */
 export async function retryTransaction<
   T,
